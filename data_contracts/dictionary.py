@@ -1,0 +1,50 @@
+"""The contracts rendered as a data dictionary people can read."""
+
+from __future__ import annotations
+
+from data_contracts.spec import EXTRACTS, ColumnSpec, load_contract
+
+
+def _rule_text(col: ColumnSpec) -> str:
+    parts = []
+    if col.required:
+        parts.append("required")
+    if col.allowed is not None:
+        parts.append("one of " + ", ".join(f"`{v}`" for v in col.allowed))
+    if col.pattern:
+        parts.append(f"matches `{col.pattern}`")
+    if col.min is not None:
+        parts.append(f"≥ {col.min}")
+    if col.max is not None:
+        parts.append(f"≤ {col.max}")
+    if col.not_in_future:
+        parts.append("not after the data-through date")
+    return "; ".join(parts).replace("|", "\\|")
+
+
+def render_data_dictionary() -> str:
+    lines = [
+        "# Data dictionary",
+        "",
+        "Generated from `data_contracts/contracts/*.yaml` by `riskstrat contracts`; do not edit by hand.",
+        "A row that breaks any rule is quarantined in `quarantine.<extract>` with the rule and reason;",
+        "a file whose quarantined share passes the extract's threshold stops the run.",
+        "",
+    ]
+    for name in EXTRACTS:
+        c = load_contract(name)
+        lines += [
+            f"## `{c.extract}`",
+            "",
+            c.description,
+            "",
+            f"- Grain: {c.grain}; primary key ({', '.join(c.primary_key)}) must be unique.",
+            f"- Breach threshold: {c.breach_threshold:.0%} of rows; feeds models: {'yes' if c.feeds_models else 'no'}.",
+        ]
+        if c.date_order:
+            lines.append("- Date order: " + "; ".join(f"`{a}` ≤ `{b}`" for a, b in c.date_order) + ".")
+        lines += ["", "| column | type | rules | meaning |", "|---|---|---|---|"]
+        for col in c.columns:
+            lines.append(f"| `{col.name}` | {col.type} | {_rule_text(col)} | {col.description} |")
+        lines.append("")
+    return "\n".join(lines)

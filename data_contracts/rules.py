@@ -1,0 +1,181 @@
+"""Row-level contract rules, compiled from a contract into one set-based DuckDB query.
+
+Every rule is a SQL predicate that is TRUE when a row breaks it. A row that breaks any
+rule goes to quarantine with the first rule it broke (``_rule``) and every rule it broke
+(``_reasons``); the rest are cast to their contract types and loaded. Predicates are
+written so that NULL never means "passes by accident": each one is wrapped in
+``coalesce(..., false)`` only after its own null handling, and the conservation check
+(rows read = loaded + quarantined) guards the split.
+
+Identifiers come from the contract (a fixed, reviewed list); every value (bounds, code
+lists, patterns, the data-through date) is bound as a named parameter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from data_contracts.spec import ColumnSpec, Contract
+
+# Strict lexical forms: DuckDB's casts are lenient (e.g. '1.5' casts to BIGINT 2).
+INTEGER_FORM = r"^-?[0-9]{1,18}$"
+DATE_FORM = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+
+
+@dataclass(frozen=True)
+class Rule:
+    rule_id: str
+    column: str | None
+    reason: str
+    predicate: str  # TRUE when the row breaks the rule
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def typed_value(col: ColumnSpec, text_expr: str | None = None) -> str:
+    """SQL expression giving the column as its contract type, NULL when it does not parse."""
+    ref = text_expr or quote_ident(col.name)
+    if col.type == "string":
+        return ref
+    if col.type == "integer":
+        return f"CASE WHEN regexp_full_match({ref}, '{INTEGER_FORM}') THEN TRY_CAST({ref} AS BIGINT) END"
+    if col.type == "double":
+        return f"CASE WHEN isfinite(TRY_CAST({ref} AS DOUBLE)) THEN TRY_CAST({ref} AS DOUBLE) END"
+    if col.type == "date":
+        return f"CASE WHEN regexp_full_match({ref}, '{DATE_FORM}') THEN TRY_CAST({ref} AS DATE) END"
+    raise ValueError(f"unknown column type {col.type!r}")
+
+
+class _Params:
+    def __init__(self) -> None:
+        self.values: dict[str, object] = {}
+
+    def bind(self, value: object) -> str:
+        name = f"p{len(self.values)}"
+        self.values[name] = value
+        return f"${name}"
+
+
+def compile_rules(contract: Contract, data_through: date) -> tuple[list[Rule], dict[str, object]]:
+    """Rules for one contract, in the order they are reported, with their bound values."""
+    params = _Params()
+    through = params.bind(data_through)
+    rules: list[Rule] = []
+    for col in contract.columns:
+        ident = quote_ident(col.name)
+        typed = typed_value(col)
+        if col.required:
+            rules.append(Rule(f"not_null:{col.name}", col.name, f"{col.name} is required but blank", f"{ident} IS NULL"))
+        if col.type != "string":
+            rules.append(
+                Rule(
+                    f"type:{col.name}",
+                    col.name,
+                    f"{col.name} is not a valid {col.type}",
+                    f"({ident} IS NOT NULL AND ({typed}) IS NULL)",
+                )
+            )
+        if col.allowed is not None:
+            if col.type == "integer":
+                allowed = params.bind([int(v) for v in col.allowed])
+                pred = f"coalesce(NOT list_contains({allowed}::BIGINT[], ({typed})), false)"
+            else:
+                allowed = params.bind([str(v) for v in col.allowed])
+                pred = f"coalesce(NOT list_contains({allowed}::VARCHAR[], {ident}), false)"
+            rules.append(Rule(f"allowed_values:{col.name}", col.name, f"{col.name} holds a code outside the allowed set", pred))
+        if col.pattern is not None:
+            pattern = params.bind(col.pattern)
+            rules.append(
+                Rule(
+                    f"pattern:{col.name}",
+                    col.name,
+                    f"{col.name} does not match the expected code format",
+                    f"coalesce(NOT regexp_full_match({ident}, {pattern}), false)",
+                )
+            )
+        if col.min is not None:
+            low = params.bind(col.min_value())
+            rules.append(
+                Rule(f"range_min:{col.name}", col.name, f"{col.name} is below its minimum {col.min}", f"coalesce(({typed}) < {low}, false)")
+            )
+        if col.max is not None:
+            high = params.bind(col.max_value())
+            rules.append(
+                Rule(f"range_max:{col.name}", col.name, f"{col.name} is above its maximum {col.max}", f"coalesce(({typed}) > {high}, false)")
+            )
+        if col.not_in_future:
+            rules.append(
+                Rule(
+                    f"future_date:{col.name}",
+                    col.name,
+                    f"{col.name} is after the data-through date",
+                    f"coalesce(({typed}) > {through}, false)",
+                )
+            )
+    for earlier, later in contract.date_order:
+        a, b = contract.column(earlier), contract.column(later)
+        rules.append(
+            Rule(
+                f"date_order:{earlier}<={later}",
+                later,
+                f"{later} is before {earlier}",
+                f"coalesce(({typed_value(a)}) > ({typed_value(b)}), false)",
+            )
+        )
+    return rules, params.values
+
+
+def rule_ids(contract: Contract) -> list[str]:
+    """All rule identifiers a contract can report, including the file-level ones."""
+    rules, _ = compile_rules(contract, date.today())
+    return ["malformed_row", *[r.rule_id for r in rules], "duplicate_key"]
+
+
+def classify_sql(contract: Contract, rules: list[Rule], source: str) -> str:
+    """SELECT over ``source`` adding ``_rule`` (first broken rule, NULL when clean) and ``_reasons``.
+
+    Duplicate keys are judged only among rows that pass every other rule, so a broken
+    first copy does not push a good second copy into quarantine; the first clean copy
+    in file order (``_row``) is kept.
+    """
+    first_rule = "CASE " + " ".join(f"WHEN {r.predicate} THEN '{r.rule_id}'" for r in rules) + " END" if rules else "NULL"
+    all_rules = "concat_ws('; ', " + ", ".join(f"CASE WHEN {r.predicate} THEN '{r.rule_id}' END" for r in rules) + ")" if rules else "''"
+    key_typed = ", ".join(typed_value(contract.column(k)) for k in contract.primary_key)
+    return f"""
+WITH checked AS (
+    SELECT *, {first_rule} AS _row_rule, {all_rules} AS _row_reasons
+    FROM {source}
+),
+keyed AS (
+    SELECT *,
+        CASE WHEN _row_rule IS NULL
+             THEN row_number() OVER (PARTITION BY (_row_rule IS NULL), {key_typed} ORDER BY _row)
+        END AS _key_copy
+    FROM checked
+)
+SELECT * EXCLUDE (_row_rule, _row_reasons, _key_copy),
+    CASE WHEN _row_rule IS NOT NULL THEN _row_rule
+         WHEN _key_copy > 1 THEN 'duplicate_key' END AS _rule,
+    CASE WHEN _row_rule IS NOT NULL THEN _row_reasons
+         WHEN _key_copy > 1 THEN 'duplicate_key' END AS _reasons
+FROM keyed
+"""
+
+
+def typed_select_list(contract: Contract) -> str:
+    return ",\n    ".join(f"{typed_value(c)} AS {quote_ident(c.name)}" for c in contract.columns)
+
+
+def reason_text(contract: Contract, rule_id: str, data_through: date) -> str:
+    if rule_id == "malformed_row":
+        return "the line could not be parsed into the contract's columns"
+    if rule_id == "duplicate_key":
+        return f"another row already has this primary key ({', '.join(contract.primary_key)})"
+    rules, _ = compile_rules(contract, data_through)
+    for rule in rules:
+        if rule.rule_id == rule_id:
+            return rule.reason
+    raise KeyError(rule_id)

@@ -1,0 +1,185 @@
+"""``riskstrat``: generate demo data, run the pipeline, open the Dagster UI, print the contracts."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+DEFAULT_HOME = "riskstrat-home"
+DEFAULT_DEMO_MEMBERS = 10_000
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _iso_date(text: str) -> str:
+    try:
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from None
+
+
+def _year_month(text: str) -> str:
+    try:
+        date.fromisoformat(f"{text}-01")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected YYYY-MM, got {text!r}") from None
+    return text
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from synth.generator import generate
+
+    started = time.monotonic()
+    summary = generate(
+        out_dir=Path(args.out),
+        members=args.members,
+        seed=args.seed,
+        start=args.start,
+        months=args.months,
+        dirty_rate=args.dirty_rate,
+        file_format=args.file_format,
+    )
+    total = sum(summary.rows.values())
+    print(f"wrote {total:,} rows in {len(summary.rows)} extracts to {args.out} in {time.monotonic() - started:.1f} s")
+    for extract, rows in summary.rows.items():
+        print(f"  {extract:<20} {rows:>12,}")
+    return 0
+
+
+def run_pipeline(home: Path, landing: Path, as_of: str = "", data_through: str = "", breach_threshold: float = -1.0) -> bool:
+    """Materialise every asset in-process; True when the run succeeded."""
+    import dagster as dg
+
+    from pipelines.definitions import ALL_ASSETS_JOB, build_definitions
+    from pipelines.resources import RiskstratSettings
+
+    settings = RiskstratSettings(
+        home=str(home), landing=str(landing), as_of=as_of, data_through=data_through, breach_threshold=breach_threshold
+    )
+    defs = build_definitions(settings)
+    job = defs.resolve_job_def(ALL_ASSETS_JOB)
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = job.execute_in_process(
+            run_config={"loggers": {"progress": {}}}, instance=instance, raise_on_error=False
+        )
+    return result.success
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    home, landing = Path(args.home).resolve(), Path(args.landing).resolve()
+    if not landing.is_dir():
+        print(f"riskstrat: landing folder {landing} does not exist", file=sys.stderr)
+        return 2
+    print(f"running the pipeline on {landing} into {home}", file=sys.stderr)
+    started = time.monotonic()
+    ok = run_pipeline(home, landing, args.as_of or "", args.data_through or "", args.breach_threshold)
+    elapsed = time.monotonic() - started
+    if not ok:
+        print(f"riskstrat: the run failed after {elapsed:.0f} s; see the step marked ✗ above", file=sys.stderr)
+        return 1
+    print(f"done in {elapsed:.0f} s: warehouse {home / 'warehouse.duckdb'}, outputs in {home / 'outputs'}", file=sys.stderr)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    home = Path(args.home).resolve()
+    landing = home / "landing"
+    if landing.exists():
+        shutil.rmtree(landing)
+    synth_args = argparse.Namespace(
+        out=str(landing), members=args.members, seed=args.seed, start=args.start, months=args.months,
+        dirty_rate=args.dirty_rate, file_format="csv",
+    )
+    if cmd_synth(synth_args):
+        return 1
+    run_args = argparse.Namespace(home=str(home), landing=str(landing), as_of="", data_through="", breach_threshold=-1.0)
+    return cmd_run(run_args)
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    home = Path(args.home).resolve()
+    dagster_home = home / "dagster"
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
+    env = {**os.environ, "DAGSTER_HOME": str(dagster_home), "RISKSTRAT_HOME": str(home)}
+    if args.landing:
+        env["RISKSTRAT_LANDING"] = str(Path(args.landing).resolve())
+    command = [sys.executable, "-m", "dagster", "dev", "-m", "pipelines.definitions", "-h", args.host, "-p", str(args.port)]
+    print(f"Dagster UI on http://{args.host}:{args.port} (DAGSTER_HOME={dagster_home}); Ctrl-C stops it", file=sys.stderr)
+    process = subprocess.Popen(command, env=env, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        process.send_signal(signal.SIGINT)
+        return process.wait()
+
+
+def cmd_contracts(args: argparse.Namespace) -> int:
+    from data_contracts.dictionary import render_data_dictionary
+
+    text = render_data_dictionary()
+    if args.out:
+        Path(args.out).write_text(text)
+        print(f"wrote {args.out}", file=sys.stderr)
+    else:
+        print(text)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="riskstrat", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    synth = sub.add_parser("synth", help="write generated landing extracts (demo data)")
+    synth.add_argument("--members", type=int, required=True)
+    synth.add_argument("--seed", type=int, default=7)
+    synth.add_argument("--out", required=True)
+    synth.add_argument("--start", type=_year_month, default="2023-01", help="first month, YYYY-MM")
+    synth.add_argument("--months", type=int, default=36)
+    synth.add_argument("--dirty-rate", type=float, default=0.0, help="share of rows given a recorded defect")
+    synth.add_argument("--file-format", choices=["csv", "parquet"], default="csv")
+    synth.set_defaults(func=cmd_synth)
+
+    run = sub.add_parser("run", help="run the whole pipeline on a landing folder")
+    run.add_argument("--landing", required=True)
+    run.add_argument("--home", default=DEFAULT_HOME)
+    run.add_argument("--as-of", type=_iso_date, help="scoring date (default: the day after the latest service date)")
+    run.add_argument("--data-through", type=_iso_date, help="latest date data may carry (default: today)")
+    run.add_argument("--breach-threshold", type=float, default=-1.0, help="override every contract's quarantine threshold (0-1)")
+    run.set_defaults(func=cmd_run)
+
+    demo = sub.add_parser("demo", help="generate demo data and run the pipeline on it")
+    demo.add_argument("--members", type=int, default=DEFAULT_DEMO_MEMBERS)
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--home", default=DEFAULT_HOME)
+    demo.add_argument("--start", type=_year_month, default="2023-01")
+    demo.add_argument("--months", type=int, default=36)
+    demo.add_argument("--dirty-rate", type=float, default=0.002)
+    demo.set_defaults(func=cmd_demo)
+
+    ui = sub.add_parser("ui", help="serve the Dagster UI for a home folder (binds 127.0.0.1)")
+    ui.add_argument("--home", default=DEFAULT_HOME)
+    ui.add_argument("--landing", default="")
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=int, default=3000)
+    ui.set_defaults(func=cmd_ui)
+
+    contracts = sub.add_parser("contracts", help="print the data dictionary rendered from the contracts")
+    contracts.add_argument("--out", default="")
+    contracts.set_defaults(func=cmd_contracts)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""The Dagster code location: every asset, check and resource of the pipeline.
+
+``dagster dev`` from the repository root loads ``defs``; the CLI builds the same
+definitions with the home and landing folders it was given.
+"""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+from pipelines.defs.ingest.assets import ingest_assets, ingest_checks
+from pipelines.progress import step_progress_logger
+from pipelines.resources import RiskstratSettings
+
+ALL_ASSETS_JOB = "riskstrat_all"
+
+
+def build_definitions(settings: RiskstratSettings) -> dg.Definitions:
+    from pipelines.defs.downstream import downstream_assets, downstream_checks
+
+    assets = [*ingest_assets, *downstream_assets]
+    checks = [*ingest_checks, *downstream_checks]
+    return dg.Definitions(
+        assets=assets,
+        asset_checks=checks,
+        jobs=[dg.define_asset_job(ALL_ASSETS_JOB, selection=dg.AssetSelection.all(), description="Ingest, check, build features, train, score and write the intake list and KPIs.")],
+        resources={"settings": settings},
+        loggers={"progress": step_progress_logger},
+    )
+
+
+def settings_from_environment() -> RiskstratSettings:
+    """Settings for ``dagster dev``: RISKSTRAT_HOME, RISKSTRAT_LANDING, RISKSTRAT_AS_OF."""
+    return RiskstratSettings(
+        home=os.environ.get("RISKSTRAT_HOME", "riskstrat-home"),
+        landing=os.environ.get("RISKSTRAT_LANDING", ""),
+        as_of=os.environ.get("RISKSTRAT_AS_OF", ""),
+    )
+
+
+defs = build_definitions(settings_from_environment())

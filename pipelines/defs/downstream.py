@@ -1,0 +1,4 @@
+"""Assets after ingestion, gathered for the Definitions."""
+
+downstream_assets: list = []
+downstream_checks: list = []

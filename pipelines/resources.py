@@ -1,0 +1,91 @@
+"""Resources: where the warehouse, landing folder and model store live, and the run's dates."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, timedelta
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+DUCKDB_POOL = "duckdb"
+
+LATEST_SERVICE_DATE_SQL = """
+SELECT max(d) FROM (
+    SELECT max(claim_end_date) AS d FROM raw.medical_claim
+    UNION ALL SELECT max(encounter_end_date) FROM raw.encounter
+)
+"""
+
+
+class WarehouseLockedError(RuntimeError):
+    """Another process holds the DuckDB file's write lock."""
+
+
+class RiskstratSettings(dg.ConfigurableResource):
+    """Paths and dates for one pipeline run; every output lands under ``home``."""
+
+    home: str = "riskstrat-home"
+    landing: str = ""
+    as_of: str = ""
+    data_through: str = ""
+    breach_threshold: float = -1.0
+
+    @property
+    def home_path(self) -> Path:
+        return Path(self.home).expanduser().resolve()
+
+    @property
+    def landing_path(self) -> Path:
+        return Path(self.landing).expanduser().resolve() if self.landing else self.home_path / "landing"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.home_path / "warehouse.duckdb"
+
+    @property
+    def outputs_path(self) -> Path:
+        path = self.home_path / "outputs"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
+    def models_path(self) -> Path:
+        path = self.home_path / "models"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def threshold_override(self) -> float | None:
+        return None if self.breach_threshold < 0 else self.breach_threshold
+
+    def data_through_date(self) -> date:
+        """Last date data may carry; later dates are quarantined as future dates."""
+        return date.fromisoformat(self.data_through) if self.data_through else date.today()
+
+    def resolve_as_of(self, con: duckdb.DuckDBPyConnection) -> date:
+        """The configured as-of date, else the day after the latest service date in the data."""
+        if self.as_of:
+            return date.fromisoformat(self.as_of)
+        latest = con.execute(LATEST_SERVICE_DATE_SQL).fetchone()[0]
+        if latest is None:
+            raise ValueError("cannot derive an as-of date: no medical claims or encounters were loaded; pass --as-of")
+        return latest + timedelta(days=1)
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        self.home_path.mkdir(parents=True, exist_ok=True)
+        try:
+            con = duckdb.connect(str(self.warehouse_path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise WarehouseLockedError(
+                    f"{self.warehouse_path} is locked by another process (a second pipeline run or an open "
+                    "DuckDB session); wait for it to finish or close it, then rerun."
+                ) from None
+            raise
+        try:
+            yield con
+        finally:
+            con.close()
