@@ -1,0 +1,87 @@
+-- core.inpatient_stay
+-- Grain: one row per acute inpatient stay (person_id, admission_date of the first claim).
+-- Logic:
+--   1. Acute inpatient claims: raw.medical_claim lines with claim_type 'institutional',
+--      bill_type_code starting '011' and a non-null admission_date, rolled up to one row
+--      per claim_id (admission = min, discharge = max(coalesce(discharge_date, claim_end_date)),
+--      codes from the lowest line that carries them, allowed_amount summed over lines).
+--   2. Claims of one person are ordered by admission_date, discharge_date. A claim joins the
+--      stay before it when it overlaps it (admission_date < the running max discharge_date),
+--      or when it starts 0 or 1 day after that discharge and the claim holding that discharge
+--      ended in transfer to another acute hospital ('02') or 'still a patient' ('30',
+--      interim bill). Otherwise it opens a new stay (gaps and islands).
+--   3. Per stay: admit_type_code and principal diagnosis of the first claim, disposition of
+--      the claim with the latest discharge, first non-null DRG, allowed_amount summed,
+--      n_claims, transfer_chained_flag (1 when a transfer link was used).
+CREATE OR REPLACE TABLE core.inpatient_stay AS
+WITH lines AS (
+    SELECT *
+    FROM raw.medical_claim
+    WHERE claim_type = 'institutional'
+      AND bill_type_code LIKE '011%'
+      AND admission_date IS NOT NULL
+),
+claims AS (
+    SELECT
+        claim_id,
+        person_id,
+        min(admission_date) AS admission_date,
+        max(coalesce(discharge_date, claim_end_date)) AS discharge_date,
+        arg_min(admit_type_code, claim_line_number) FILTER (WHERE admit_type_code IS NOT NULL) AS admit_type_code,
+        arg_min(discharge_disposition_code, claim_line_number)
+            FILTER (WHERE discharge_disposition_code IS NOT NULL) AS discharge_disposition_code,
+        arg_min(diagnosis_code_1, claim_line_number) AS principal_diagnosis_code,
+        arg_min(drg_code, claim_line_number) FILTER (WHERE drg_code IS NOT NULL) AS drg_code,
+        sum(allowed_amount) AS allowed_amount
+    FROM lines
+    GROUP BY claim_id, person_id
+),
+ordered AS (
+    SELECT
+        *,
+        max(discharge_date) OVER w_prev AS prev_max_discharge_date,
+        arg_max(discharge_disposition_code, discharge_date) OVER w_prev AS prev_disposition_code
+    FROM claims
+    WINDOW w_prev AS (
+        PARTITION BY person_id ORDER BY admission_date, discharge_date, claim_id
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+    )
+),
+flagged AS (
+    SELECT
+        *,
+        CASE
+            WHEN prev_max_discharge_date IS NULL THEN 'new'
+            WHEN admission_date < prev_max_discharge_date THEN 'overlap'
+            WHEN date_diff('day', prev_max_discharge_date, admission_date) <= 1
+                 AND prev_disposition_code IN ('02', '30') THEN 'transfer'
+            ELSE 'new'
+        END AS link_type
+    FROM ordered
+),
+numbered AS (
+    SELECT
+        *,
+        sum(CASE WHEN link_type = 'new' THEN 1 ELSE 0 END) OVER (
+            PARTITION BY person_id ORDER BY admission_date, discharge_date, claim_id
+            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+        ) AS stay_seq
+    FROM flagged
+)
+SELECT
+    person_id || '-' || strftime(min(admission_date), '%Y%m%d') || '-' || CAST(stay_seq AS VARCHAR) AS stay_id,
+    person_id,
+    min(admission_date) AS admission_date,
+    max(discharge_date) AS discharge_date,
+    CAST(date_diff('day', min(admission_date), max(discharge_date)) AS BIGINT) AS length_of_stay_days,
+    arg_min(admit_type_code, (admission_date, discharge_date, claim_id)) AS admit_type_code,
+    arg_max(discharge_disposition_code, (discharge_date, admission_date, claim_id)) AS discharge_disposition_code,
+    arg_min(principal_diagnosis_code, (admission_date, discharge_date, claim_id)) AS principal_diagnosis_code,
+    arg_min(drg_code, (admission_date, discharge_date, claim_id)) FILTER (WHERE drg_code IS NOT NULL) AS drg_code,
+    sum(allowed_amount) AS allowed_amount,
+    CAST(count(*) AS BIGINT) AS n_claims,
+    CAST(max(CASE WHEN link_type = 'transfer' THEN 1 ELSE 0 END) AS BIGINT) AS transfer_chained_flag,
+    CAST(sum(CASE WHEN link_type = 'transfer' THEN 1 ELSE 0 END) AS BIGINT) AS n_transfer_links
+FROM numbered
+GROUP BY person_id, stay_seq
+ORDER BY person_id, admission_date

@@ -1,0 +1,264 @@
+-- features.readmission_stay
+-- Grain: one row per index stay (see features__readmission_label.sql: acute stay discharged
+-- before $as_of, alive, not AMA, not transferred), with the label readmit_30d (NULL when not yet
+-- observable) and point-in-time features. Every feature uses only data dated strictly before
+-- the stay's discharge_date, or the stay itself (labs dated on the discharge day count):
+--   age_at_discharge            full years between birth_date and discharge_date
+--   female_flag, dual_flag      eligibility span covering the discharge (else latest span before it);
+--                               dual = dual_status_code present and not '00'
+--   length_of_stay_days         discharge_date - admission_date of the (chained) stay
+--   emergency_admit_flag        admit_type_code '1' emergency or '2' urgent
+--   lace_l/a/c/e, lace_score    LACE index (van Walraven et al., CMAJ 2010;182:551-7):
+--                               L = LOS points (0,1,2,3 for <1,1,2,3 days; 4 for 4-6; 5 for 7-13; 7 for 14+)
+--                               A = 3 when emergency/urgent admission
+--                               C = Charlson score points (score 0-3 as is, 4+ -> 5); Charlson score
+--                                   from ICD-10-CM diagnoses on medical claims starting in the 365 days
+--                                   before discharge (index stay included), Quan et al. (Med Care
+--                                   2005;43:1130-9) ICD-10 prefixes with Charlson 1987 weights, one
+--                                   weight per family (max: complicated beats uncomplicated diabetes,
+--                                   severe beats mild liver disease, metastatic beats solid tumour)
+--                               E = ED visits in the 6 months before admission, capped at 4
+--   prior_ip_stays_180d/365d    other acute stays discharged in the 180/365 days before discharge
+--   ed_visits_180d              distinct ED visit dates (revenue 045x, POS 23, CPT 99281-99285, not
+--                               inpatient bill) in the 180 days before admission
+--   days_since_prev_discharge   admission_date - discharge_date of the previous stay (NULL if none)
+--   last_hemoglobin/last_sodium latest LOINC 718-7 / 2951-2 result on or before discharge, 365-day lookback;
+--   low_hemoglobin_flag         hemoglobin < 12 g/dL; low_sodium_flag: sodium < 135 mmol/L
+--   allowed_amount_prior_365d   medical + pharmacy allowed amount dated in the 365 days before admission
+--   followup_7d_prior_discharge_flag  1 when an office/telehealth visit (professional claim POS
+--                               11/02/10/49/50/71/72 or E/M 99202-99215, 99495-99496, or EHR office/
+--                               telehealth encounter) fell in (prev discharge, prev discharge + 7] and
+--                               before this discharge; NULL when there is no previous stay
+--   open_cm_case_flag           case-management case open at discharge
+--   svi_overall                 county SVI percentile of the county of residence
+-- Features are all DOUBLE so the scoring schema check is about names and one type.
+CREATE OR REPLACE TABLE features.readmission_stay AS
+WITH idx AS (
+    SELECT
+        l.stay_id, l.person_id, l.admission_date, l.discharge_date, l.readmit_30d,
+        l.in_case_management_flag, s.length_of_stay_days, s.admit_type_code
+    FROM _readmission_label AS l
+    JOIN core.inpatient_stay AS s ON s.stay_id = l.stay_id
+    WHERE l.exclusion_reason IS NULL
+),
+elig AS (
+    SELECT i.stay_id, e.birth_date, e.gender, e.dual_status_code, e.county_fips
+    FROM idx AS i
+    JOIN raw.eligibility AS e
+        ON e.person_id = i.person_id AND e.enrollment_start_date <= i.discharge_date
+    QUALIFY row_number() OVER (
+        PARTITION BY i.stay_id
+        ORDER BY (e.enrollment_end_date >= i.discharge_date) DESC, e.enrollment_start_date DESC
+    ) = 1
+),
+prior_stays AS (
+    SELECT
+        i.stay_id,
+        count(*) FILTER (WHERE p.discharge_date >= i.discharge_date - 180) AS n_180d,
+        count(*) FILTER (WHERE p.discharge_date >= i.discharge_date - 365) AS n_365d,
+        max(p.discharge_date) AS prev_discharge_date
+    FROM idx AS i
+    JOIN core.inpatient_stay AS p
+        ON p.person_id = i.person_id
+       AND p.stay_id <> i.stay_id
+       AND p.discharge_date < i.discharge_date
+    GROUP BY i.stay_id
+),
+ed_dates AS (
+    SELECT DISTINCT person_id, claim_start_date AS visit_date
+    FROM raw.medical_claim
+    WHERE (revenue_center_code LIKE '045%'
+           OR place_of_service_code = '23'
+           OR hcpcs_code IN ('99281', '99282', '99283', '99284', '99285'))
+      AND coalesce(bill_type_code, '') NOT LIKE '011%'
+),
+ed AS (
+    SELECT
+        i.stay_id,
+        count(*) FILTER (WHERE v.visit_date >= CAST(i.admission_date - INTERVAL 6 MONTH AS DATE)) AS n_6m,
+        count(*) FILTER (WHERE v.visit_date >= i.admission_date - 180) AS n_180d
+    FROM idx AS i
+    JOIN ed_dates AS v
+        ON v.person_id = i.person_id
+       AND v.visit_date < i.admission_date
+       AND v.visit_date >= i.admission_date - 186
+    GROUP BY i.stay_id
+),
+office_dates AS (
+    SELECT person_id, claim_start_date AS visit_date
+    FROM raw.medical_claim
+    WHERE claim_type = 'professional'
+      AND (place_of_service_code IN ('11', '02', '10', '49', '50', '71', '72')
+           OR hcpcs_code IN ('99202', '99203', '99204', '99205', '99211', '99212', '99213',
+                             '99214', '99215', '99495', '99496'))
+    UNION
+    SELECT person_id, encounter_start_date AS visit_date
+    FROM raw.encounter
+    WHERE encounter_type IN ('office', 'telehealth')
+),
+followup AS (
+    SELECT
+        ps.stay_id,
+        max(CASE WHEN o.visit_date IS NULL THEN 0 ELSE 1 END) AS flag
+    FROM prior_stays AS ps
+    JOIN idx AS i ON i.stay_id = ps.stay_id
+    LEFT JOIN office_dates AS o
+        ON o.person_id = i.person_id
+       AND o.visit_date > ps.prev_discharge_date
+       AND o.visit_date <= ps.prev_discharge_date + 7
+       AND o.visit_date < i.discharge_date
+    GROUP BY ps.stay_id
+),
+charlson_map(family, weight, pattern) AS (
+    VALUES
+        ('myocardial_infarction', 1, '^I2[12]|^I252'),
+        ('heart_failure', 1, '^I50|^I110|^I13[02]|^I255|^I42|^I43'),
+        ('peripheral_vascular', 1, '^I7[01]|^I73[189]|^I771|^I79[02]|^K55[189]|^Z95[89]'),
+        ('cerebrovascular', 1, '^G4[56]|^I6[0-9]|^H340'),
+        ('dementia', 1, '^F0[123]|^F051|^G30|^G311'),
+        ('chronic_pulmonary', 1, '^J4[0-7]|^J6[0-7]|^J684|^J70[13]'),
+        ('rheumatic', 1, '^M0[56]|^M3[234]|^M315|^M35[13]|^M360'),
+        ('peptic_ulcer', 1, '^K2[5-8]'),
+        ('liver', 1, '^B18|^K70[0-39]|^K71[3-57]|^K7[34]|^K76[02-489]|^Z944'),
+        ('liver', 3, '^I85|^I864|^I982|^K704|^K711|^K72[19]|^K76[5-7]'),
+        ('diabetes', 1, '^E1[013][01689]'),
+        ('diabetes', 2, '^E1[013][2-57]'),
+        ('hemiplegia', 2, '^G041|^G114|^G80[12]|^G8[12]|^G83[0-49]'),
+        ('renal', 2, '^N18|^N19|^N0[35][2-7]|^N250|^I120|^I13[12]|^Z49|^Z940|^Z992'),
+        ('malignancy', 2, '^C[01][0-9]|^C2[0-6]|^C3[0-47-9]|^C4[0135-9]|^C5[0-8]|^C6[0-9]|^C7[0-6]|^C8[1-58]|^C9[0-7]'),
+        ('malignancy', 6, '^C7[7-9]|^C80'),
+        ('hiv_aids', 6, '^B2[0-24]')
+),
+dx_events AS (
+    SELECT DISTINCT person_id, claim_start_date AS dx_date, dx_code
+    FROM (
+        SELECT person_id, claim_start_date, diagnosis_code_1 AS dx_code FROM raw.medical_claim
+        WHERE diagnosis_code_type = 'icd-10-cm'
+        UNION ALL
+        SELECT person_id, claim_start_date, diagnosis_code_2 FROM raw.medical_claim
+        WHERE diagnosis_code_type = 'icd-10-cm'
+        UNION ALL
+        SELECT person_id, claim_start_date, diagnosis_code_3 FROM raw.medical_claim
+        WHERE diagnosis_code_type = 'icd-10-cm'
+    )
+    WHERE dx_code IS NOT NULL
+),
+stay_conditions AS (
+    SELECT i.stay_id, m.family, max(m.weight) AS weight
+    FROM idx AS i
+    JOIN dx_events AS d
+        ON d.person_id = i.person_id
+       AND d.dx_date < i.discharge_date
+       AND d.dx_date >= i.discharge_date - 365
+    JOIN charlson_map AS m ON regexp_matches(d.dx_code, m.pattern)
+    GROUP BY i.stay_id, m.family
+),
+charlson AS (
+    SELECT stay_id, sum(weight) AS score FROM stay_conditions GROUP BY stay_id
+),
+labs AS (
+    SELECT
+        i.stay_id,
+        arg_max(l.result_value, (l.result_date, l.lab_result_id)) FILTER (WHERE l.loinc_code = '718-7') AS hemoglobin,
+        arg_max(l.result_value, (l.result_date, l.lab_result_id)) FILTER (WHERE l.loinc_code = '2951-2') AS sodium
+    FROM idx AS i
+    JOIN raw.lab_result AS l
+        ON l.person_id = i.person_id
+       AND l.result_date <= i.discharge_date
+       AND l.result_date > i.discharge_date - 365
+       AND l.loinc_code IN ('718-7', '2951-2')
+    GROUP BY i.stay_id
+),
+cost_events AS (
+    SELECT person_id, claim_start_date AS cost_date, allowed_amount FROM raw.medical_claim
+    UNION ALL
+    SELECT person_id, dispensing_date, allowed_amount FROM raw.pharmacy_claim
+),
+cost AS (
+    SELECT i.stay_id, sum(c.allowed_amount) AS allowed_amount
+    FROM idx AS i
+    JOIN cost_events AS c
+        ON c.person_id = i.person_id
+       AND c.cost_date < i.admission_date
+       AND c.cost_date >= i.admission_date - 365
+    GROUP BY i.stay_id
+),
+assembled AS (
+    SELECT
+        i.stay_id,
+        i.person_id,
+        i.admission_date,
+        i.discharge_date,
+        i.readmit_30d,
+        CAST(date_sub('year', e.birth_date, i.discharge_date) AS DOUBLE) AS age_at_discharge,
+        CAST(CASE e.gender WHEN 'female' THEN 1 WHEN 'male' THEN 0 END AS DOUBLE) AS female_flag,
+        CAST(CASE WHEN coalesce(e.dual_status_code, '00') <> '00' THEN 1 ELSE 0 END AS DOUBLE) AS dual_flag,
+        CAST(i.length_of_stay_days AS DOUBLE) AS length_of_stay_days,
+        CAST(CASE WHEN i.admit_type_code IN ('1', '2') THEN 1 ELSE 0 END AS DOUBLE) AS emergency_admit_flag,
+        CAST(coalesce(ch.score, 0) AS DOUBLE) AS charlson_score,
+        CAST(coalesce(ed.n_6m, 0) AS DOUBLE) AS ed_visits_6m,
+        CAST(coalesce(ed.n_180d, 0) AS DOUBLE) AS ed_visits_180d,
+        CAST(coalesce(ps.n_180d, 0) AS DOUBLE) AS prior_ip_stays_180d,
+        CAST(coalesce(ps.n_365d, 0) AS DOUBLE) AS prior_ip_stays_365d,
+        CAST(date_diff('day', ps.prev_discharge_date, i.admission_date) AS DOUBLE) AS days_since_prev_discharge,
+        CAST(lb.hemoglobin AS DOUBLE) AS last_hemoglobin,
+        CAST(lb.sodium AS DOUBLE) AS last_sodium,
+        CAST(coalesce(co.allowed_amount, 0) AS DOUBLE) AS allowed_amount_prior_365d,
+        CAST(fu.flag AS DOUBLE) AS followup_7d_prior_discharge_flag,
+        CAST(i.in_case_management_flag AS DOUBLE) AS open_cm_case_flag,
+        CAST(sv.svi_overall AS DOUBLE) AS svi_overall
+    FROM idx AS i
+    LEFT JOIN elig AS e ON e.stay_id = i.stay_id
+    LEFT JOIN prior_stays AS ps ON ps.stay_id = i.stay_id
+    LEFT JOIN ed ON ed.stay_id = i.stay_id
+    LEFT JOIN followup AS fu ON fu.stay_id = i.stay_id
+    LEFT JOIN charlson AS ch ON ch.stay_id = i.stay_id
+    LEFT JOIN labs AS lb ON lb.stay_id = i.stay_id
+    LEFT JOIN cost AS co ON co.stay_id = i.stay_id
+    LEFT JOIN raw.area_sdoh_county AS sv ON sv.county_fips = e.county_fips
+)
+SELECT
+    stay_id,
+    person_id,
+    admission_date,
+    discharge_date,
+    CAST(readmit_30d AS INTEGER) AS readmit_30d,
+    age_at_discharge,
+    female_flag,
+    dual_flag,
+    length_of_stay_days,
+    emergency_admit_flag,
+    CAST(CASE
+        WHEN length_of_stay_days < 1 THEN 0
+        WHEN length_of_stay_days <= 3 THEN length_of_stay_days
+        WHEN length_of_stay_days <= 6 THEN 4
+        WHEN length_of_stay_days <= 13 THEN 5
+        ELSE 7
+    END AS DOUBLE) AS lace_l,
+    3 * emergency_admit_flag AS lace_a,
+    CASE WHEN charlson_score >= 4 THEN 5.0 ELSE charlson_score END AS lace_c,
+    least(ed_visits_6m, 4.0) AS lace_e,
+    CAST(CASE
+        WHEN length_of_stay_days < 1 THEN 0
+        WHEN length_of_stay_days <= 3 THEN length_of_stay_days
+        WHEN length_of_stay_days <= 6 THEN 4
+        WHEN length_of_stay_days <= 13 THEN 5
+        ELSE 7
+    END AS DOUBLE)
+        + 3 * emergency_admit_flag
+        + CASE WHEN charlson_score >= 4 THEN 5.0 ELSE charlson_score END
+        + least(ed_visits_6m, 4.0) AS lace_score,
+    prior_ip_stays_180d,
+    prior_ip_stays_365d,
+    ed_visits_180d,
+    days_since_prev_discharge,
+    last_hemoglobin,
+    CAST(CASE WHEN last_hemoglobin IS NULL THEN NULL WHEN last_hemoglobin < 12 THEN 1 ELSE 0 END AS DOUBLE) AS low_hemoglobin_flag,
+    last_sodium,
+    CAST(CASE WHEN last_sodium IS NULL THEN NULL WHEN last_sodium < 135 THEN 1 ELSE 0 END AS DOUBLE) AS low_sodium_flag,
+    allowed_amount_prior_365d,
+    followup_7d_prior_discharge_flag,
+    open_cm_case_flag,
+    svi_overall
+FROM assembled
+ORDER BY discharge_date, stay_id

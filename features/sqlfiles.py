@@ -1,0 +1,59 @@
+"""Load and run the named SQL files in ``features/sql/<schema>__<table>.sql``.
+
+Only names that exist in that folder can be loaded, so a table name never comes from
+user input; values are always bound as parameters (``$as_of``), never pasted in.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+SQL_DIR = Path(__file__).parent / "sql"
+_NAME = re.compile(r"^[a-z_]+__[a-z0-9_]+$")
+
+
+@cache
+def load_sql(name: str) -> str:
+    """Text of ``features/sql/<name>.sql``; ``name`` is ``<schema>__<table>``."""
+    if not _NAME.match(name):
+        raise ValueError(f"SQL file name {name!r} must look like <schema>__<table>")
+    path = SQL_DIR / f"{name}.sql"
+    if not path.is_file():
+        known = sorted(p.stem for p in SQL_DIR.glob("*.sql"))
+        raise FileNotFoundError(f"no SQL file {path}; known: {known}")
+    return path.read_text(encoding="utf-8")
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection, schema: str) -> None:
+    if not re.fullmatch(r"[a-z_]+", schema):
+        raise ValueError(f"bad schema name {schema!r}")
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+
+
+def run_sql(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any] | None = None) -> None:
+    """Run one named SQL file (a single statement) with bound parameters."""
+    ensure_schema(con, name.split("__", 1)[0])
+    con.execute(load_sql(name), params or {})
+
+
+def materialise_select(
+    con: duckdb.DuckDBPyConnection, name: str, temp_table: str, params: dict[str, Any] | None = None
+) -> None:
+    """Run a SELECT-only SQL file into a connection-local temp table ``temp_table``.
+
+    ``temp_table`` must be a plain identifier chosen by the calling module, never user input.
+    """
+    if not re.fullmatch(r"_?[a-z][a-z0-9_]*", temp_table):
+        raise ValueError(f"bad temp table name {temp_table!r}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {temp_table} AS\n{load_sql(name)}", params or {})
+
+
+def table_count(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    if not re.fullmatch(r"[a-z_]+\.[a-z0-9_]+|_?[a-z][a-z0-9_]*", table):
+        raise ValueError(f"bad table name {table!r}")
+    return int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
