@@ -37,6 +37,7 @@ CREATE TABLE IF NOT EXISTS audit.ingest_log (
     rows_loaded BIGINT,
     rows_quarantined BIGINT,
     status VARCHAR,
+    missing_optional_columns VARCHAR,
     logged_at TIMESTAMP
 );
 """
@@ -244,7 +245,7 @@ def ingest_extract(
                 SELECT {typed_select_list(contract)} FROM {classified} WHERE _rule IS NULL ORDER BY _row"""
             )
         con.execute(
-            "INSERT INTO audit.ingest_log VALUES ($run_id, $extract, $file, $sha, $read, $loaded, $quarantined, $status, $at)",
+            "INSERT INTO audit.ingest_log VALUES ($run_id, $extract, $file, $sha, $read, $loaded, $quarantined, $status, $missing, $at)",
             {
                 "run_id": run_id,
                 "extract": extract,
@@ -254,6 +255,7 @@ def ingest_extract(
                 "loaded": result.rows_loaded if not result.breached else 0,
                 "quarantined": result.rows_quarantined,
                 "status": status,
+                "missing": ",".join(result.missing_optional_columns),
                 "at": loaded_at,
             },
         )

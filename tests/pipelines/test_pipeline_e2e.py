@@ -1,0 +1,121 @@
+"""A full materialisation on a small generated population, with injected defects."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from data_contracts.spec import EXTRACTS
+from pipelines.cli import run_pipeline
+from synth.generator import generate
+
+MEMBERS = 3_000
+
+# How each defect class the generator injects must show up in quarantine (_rule prefix).
+EXPECTED_RULE_PREFIXES = {
+    "malformed_row": ("malformed_row",),
+    "wrong_type": ("type:",),
+    "duplicate_key": ("duplicate_key",),
+    "impossible_date": ("date_order:", "range_min:", "range_max:", "type:"),
+    "future_date": ("future_date:",),
+    "unknown_code": ("allowed_values:", "pattern:"),
+    "negative_amount": ("range_min:",),
+}
+
+
+@pytest.fixture(scope="module")
+def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, bool]:
+    root = tmp_path_factory.mktemp("e2e")
+    landing, home = root / "landing", root / "home"
+    generate(out_dir=landing, members=MEMBERS, seed=11, dirty_rate=0.01)
+    ok = run_pipeline(home, landing)
+    return landing, home, ok
+
+
+def _rows(home: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def test_run_succeeds_and_writes_raw_tables_and_outputs(pipeline_run) -> None:
+    landing, home, ok = pipeline_run
+    assert ok
+    tables = {r[0] for r in _rows(home, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw'")}
+    assert tables == set(EXTRACTS)
+    assert (home / "outputs" / "intake_list.csv").exists()
+    assert (home / "outputs" / "kpi_readmission_monthly.csv").exists()
+
+
+def test_every_row_read_is_loaded_or_quarantined(pipeline_run) -> None:
+    _, home, _ = pipeline_run
+    for extract in EXTRACTS:
+        read, loaded, quarantined = _rows(
+            home,
+            f"SELECT rows_read, rows_loaded, rows_quarantined FROM audit.ingest_log WHERE extract = '{extract}' ORDER BY logged_at DESC LIMIT 1",
+        )[0]
+        in_raw = _rows(home, f"SELECT count(*) FROM raw.{extract}")[0][0]
+        in_quarantine = _rows(home, f"SELECT count(*) FROM quarantine.{extract}")[0][0]
+        assert read == loaded + quarantined == in_raw + in_quarantine, extract
+
+
+def test_every_injected_defect_is_quarantined_with_a_matching_rule(pipeline_run) -> None:
+    landing, home, _ = pipeline_run
+    manifest = json.loads((landing / "_manifest.json").read_text())
+    defects = manifest["defects"] if isinstance(manifest, dict) else manifest
+    assert defects, "the generator injected nothing at dirty_rate 0.01"
+    missed = []
+    for defect in defects:
+        if defect["defect"] == "missing_column":
+            logged = _rows(
+                home,
+                f"SELECT missing_optional_columns FROM audit.ingest_log WHERE extract = '{defect['extract']}' ORDER BY logged_at DESC LIMIT 1",
+            )[0][0]
+            if defect["column"] not in logged.split(","):
+                missed.append(defect)
+            continue
+        rules = _rows(home, f"SELECT _rule FROM quarantine.{defect['extract']} WHERE _source_line = {int(defect['line'])}")
+        if not rules or not rules[0][0].startswith(EXPECTED_RULE_PREFIXES[defect["defect"]]):
+            missed.append({**defect, "found": rules})
+    assert not missed, f"{len(missed)} of {len(defects)} injected defects not quarantined as expected: {missed[:5]}"
+    quarantined = sum(_rows(home, f"SELECT count(*) FROM quarantine.{e}")[0][0] for e in EXTRACTS)
+    assert quarantined == sum(1 for d in defects if d["defect"] != "missing_column")
+
+
+def test_intake_list_rows_are_within_capacity_and_carry_reasons(pipeline_run) -> None:
+    _, home, _ = pipeline_run
+    with open(home / "outputs" / "intake_list.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows, "the intake list is empty"
+    capacity = _rows(
+        home,
+        """SELECT sum(greatest(r.capacity - coalesce(a.active, 0), 0)) FROM raw.cm_roster r
+           LEFT JOIN (SELECT case_manager_id, count(*) AS active FROM raw.cm_case
+                      WHERE open_date IS NOT NULL AND close_date IS NULL GROUP BY 1) a USING (case_manager_id)
+           WHERE r.active_flag = 1""",
+    )[0][0]
+    assert len(rows) <= capacity
+    assert [int(r["rank"]) for r in rows] == list(range(1, len(rows) + 1))
+    for row in rows:
+        assert row["reason_1"] and row["reason_2"] and row["reason_3"]
+        assert row["suggested_case_manager_id"]
+
+
+def test_metrics_name_their_test_rows_and_baselines(pipeline_run) -> None:
+    _, home, _ = pipeline_run
+    metrics = json.loads((home / "outputs" / "metrics.json").read_text())["readmission"]
+    assert 0.5 < metrics["test"]["auroc"] <= 1.0
+    assert metrics["test"]["n"] > 0 and metrics["test"]["events"] > 0
+    assert set(metrics["baselines"]) >= {"lace", "logistic"}
+    assert metrics["split"]["test_start"] > metrics["split"]["calibration_start"]
+
+
+def test_rerun_leaves_raw_tables_identical(pipeline_run) -> None:
+    landing, home, _ = pipeline_run
+    before = {e: _rows(home, f"SELECT md5(string_agg(t::VARCHAR, '|' ORDER BY t::VARCHAR)) FROM raw.{e} t")[0][0] for e in EXTRACTS}
+    assert run_pipeline(home, landing)
+    after = {e: _rows(home, f"SELECT md5(string_agg(t::VARCHAR, '|' ORDER BY t::VARCHAR)) FROM raw.{e} t")[0][0] for e in EXTRACTS}
+    assert before == after
