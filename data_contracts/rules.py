@@ -62,7 +62,7 @@ class _Params:
 def compile_rules(contract: Contract, data_through: date) -> tuple[list[Rule], dict[str, object]]:
     """Rules for one contract, in the order they are reported, with their bound values."""
     params = _Params()
-    through = params.bind(data_through)
+    through: str | None = None
     rules: list[Rule] = []
     for col in contract.columns:
         ident = quote_ident(col.name)
@@ -107,6 +107,7 @@ def compile_rules(contract: Contract, data_through: date) -> tuple[list[Rule], d
                 Rule(f"range_max:{col.name}", col.name, f"{col.name} is above its maximum {col.max}", f"coalesce(({typed}) > {high}, false)")
             )
         if col.not_in_future:
+            through = through or params.bind(data_through)
             rules.append(
                 Rule(
                     f"future_date:{col.name}",

@@ -36,6 +36,8 @@ class _StepLineHandler(logging.Handler):
         elif kind == "STEP_FAILURE":
             error = event.step_failure_data.error if event.step_failure_data else None
             detail = (event.step_failure_data.user_failure_data.description if event.step_failure_data and event.step_failure_data.user_failure_data else None)
+            while error is not None and error.cause is not None:
+                error = error.cause
             message = detail or (error.message.strip().splitlines()[-1] if error else "failed")
             print(f"  ✗ {step}: {message}", file=sys.stderr, flush=True)
         elif kind == "ASSET_CHECK_EVALUATION":

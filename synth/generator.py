@@ -1,0 +1,1138 @@
+"""Synthetic claims / EHR / SDOH / case-management extracts for demos and tests.
+
+``generate(out_dir, members, seed, ...)`` writes one file per data contract
+(``data_contracts/contracts/*.yaml``) plus an answer key in ``out_dir/_oracle/`` and, with
+``dirty_rate > 0``, realistic defects listed in ``out_dir/_manifest.json``.
+
+Generative model (full write-up with sources in docs/generator.md; figures in ``synth.tables``)
+---------------------------------------------------------------------------------------------
+1. Members: payer mix (medicare 38% / medicaid 27% / commercial 35%), age by payer, gender,
+   race/ethnicity (US Census 2020), 24 synthetic counties in 4 states with CDC-SVI-shaped
+   percentile ranks, 8 ZIPs each with ACS-like median income, dual status for ~20% of
+   Medicare (more in high-SVI areas), 3% outreach opt-out.  Enrolment: 78% enrolled before the
+   window, 22% join during it, 12% leave (a third of those re-enrol after a gap), deaths from
+   an age/comorbidity mortality hazard and in-hospital deaths (disposition 20).
+2. Chronic conditions: liability-threshold (probit) model with a shared latent health factor
+   (rho=0.35) so conditions cluster, hitting the CMS CCW 65+ prevalences exactly in
+   expectation; real ICD-10-CM codes.  Social needs (7 AHC-HRSN domains): logistic in SVI,
+   Medicaid and a shared latent; screenings observe them with 10% misclassification.
+3. Utilisation: member-level Poisson rates with gamma frailty - office visits (2 + 0.8 per
+   chronic condition /yr), ED visits (0.25/yr baseline, up with conditions, SVI, Medicaid),
+   unplanned admissions (Medicare 65+ ~0.25/yr) and elective admissions (~8% of stays).
+   Length of stay lognormal (mean ~5 days), disposition mix per HCUP/MedPAR, 75% emergency.
+4. Each discharge (in generations, so readmissions can themselves be index stays):
+   discharge hemoglobin and sodium; a care-transitions referral for risky discharges;
+   a 7-day follow-up visit with P = logistic(-0.3 + 1.4*open CM case - 0.8*SVI ...);
+   disposition 02 spawns a transfer-in stay the same/next day; cancer patients get planned
+   chemotherapy admissions (admit type 3); and a 30-day unplanned readmission with
+   logit p = b0 + 0.11 L + 0.12 A + 0.15 C + 0.18 E + 0.45 [Hb<12] + 0.35 [Na<135]
+           + 0.12 needs + 0.5 SVI - 0.55 followup + 0.75 frailty   (LACE/HOSPITAL factors),
+   b0 tuned so 12-18% of index stays are readmitted and LACE alone scores AUROC ~0.67
+   (van Walraven 2010: 0.684).  The unobserved frailty keeps any model far from perfect.
+5. Costs per claim (inpatient ~$15k mean lognormal, ED ~$1.5k, office $110-160, pharmacy by
+   class incl. specialty oncology), paid <= allowed; the top 5% of members carry ~50% of
+   annual allowed spend (MEPS).
+6. Case management: roster of max(3, members/1500) case managers across 5 programs with
+   program capacities; community cases for high-risk members (risk model / provider / self
+   referrals) sized to ~75% occupancy, care-transitions cases at risky discharges; contacts,
+   goals, declines, unable-to-reach, closures.
+
+Everything is vectorised with numpy/polars (loops only over extracts, programs and
+readmission generations); the same seed gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+from scipy.special import expit, ndtri
+
+from data_contracts.spec import EXTRACTS, load_contract
+from synth import tables as T
+
+OPEN_END = np.datetime64("2099-12-31")
+HGB_LOW, NA_LOW = 12.0, 135.0
+
+
+@dataclass(frozen=True)
+class GenerationSummary:
+    out_dir: Path
+    members: int
+    seed: int
+    window_start: str
+    window_end: str
+    file_format: str
+    rows: dict[str, int] = field(default_factory=dict)
+    defects: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+# ----------------------------------------------------------------------------------------
+# small helpers
+# ----------------------------------------------------------------------------------------
+def _rng(seed: int, name: str) -> np.random.Generator:
+    return np.random.default_rng([seed, zlib.crc32(name.encode())])
+
+
+def _choice(rng, values: np.ndarray, p, size: int) -> np.ndarray:
+    p = np.asarray(p, dtype=float)
+    idx = np.searchsorted(np.cumsum(p / p.sum()), rng.random(size), side="right")
+    return np.asarray(values)[np.minimum(idx, len(p) - 1)]
+
+
+def _row_choice(rng, weights: np.ndarray) -> np.ndarray:
+    """One categorical draw per row of a (n, k) weight matrix."""
+    cw = np.cumsum(weights, axis=1)
+    u = rng.random(len(weights)) * cw[:, -1]
+    return np.minimum((cw < u[:, None]).sum(axis=1), weights.shape[1] - 1)
+
+
+def _ids(prefix: str, idx: np.ndarray, width: int) -> pl.Series:
+    s = pl.Series(np.asarray(idx, dtype=np.int64)).cast(pl.Utf8).str.zfill(width)
+    return pl.select(pl.lit(prefix) + s).to_series()
+
+
+class _Window:
+    def __init__(self, start: str, months: int):
+        m0 = np.datetime64(start, "M")
+        self.start = m0.astype("datetime64[D]")
+        self.end = (m0 + months).astype("datetime64[D]") - 1
+        self.days = int((self.end - self.start).astype(int)) + 1
+        self.epoch0 = int((self.start - np.datetime64("1970-01-01")).astype(int))
+        self.last12 = int(((m0 + months - 12).astype("datetime64[D]") - self.start).astype(int))
+
+    def dates(self, offsets, valid=None) -> pl.Series:
+        s = pl.Series((np.asarray(offsets, dtype=np.int64) + self.epoch0).astype(np.int32)).cast(pl.Date)
+        if valid is not None:
+            s = pl.select(pl.when(pl.Series(np.asarray(valid, dtype=bool))).then(s)).to_series()
+        return s
+
+
+def _nullable(values, valid) -> pl.Series:
+    s = pl.Series(values)
+    return pl.select(pl.when(pl.Series(np.asarray(valid, dtype=bool))).then(s)).to_series()
+
+
+def _money(x) -> np.ndarray:
+    return np.round(np.asarray(x, dtype=float), 2)
+
+
+def _count_before(keys_sorted: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Number of sorted keys k with lo <= k < hi."""
+    return np.searchsorted(keys_sorted, hi, "left") - np.searchsorted(keys_sorted, lo, "left")
+
+
+# ----------------------------------------------------------------------------------------
+# population
+# ----------------------------------------------------------------------------------------
+def _geography(seed: int):
+    rng = _rng(seed, "geo")
+    rows = []
+    n_c = len(T.STATES) * T.COUNTIES_PER_STATE
+    latent = rng.normal(size=n_c)
+    themes = 0.75 * latent[:, None] + 0.66 * rng.normal(size=(n_c, 4))
+    theme_rank = np.round(expit(1.7 * themes), 4)
+    overall = np.round(expit(1.7 * themes.mean(axis=1) / 0.85), 4)
+    ci = 0
+    for state_fips, state, _zp in T.STATES:
+        for k in range(T.COUNTIES_PER_STATE):
+            rows.append((f"{state_fips}{2 * k + 1:03d}", state, f"{T.COUNTY_NAMES[ci]} County"))
+            ci += 1
+    county = pl.DataFrame({
+        "county_fips": [r[0] for r in rows], "state": [r[1] for r in rows],
+        "county_name": [r[2] for r in rows], "svi_year": [2022] * n_c,
+        "svi_overall": overall, "svi_socioeconomic": theme_rank[:, 0], "svi_household": theme_rank[:, 1],
+        "svi_minority": theme_rank[:, 2], "svi_housing_transport": theme_rank[:, 3],
+    })
+    zips, zcounty = [], []
+    for si, (_sf, _st, zp) in enumerate(T.STATES):
+        for k in range(T.COUNTIES_PER_STATE):
+            for j in range(T.ZIPS_PER_COUNTY):
+                zips.append(f"{zp}{k * T.ZIPS_PER_COUNTY + j:02d}")
+                zcounty.append(si * T.COUNTIES_PER_STATE + k)
+    zcounty = np.array(zcounty)
+    income = np.round(78000 * np.exp(-1.1 * (overall[zcounty] - 0.5) + rng.normal(0, 0.18, len(zips))), -2)
+    zipdf = pl.DataFrame({"zip_code": zips, "county_fips": county["county_fips"].to_numpy()[zcounty],
+                          "median_household_income": income})
+    county_weight = rng.dirichlet(np.full(n_c, 2.0))
+    return county, zipdf, zcounty, overall, county_weight
+
+
+def _members(seed: int, n: int, win: _Window, geo):
+    rng = _rng(seed, "members")
+    county, zipdf, zcounty, svi_c, cw = geo
+    m: dict[str, np.ndarray] = {}
+    payer = _choice(rng, np.arange(3), T.PAYER_P, n)
+    u = rng.random(n)
+    age = np.empty(n)
+    mc, md, co = payer == 0, payer == 1, payer == 2
+    # medicare: 88% aged (65 + exponential, mean 74), 12% disabled under 65
+    age[mc] = np.where(u[mc] < 0.88, 65 + np.minimum(rng.exponential(9.0, mc.sum()), 34.9),
+                       rng.uniform(25, 65, mc.sum()))
+    age[md] = np.where(u[md] < 0.45, rng.uniform(0, 18, md.sum()),
+                       np.where(u[md] < 0.85, rng.uniform(18, 45, md.sum()), rng.uniform(45, 65, md.sum())))
+    age[co] = np.where(u[co] < 0.22, rng.uniform(0, 18, co.sum()),
+                       np.where(u[co] < 0.67, rng.uniform(18, 45, co.sum()), rng.uniform(45, 65, co.sum())))
+    m["payer"], m["age"] = payer, age
+    m["band"] = np.searchsorted(T.AGE_BANDS, age, side="right") - 1
+    m["gender"] = _choice(rng, T.GENDERS, T.GENDER_P, n)
+    m["race"] = _choice(rng, T.RACES, T.RACE_P, n)
+    m["ethnicity"] = _choice(rng, T.ETHNICITIES, T.ETHNICITY_P, n)
+    # medicaid members live more in high-SVI counties
+    w = np.vstack([cw, cw * np.exp(2.0 * (svi_c - 0.5)), cw])
+    w = w / w.sum(axis=1, keepdims=True)
+    cidx = _row_choice(rng, w[payer])
+    zip_in = rng.integers(0, T.ZIPS_PER_COUNTY, n)
+    m["county"] = cidx
+    m["zip"] = cidx * T.ZIPS_PER_COUNTY + zip_in
+    m["svi"] = svi_c[cidx]
+    dual = mc & (rng.random(n) < expit(-1.9 + 2.5 * (m["svi"] - 0.5) + 1.2 * (age < 65)))
+    m["dual"] = np.where(dual, _choice(rng, T.DUAL_CODES, T.DUAL_P, n), "00")
+    m["optout"] = (rng.random(n) < 0.03).astype(np.int64)
+    m["birth"] = -np.floor(age * 365.25).astype(np.int64) - 1
+    # conditions: probit liability threshold with shared latent health factor
+    shift = 0.25 * (md | (mc & (age < 65))) + 0.3 * (m["svi"] - 0.5)
+    z = rng.normal(size=n) + shift
+    rho = 0.35
+    thr = ndtri(1 - np.clip(T.PREVALENCE[:, m["band"]].T, 1e-5, 0.999))  # (n, C)
+    liab = np.sqrt(rho) * z[:, None] + np.sqrt(1 - rho) * rng.normal(size=(n, len(T.CONDITIONS)))
+    cond = liab > thr
+    m["cond"] = cond
+    ci = {c: i for i, c in enumerate(T.CONDITIONS)}
+    m["ci"] = ci
+    codes = np.full((n, len(T.CONDITIONS)), "", dtype="<U7")
+    for c, (cl, cwts) in T.CONDITION_CODES.items():
+        codes[:, ci[c]] = _choice(rng, np.array(cl), cwts, n)
+    codes[:, ci["dm"]] = np.where(cond[:, ci["ckd"]], "E1122", codes[:, ci["dm"]])
+    codes[~cond] = ""
+    m["codes"] = codes
+    charl = np.zeros(n)
+    for c, wgt in T.CHARLSON_WEIGHT.items():
+        charl += wgt * cond[:, ci[c]]
+    charl += cond[:, ci["dm"]] & cond[:, ci["ckd"]]  # complicated diabetes
+    m["charlson"] = charl
+    m["lace_c"] = np.where(charl >= 4, 5, charl)
+    m["n_chronic"] = cond.sum(axis=1)
+    # unobserved frailty (drives admissions, mortality and readmission, never written anywhere)
+    m["frailty"] = rng.normal(size=n)
+    # social needs
+    s_lat = rng.normal(size=n)
+    base = np.log(T.SDOH_BASE / (1 - T.SDOH_BASE))
+    logit = base[None, :] + (2.2 * (m["svi"] - 0.5) + 0.9 * md - 0.3 * co + 0.9 * s_lat
+                             - 0.95)[:, None]
+    m["needs"] = rng.random((n, len(base))) < expit(logit)
+    m["n_needs"] = m["needs"].sum(axis=1)
+    # annual rates (gamma frailty for over-dispersion)
+    g = rng.gamma(2.5, 1 / 2.5, n)
+    m["rate_office"] = (1.6 + 0.8 * m["n_chronic"] + 0.6 * (age >= 65)) * rng.gamma(2.5, 1 / 2.5, n)
+    m["rate_ed"] = 0.22 * np.exp(0.22 * m["n_chronic"] + 1.2 * (m["svi"] - 0.5) + 0.35 * md
+                                 + 0.12 * m["n_needs"] + 0.25 * m["frailty"]) * rng.gamma(1.0, 1.0, n)
+    a = age
+    lin = (-4.3 + 0.9 * (a >= 45) + 0.8 * (a >= 65) + 0.5 * (a >= 75) + 0.30 * m["charlson"]
+           + 0.12 * m["n_chronic"] + 0.6 * (m["svi"] - 0.5) + 0.10 * m["n_needs"]
+           + 0.45 * m["frailty"] + 0.5 * cond[:, ci["smi"]])
+    m["rate_ip"] = np.exp(lin) * g
+    m["rate_elective"] = 0.08 / 0.92 * m["rate_ip"] * (1 + 1.5 * (a >= 55)) / 2
+    m["mort"] = (np.array([0.0003, 0.001, 0.004, 0.018, 0.06])[m["band"]]
+                 * np.exp(0.25 * m["charlson"] + 0.3 * m["frailty"]))
+    return m
+
+
+def _spans(seed: int, m, win: _Window):
+    """Enrolment spans (rows) and death dates.  Offsets are days from the window start."""
+    rng = _rng(seed, "spans")
+    n, D = len(m["age"]), win.days
+    joiner = rng.random(n) < 0.22
+    s1 = np.where(joiner, rng.integers(0, max(D - 30, 1), n), -rng.integers(0, 6 * 365, n))
+    s1 = np.maximum(s1, m["birth"] + 1)
+    leave = (rng.random(n) < 0.12) & (s1 + 90 < D - 30)
+    e1 = np.where(leave, s1 + 60 + (rng.random(n) * np.maximum(D - 30 - s1 - 60, 1)).astype(np.int64), 10**6)
+    back = leave & (rng.random(n) < 0.35)
+    s2 = e1 + rng.integers(30, 181, n)
+    back &= s2 < D - 30
+    # death: exponential with the member's annual mortality, from coverage start in the window
+    t0 = np.maximum(s1, 0)
+    death = t0 + (rng.exponential(1.0, n) / m["mort"] * 365.25).astype(np.int64)
+    person = np.concatenate([np.arange(n), np.flatnonzero(back)])
+    start = np.concatenate([s1, s2[back]])
+    end = np.concatenate([e1, np.full(back.sum(), 10**6)])
+    order = np.lexsort((start, person))
+    person, start, end = person[order], start[order], end[order]
+    d = death[person]
+    dead_in = (d >= np.maximum(start, 0)) & (d <= np.minimum(end, D - 1))
+    death_day = np.full(n, 10**6)
+    np.minimum.at(death_day, person[dead_in], d[dead_in])
+    keep = start <= death_day[person]
+    person, start, end = person[keep], start[keep], end[keep]
+    end = np.minimum(end, death_day[person])
+    return {"person": person, "start": start, "end": end}, death_day
+
+
+def _events(rng, spans, rate_per_year, D):
+    """Poisson events inside each enrolment span clipped to the window."""
+    s = np.maximum(spans["start"], 0)
+    e = np.minimum(spans["end"], D - 1)
+    expo = np.maximum(e - s + 1, 0)
+    k = rng.poisson(rate_per_year[spans["person"]] * expo / 365.25)
+    row = np.repeat(np.arange(len(s)), k)
+    day = s[row] + (rng.random(row.size) * expo[row]).astype(np.int64)
+    person = spans["person"][row]
+    order = np.lexsort((day, person))
+    return person[order], day[order], row[order]
+
+
+# ----------------------------------------------------------------------------------------
+# hospital stays and readmissions
+# ----------------------------------------------------------------------------------------
+class _Stays:
+    cols = ("person", "span", "adm", "los", "admit_type", "dx", "drg", "pcs", "kind", "disp",
+            "hgb", "na", "p_chain", "ed6", "fu", "fu_day", "ct", "gen")
+
+    def __init__(self):
+        self.parts: list[dict[str, np.ndarray]] = []
+
+    def add(self, d):
+        self.parts.append(d)
+
+    def all(self):
+        return {c: np.concatenate([p[c] for p in self.parts]) for c in self.cols}
+
+
+def _stay_block(rng, m, person, span, adm, kind, dx=None, drg=None, pcs=None, admit_type=None):
+    n = len(person)
+    ci = m["ci"]
+    los = np.maximum(1, np.round(np.exp(rng.normal(1.30, 0.68, n)))).astype(np.int64)
+    los = np.minimum(los + (m["age"][person] >= 75) * rng.integers(0, 2, n), 60)
+    if dx is None:
+        cond = m["cond"][person]
+        w = np.empty((n, len(T.ADMIT_DX)))
+        for j, (_c, _m1, _m2, base, extra) in enumerate(T.ADMIT_DX):
+            w[:, j] = base + sum(v * cond[:, ci[c]] for c, v in extra.items())
+        j = _row_choice(rng, w)
+        codes = np.array([a[0] for a in T.ADMIT_DX])
+        mcc = rng.random(n) < expit(-1.2 + 0.35 * m["charlson"][person])
+        drg_m = np.array([a[1] for a in T.ADMIT_DX])[j]
+        drg_o = np.array([a[2] for a in T.ADMIT_DX])[j]
+        dx, drg = codes[j], np.where(mcc, drg_m, drg_o)
+        pcs = np.where((dx == "I214") & (rng.random(n) < 0.5), "02703DZ", "")
+        admit_type = _choice(rng, np.array(["1", "2", "3", "9"]), [0.86, 0.11, 0.02, 0.01], n)
+    if kind == "chemo":
+        los = rng.integers(1, 4, n)
+    a65 = m["age"][person] >= 65
+    disp = np.where(a65, _choice(rng, T.DISPOSITIONS, T.DISPOSITION_P_65PLUS, n),
+                    _choice(rng, T.DISPOSITIONS, T.DISPOSITION_P_UNDER65, n))
+    if kind in ("elective", "chemo"):
+        disp = np.where(np.isin(disp, ["02", "20", "07"]), "01", disp)
+    cond = m["cond"][person]
+    male = m["gender"][person] == "male"
+    hgb = (13.2 + 1.2 * male - 1.1 * cond[:, ci["ckd"]] - 1.2 * cond[:, ci["cancer"]]
+           - 0.04 * los - 0.35 * m["frailty"][person] - 0.6 + rng.normal(0, 1.5, n))
+    na = 138.5 - 1.6 * cond[:, ci["hf"]] - 0.8 * cond[:, ci["ckd"]] + rng.normal(0, 3.2, n)
+    z = np.zeros(n)
+    return {"person": person, "span": span, "adm": adm, "los": los, "admit_type": admit_type,
+            "dx": dx.astype("<U7"), "drg": np.asarray(drg).astype("<U3"), "pcs": np.asarray(pcs).astype("<U7"),
+            "kind": np.full(n, kind, dtype="<U11"), "disp": disp, "hgb": np.round(np.clip(hgb, 5, 19), 1),
+            "na": np.round(np.clip(na, 118, 155), 0), "p_chain": z.copy(), "ed6": z.astype(np.int64),
+            "fu": z.astype(bool), "fu_day": z.astype(np.int64), "ct": z.astype(bool), "gen": z.astype(np.int64)}
+
+
+def lace_l(los: np.ndarray) -> np.ndarray:
+    """LACE length-of-stay points (van Walraven 2010)."""
+    los = np.asarray(los)
+    return np.select([los < 1, los <= 3, los <= 6, los <= 13], [0, los, 4, 5], 7)
+
+
+def _open_case_at(cases: pl.DataFrame, person: np.ndarray, day: np.ndarray) -> np.ndarray:
+    if cases.height == 0 or len(person) == 0:
+        return np.zeros(len(person), dtype=bool)
+    q = pl.DataFrame({"i": np.arange(len(person)), "person": person, "day": day})
+    hit = (q.join(cases.filter(pl.col("engaged")).select("person", "open", "close"), on="person")
+           .filter((pl.col("open") <= pl.col("day")) & (pl.col("close") >= pl.col("day")))
+           .select("i").unique())
+    out = np.zeros(len(person), dtype=bool)
+    out[hit["i"].to_numpy()] = True
+    return out
+
+
+def _simulate_stays(seed, m, spans, win, ed_keys, K, comm_cases, ct_budget):
+    rng = _rng(seed, "stays")
+    D = win.days
+    stays = _Stays()
+    p, d, r = _events(rng, spans, m["rate_ip"], D)
+    cur = _stay_block(rng, m, p, r, d, "unplanned")
+    p, d, r = _events(rng, spans, m["rate_elective"], D)
+    j = rng.integers(0, len(T.ELECTIVE_DX), len(p))
+    ed = np.array(T.ELECTIVE_DX)
+    el = _stay_block(rng, m, p, r, d, "elective", dx=ed[j, 0], drg=ed[j, 1], pcs=ed[j, 2],
+                     admit_type=np.full(len(p), "3"))
+    cur = {k: np.concatenate([cur[k], el[k]]) for k in cur}
+    span_end = np.minimum(spans["end"], D - 1)
+    ci = m["ci"]
+    ct_rate = None
+    for gen in range(8):
+        n = len(cur["person"])
+        if n == 0:
+            break
+        cur["gen"][:] = gen
+        pe = cur["person"]
+        disc = cur["adm"] + cur["los"]
+        cur["ed6"] = _count_before(ed_keys, pe * K + cur["adm"] - 182, pe * K + cur["adm"])
+        alive = ~np.isin(cur["disp"], ["20", "07", "02"])
+        # care-transitions referral for risky discharges (budgeted to the program's capacity)
+        risk = m["rate_ip"][pe] * (1 + m["lace_c"][pe])
+        if ct_rate is None:
+            ct_rate = min(0.65, ct_budget / max(1.0, 1.25 * alive.sum()))
+        ct = alive & (rng.random(n) < np.clip(ct_rate * 2.0 * risk / max(np.mean(risk), 1e-9) / 2, 0, 0.9))
+        ct_engaged = ct & (rng.random(n) < 0.8)
+        open_case = _open_case_at(comm_cases, pe, disc) | ct_engaged
+        svi = m["svi"][pe]
+        p_fu = expit(-0.3 + 1.4 * open_case - 0.8 * (svi - 0.5) + 0.3 * (m["payer"][pe] == 0)
+                     + 0.2 * (cur["disp"] == "06") - 0.4 * (cur["disp"] == "03"))
+        fu = alive & (rng.random(n) < p_fu)
+        fu_day = disc + rng.integers(1, 8, n)
+        L = lace_l(cur["los"])
+        A = 3 * (cur["admit_type"] == "1")
+        C = m["lace_c"][pe]
+        E = np.minimum(cur["ed6"], 4)
+        logit = (-5.0 + 0.11 * L + 0.12 * A + 0.15 * C + 0.18 * E + 0.45 * (cur["hgb"] < HGB_LOW)
+                 + 0.35 * (cur["na"] < NA_LOW) + 0.12 * np.minimum(m["n_needs"][pe], 3)
+                 + 0.5 * (svi - 0.5) - 0.55 * fu + 0.75 * m["frailty"][pe]
+                 + 0.25 * (cur["disp"] == "03") + 0.2 * (m["age"][pe] >= 75))
+        p_chain = np.where(alive, expit(logit), 0.0)
+        cur["p_chain"], cur["fu"], cur["fu_day"], cur["ct"] = p_chain, fu, fu_day, ct
+        stays.add(cur)
+        # children: readmissions, transfers, planned chemotherapy
+        readm = rng.random(n) < p_chain
+        gap = np.clip(np.ceil(30 * rng.beta(0.9, 1.9, n)), 1, 30).astype(np.int64)
+        # a follow-up visit scheduled after the readmission did not happen
+        cur["fu"] &= ~(readm & (gap <= fu_day - disc))
+        transfer = cur["disp"] == "02"
+        chemo = (alive & m["cond"][pe, ci["cancer"]] & (rng.random(n) < 0.12))
+        kids = []
+        for mask, delay, kind in ((readm, gap, "readmit"), (transfer, rng.integers(0, 2, n), "transfer_in"),
+                                  (chemo, rng.integers(14, 29, n), "chemo")):
+            idx = np.flatnonzero(mask)
+            adm = disc[idx] + delay[idx]
+            ok = adm <= span_end[cur["span"][idx]]
+            idx, adm = idx[ok], adm[ok]
+            if kind == "chemo":
+                k = _stay_block(rng, m, pe[idx], cur["span"][idx], adm, kind, dx=np.full(len(idx), T.CHEMO[0]),
+                                drg=np.full(len(idx), T.CHEMO[1]), pcs=np.full(len(idx), T.CHEMO[2]),
+                                admit_type=np.full(len(idx), "3"))
+            else:
+                k = _stay_block(rng, m, pe[idx], cur["span"][idx], adm, kind)
+                if kind == "readmit":
+                    same = rng.random(len(idx)) < 0.45
+                    k["dx"] = np.where(same, cur["dx"][idx], k["dx"])
+                    k["drg"] = np.where(same, cur["drg"][idx], k["drg"])
+                    k["admit_type"] = np.where(rng.random(len(idx)) < 0.88, "1", "2")
+                else:
+                    k["admit_type"] = np.full(len(idx), "2")
+                    k["dx"], k["drg"] = cur["dx"][idx], cur["drg"][idx]
+            kids.append(k)
+        cur = {c: np.concatenate([k[c] for k in kids]) for c in kids[0]}
+    allst = stays.all()
+    return allst
+
+
+def _clean_stays(st, spans, death_day, D):
+    """Drop overlapping stays, stays after death/disenrolment and stays not finished in the window."""
+    disc = st["adm"] + st["los"]
+    span_end = np.minimum(spans["end"], D - 1)[st["span"]]
+    keep = (disc <= span_end) & (disc <= death_day[st["person"]])
+    st = {k: v[keep] for k, v in st.items()}
+    order = np.lexsort((st["los"], st["adm"], st["person"]))
+    st = {k: v[order] for k, v in st.items()}
+    # overlap removal: admission must not precede the previous kept stay's discharge
+    # (transfer-ins may start on the discharge day).  Iterate until stable (few passes).
+    for _ in range(10):
+        disc = st["adm"] + st["los"]
+        df = pl.DataFrame({"p": st["person"], "d": disc})
+        prev = df.select(pl.col("d").shift(1).cum_max().over("p")).to_series().fill_null(-10**9).to_numpy()
+        bad = np.where(st["kind"] == "transfer_in", st["adm"] < prev, st["adm"] <= prev)
+        if not bad.any():
+            break
+        st = {k: v[~bad] for k, v in st.items()}
+    # in-hospital deaths end the member's history
+    disc = st["adm"] + st["los"]
+    dd = death_day.copy()
+    died = st["disp"] == "20"
+    np.minimum.at(dd, st["person"][died], disc[died])
+    keep = (st["adm"] <= dd[st["person"]]) & (died | (disc <= dd[st["person"]]))
+    st = {k: v[keep] for k, v in st.items()}
+    return st, dd
+
+
+# ----------------------------------------------------------------------------------------
+# case management
+# ----------------------------------------------------------------------------------------
+def _roster(seed: int, n_members: int):
+    rng = _rng(seed, "roster")
+    n = max(3, int(round(n_members / 1500)))
+    counts = np.zeros(len(T.PROGRAMS), dtype=np.int64)
+    counts[: min(n, len(T.PROGRAMS))] = 1
+    rest = n - counts.sum()
+    if rest > 0:
+        extra = np.floor(T.PROGRAM_SHARE * rest).astype(np.int64)
+        extra[0] += rest - extra.sum()
+        counts += extra
+    prog = np.repeat(np.array(T.PROGRAMS), counts)
+    lo = np.array([T.PROGRAM_CAPACITY[p][0] for p in prog])
+    hi = np.array([T.PROGRAM_CAPACITY[p][1] for p in prog])
+    cap = rng.integers(lo, hi + 1)
+    first = np.r_[True, prog[1:] != prog[:-1]]
+    active = np.where(first, 1, (rng.random(n) >= 0.05).astype(np.int64))
+    region = np.array([s[1] for s in T.STATES])[np.arange(n) % len(T.STATES)]
+    team_no = np.concatenate([np.arange(c) // 8 + 1 for c in counts if c > 0])
+    short = {"complex_care": "CC", "care_transitions": "CT", "brokerage": "BR",
+             "intensive_case_management": "ICM", "assertive_community_treatment": "ACT"}
+    team = np.array([f"{short[p]}-{t}" for p, t in zip(prog, team_no)])  # one string per CM, small
+    return pl.DataFrame({
+        "case_manager_id": _ids("CM", np.arange(n), 4), "team": team, "program": prog, "region": region,
+        "setting": np.array([T.PROGRAM_SETTING.get(p, "community") for p in prog]),
+        "capacity": cap.astype(np.int64), "active_flag": active.astype(np.int64),
+    })
+
+
+def _target_cases(roster: pl.DataFrame, program: str, days: int) -> int:
+    r = roster.filter((pl.col("program") == program) & (pl.col("active_flag") == 1))
+    occupancy = 0.75 * float(r["capacity"].sum())
+    dur = T.PROGRAM_DURATION[program]
+    eff = 0.78 * dur + 0.22 * 25
+    window = days + (0 if program == "care_transitions" else dur)
+    return int(round(occupancy * window / eff))
+
+
+def _case_paths(rng, person, program, referral, source, D, dd, cov_end):
+    """Turn referrals into case rows (dict of numpy arrays, offsets in days)."""
+    n = len(person)
+    ct = program == "care_transitions"
+    u = rng.random(n)
+    declined = u < np.where(ct, 0.10, 0.12)
+    unreach = ~declined & (u < np.where(ct, 0.18, 0.22))
+    engaged = ~declined & ~unreach
+    first = referral + np.where(ct, rng.integers(1, 4, n), rng.integers(1, 11, n))
+    open_ = first + rng.integers(0, 3, n)
+    dur = np.zeros(n)
+    for p_, d_ in T.PROGRAM_DURATION.items():
+        dur[program == p_] = d_
+    close = np.where(engaged, open_ + np.maximum(7, rng.gamma(2.0, dur / 2.0)).astype(np.int64),
+                     np.where(declined, first + rng.integers(0, 4, n), referral + rng.integers(21, 46, n)))
+    reason = np.where(engaged, _choice(rng, np.array(["goals_met", "declined", "moved", "transferred", "other"]),
+                                       [0.7, 0.08, 0.05, 0.05, 0.12], n),
+                      np.where(declined, "declined", "unable_to_reach"))
+    died = dd[person] <= close
+    close = np.where(died, np.maximum(dd[person], referral), close)
+    reason = np.where(died, "deceased", reason)
+    moved = ~died & (cov_end[person] < close)
+    close = np.where(moved, np.maximum(cov_end[person], referral), close)
+    reason = np.where(moved, "moved", reason)
+    first_v = ~unreach & (first <= np.minimum(close, D - 1))
+    open_v = engaged & (open_ <= np.minimum(close, D - 1))
+    close_v = close <= D - 1
+    # a declined/engaged case closed before first contact becomes unable_to_reach
+    reason = np.where(close_v & ~first_v & (reason != "deceased") & (reason != "moved"), "unable_to_reach", reason)
+    return {"person": person, "program": program, "source": source, "referral": referral,
+            "open": np.where(open_v, open_, 10**6), "open_v": open_v,
+            "first": np.where(first_v, first, 10**6), "first_v": first_v,
+            "close": np.where(close_v, close, 10**6), "close_v": close_v, "reason": reason,
+            "engaged": open_v}
+
+
+def _community_cases(seed, m, roster, D, dd, cov_start, cov_end):
+    rng = _rng(seed, "community_cases")
+    ci = m["ci"]
+    cond = m["cond"]
+    ok = (m["optout"] == 0) & (cov_start <= D - 1)
+    weights = {
+        "complex_care": m["rate_ip"] * (1 + m["charlson"]) * (m["age"] >= 18),
+        "intensive_case_management": (cond[:, ci["dep"]] | cond[:, ci["dementia"]] | cond[:, ci["smi"]])
+        * (1.0 + m["n_chronic"]) * (1.0 + m["n_needs"]),
+        "assertive_community_treatment": cond[:, ci["smi"]] * (1.0 + (m["payer"] == 1)) * (m["age"] >= 18),
+        "brokerage": (m["n_needs"] > 0) * (m["n_needs"] ** 2.0),
+    }
+    sources = {
+        "complex_care": ([ "risk_model", "provider", "self", "other"], [0.5, 0.3, 0.05, 0.15]),
+        "intensive_case_management": (["provider", "risk_model", "hospital", "other"], [0.5, 0.2, 0.2, 0.1]),
+        "assertive_community_treatment": (["provider", "hospital", "other"], [0.6, 0.2, 0.2]),
+        "brokerage": (["self", "provider", "risk_model", "other"], [0.3, 0.3, 0.2, 0.2]),
+    }
+    parts = []
+    for prog, w in weights.items():
+        w = np.where(ok, w, 0.0)
+        k = min(_target_cases(roster, prog, D), int((w > 0).sum()))
+        if k <= 0:
+            continue
+        key = np.where(w > 0, np.log(np.maximum(w, 1e-300)) + rng.gumbel(size=len(w)), -np.inf)
+        who = np.sort(np.argpartition(-key, k - 1)[:k])
+        dur = T.PROGRAM_DURATION[prog]
+        lo = np.maximum(cov_start[who], -dur)
+        hi = np.minimum(np.minimum(cov_end[who], dd[who]), D - 1)
+        hi = np.maximum(hi, lo)
+        referral = lo + (rng.random(k) * (hi - lo + 1)).astype(np.int64)
+        src = _choice(rng, np.array(sources[prog][0]), sources[prog][1], k)
+        parts.append(_case_paths(rng, who, np.full(k, prog, dtype="<U29"), referral, src, D, dd, cov_end))
+    return parts
+
+
+def _cases_frame(parts) -> pl.DataFrame:
+    if not parts:
+        return pl.DataFrame(schema={"person": pl.Int64, "open": pl.Int64, "close": pl.Int64, "engaged": pl.Boolean})
+    cat = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    return pl.DataFrame(cat)
+
+
+def _cm_tables(seed, cases: pl.DataFrame, roster: pl.DataFrame, win: _Window, m):
+    """cm_case, cm_contact and cm_goal frames from the case paths."""
+    rng = _rng(seed, "cm_tables")
+    D = win.days
+    cases = cases.sort("referral", "person", "program")
+    n = cases.height
+    prog = cases["program"].to_numpy()
+    # assign a case manager of the program (active ones), uniformly
+    cm_id = np.full(n, "", dtype=object)
+    cm_ids = roster["case_manager_id"].to_numpy()
+    rprog = roster["program"].to_numpy()
+    ractive = roster["active_flag"].to_numpy() == 1
+    cm_idx = np.full(n, -1)
+    for p_ in T.PROGRAMS:
+        pool = np.flatnonzero((rprog == p_) & ractive)
+        sel = prog == p_
+        if pool.size and sel.any():
+            cm_idx[sel] = pool[rng.integers(0, pool.size, sel.sum())]
+    keep = cm_idx >= 0
+    cases = cases.filter(pl.Series(keep))
+    cm_idx, prog = cm_idx[keep], prog[keep]
+    n = cases.height
+    acuity = np.where(np.isin(prog, ["assertive_community_treatment", "intensive_case_management"]),
+                      _choice(rng, np.array([2, 3]), [0.4, 0.6], n),
+                      np.where(prog == "brokerage", _choice(rng, np.array([1, 2]), [0.7, 0.3], n),
+                               _choice(rng, np.array([1, 2, 3]), [0.3, 0.45, 0.25], n)))
+    c = {k: cases[k].to_numpy() for k in cases.columns}
+    case_id = _ids("CASE", np.arange(n), 7)
+    person_id = _ids("P", c["person"], 8)
+    cm_case = pl.DataFrame({
+        "case_id": case_id, "person_id": person_id,
+        "case_manager_id": pl.Series(cm_ids[cm_idx].astype(str)), "program": prog.astype(str),
+        "referral_source": c["source"].astype(str), "referral_date": win.dates(c["referral"]),
+        "open_date": win.dates(c["open"], c["open_v"]), "first_contact_date": win.dates(c["first"], c["first_v"]),
+        "close_date": win.dates(c["close"], c["close_v"]),
+        "close_reason": _nullable(c["reason"].astype(str), c["close_v"]), "acuity_level": acuity.astype(np.int64),
+    })
+    end = np.where(c["close_v"], c["close"], D - 1)
+    interval = np.zeros(n)
+    for p_, iv in T.PROGRAM_CONTACT_INTERVAL.items():
+        interval[prog == p_] = iv
+    # attempts before first contact (or until closure when never reached)
+    reach_day = np.where(c["first_v"], c["first"], end)
+    pre_span = np.maximum(reach_day - c["referral"], 0)
+    k0 = np.where(c["first_v"], rng.geometric(0.55, n) - 1, rng.integers(2, 7, n))
+    k0 = np.where(pre_span > 0, k0, 0)
+    r0 = np.repeat(np.arange(n), k0)
+    d0 = c["referral"][r0] + (rng.random(r0.size) * pre_span[r0]).astype(np.int64)
+    o0 = _choice(rng, np.array(["no_answer", "left_message"]), [0.55, 0.45], r0.size)
+    # the first successful contact
+    r1 = np.flatnonzero(c["first_v"])
+    d1 = c["first"][r1]
+    o1 = np.where(c["reason"][r1] == "declined", "refused", "reached")
+    # follow-on contacts while the case is open
+    post = np.where(c["open_v"], np.maximum(end - c["first"], 0), 0)
+    k2 = rng.poisson(post / interval)
+    r2 = np.repeat(np.arange(n), k2)
+    d2 = c["first"][r2] + 1 + (rng.random(r2.size) * post[r2]).astype(np.int64)
+    d2 = np.minimum(d2, end[r2])
+    o2 = _choice(rng, np.array(["reached", "no_answer", "left_message", "refused"]), [0.7, 0.15, 0.12, 0.03], r2.size)
+    rr = np.concatenate([r0, r1, r2])
+    dd_ = np.concatenate([d0, d1, d2])
+    oo = np.concatenate([o0, o1, o2])
+    order = np.lexsort((np.concatenate([np.zeros(r0.size), np.ones(r1.size), np.full(r2.size, 2)]), dd_, rr))
+    rr, dd_, oo = rr[order], dd_[order], oo[order]
+    act = prog[rr] == "assertive_community_treatment"
+    mode = np.where(act, _choice(rng, np.array(["in_person", "phone", "text"]), [0.65, 0.25, 0.10], rr.size),
+                    _choice(rng, np.array(["phone", "in_person", "video", "text", "mail"]),
+                            [0.65, 0.15, 0.08, 0.08, 0.04], rr.size))
+    cm_contact = pl.DataFrame({
+        "contact_id": _ids("CT", np.arange(rr.size), 8), "case_id": case_id.gather(rr),
+        "person_id": person_id.gather(rr), "contact_date": win.dates(dd_), "contact_mode": mode.astype(str),
+        "outcome": oo.astype(str),
+    })
+    # goals for engaged cases
+    eng = np.flatnonzero(c["open_v"] & c["first_v"])
+    kg = np.minimum(1 + rng.poisson(1.2, eng.size), 4)
+    g = np.repeat(eng, kg)
+    gp = np.zeros((g.size, len(T.GOAL_DOMAINS)))
+    for p_, pr in T.PROGRAM_GOAL_P.items():
+        gp[prog[g] == p_] = pr
+    dom = T.GOAL_DOMAINS[_row_choice(rng, gp)]
+    set_d = np.minimum(np.maximum(c["first"][g], c["open"][g]) + rng.integers(0, 15, g.size), end[g])
+    target = np.minimum(set_d + rng.integers(30, 121, g.size), D - 1)
+    ach = set_d + rng.integers(7, 150, g.size)
+    achieved = (rng.random(g.size) < 0.6) & (ach <= end[g])
+    status = np.where(achieved, "achieved", np.where(c["close_v"][g], "abandoned", "open"))
+    cm_goal = pl.DataFrame({
+        "goal_id": _ids("G", np.arange(g.size), 8), "case_id": case_id.gather(g), "domain": dom.astype(str),
+        "set_date": win.dates(set_d), "target_date": win.dates(target), "achieved_date": win.dates(ach, achieved),
+        "status": status.astype(str),
+    })
+    return cm_case, cm_contact, cm_goal
+
+
+# ----------------------------------------------------------------------------------------
+# the entry point
+# ----------------------------------------------------------------------------------------
+def generate(out_dir: Path, members: int, seed: int, start: str = "2023-01", months: int = 36,
+             dirty_rate: float = 0.0, file_format: str = "csv") -> GenerationSummary:
+    """Write every contract extract for ``members`` synthetic members into ``out_dir``."""
+    from synth.defects import inject_defects, write_extract
+
+    t0 = time.perf_counter()
+    if file_format not in ("csv", "parquet"):
+        raise ValueError(f"file_format must be 'csv' or 'parquet', not {file_format!r}")
+    if members < 1 or months < 13:
+        raise ValueError("need at least 1 member and 13 months")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "_oracle").mkdir(exist_ok=True)
+    win = _Window(start, months)
+    D = win.days
+    K = D + 1000
+    geo = _geography(seed)
+    m = _members(seed, members, win, geo)
+    spans, death_day = _spans(seed, m, win)
+
+    # ED and office visits (Poisson in coverage)
+    rng = _rng(seed, "visits")
+    ed_p, ed_d, _ = _events(rng, spans, m["rate_ed"], D)
+    of_p, of_d, _ = _events(rng, spans, m["rate_office"], D)
+    ed_keys = np.sort(ed_p * K + ed_d)
+
+    roster = _roster(seed, members)
+    cov_start = np.full(members, 10**6)
+    np.minimum.at(cov_start, spans["person"], np.maximum(spans["start"], 0))
+    cov_end = np.full(members, -10**6)
+    np.maximum.at(cov_end, spans["person"], spans["end"])  # 10**6 = still enrolled
+    comm_parts = _community_cases(seed, m, roster, D, death_day, cov_start, cov_end)
+    comm = _cases_frame(comm_parts)
+    ct_budget = _target_cases(roster, "care_transitions", D)
+    raw = _simulate_stays(seed, m, spans, win, ed_keys, K, comm, ct_budget)
+    st, dd = _clean_stays(raw, spans, death_day, D)
+    spans["end"] = np.minimum(spans["end"], dd[spans["person"]])
+    sk = np.maximum(spans["start"], 0) <= np.minimum(spans["end"], D - 1)
+    sk |= spans["start"] < 0
+    disc = st["adm"] + st["los"]
+    # visits may not happen during a stay or after death
+    stay_key = st["person"] * K + st["adm"]
+
+    def outside_stays(p, d):
+        i = np.searchsorted(stay_key, p * K + d, "right") - 1
+        inside = (i >= 0) & (st["person"][np.maximum(i, 0)] == p) & (disc[np.maximum(i, 0)] >= d)
+        return ~inside & (d <= dd[p])
+
+    ok = outside_stays(ed_p, ed_d)
+    ed_p, ed_d = ed_p[ok], ed_d[ok]
+    ok = outside_stays(of_p, of_d)
+    of_p, of_d = of_p[ok], of_d[ok]
+    fu_idx = np.flatnonzero(st["fu"])
+    span_end_st = np.minimum(spans["end"], D - 1)
+    # the span index of a stay refers to the span arrays, which keep their order
+    fu_ok = st["fu_day"][fu_idx] <= span_end_st[st["span"][fu_idx]]
+    fu_idx = fu_idx[fu_ok]
+    fu_p, fu_d = st["person"][fu_idx], st["fu_day"][fu_idx]
+    ok = outside_stays(fu_p, fu_d)
+    fu_p, fu_d = fu_p[ok], fu_d[ok]
+    rng = _rng(seed, "claims")
+
+    # ---------------- unified event table: one row per claim / encounter ----------------
+    n_ip, n_ed, n_of, n_fu = len(st["person"]), len(ed_p), len(of_p), len(fu_p)
+    ev_type = np.concatenate([np.zeros(n_ip, np.int8), np.ones(n_ed, np.int8), np.full(n_of, 2, np.int8),
+                              np.full(n_fu, 3, np.int8)])  # 0 ip 1 ed 2 office 3 follow-up
+    ev_p = np.concatenate([st["person"], ed_p, of_p, fu_p])
+    ev_s = np.concatenate([st["adm"], ed_d, of_d, fu_d])
+    ev_e = np.concatenate([disc, ed_d, of_d, fu_d])
+    ev_stay = np.concatenate([np.arange(n_ip), np.full(n_ed + n_of + n_fu, -1)])
+    order = np.lexsort((ev_type, ev_s, ev_p))
+    ev_type, ev_p, ev_s, ev_e, ev_stay = ev_type[order], ev_p[order], ev_s[order], ev_e[order], ev_stay[order]
+    ne = len(ev_p)
+    tele = (ev_type >= 2) & (rng.random(ne) < np.where(ev_type == 3, 0.3, 0.15))
+    # diagnoses: random order of the member's chronic codes
+    codes = m["codes"][ev_p]
+    rk = np.where(codes != "", rng.random(codes.shape), 2.0)
+    srt = np.argsort(rk, axis=1)[:, :3]
+    chron = np.take_along_axis(codes, srt, axis=1)
+    si = np.maximum(ev_stay, 0)
+    use_chronic = (ev_type >= 2) & (chron[:, 0] != "") & (rng.random(ne) < 0.7)
+    dx1 = np.where(ev_type == 0, st["dx"][si],
+                   np.where(ev_type == 1, T.ED_DX[rng.integers(0, len(T.ED_DX), ne)],
+                            np.where(use_chronic, chron[:, 0], T.OFFICE_DX[rng.integers(0, len(T.OFFICE_DX), ne)])))
+    dx2 = np.where(use_chronic, chron[:, 1], chron[:, 0])
+    dx3 = np.where(use_chronic, chron[:, 2], chron[:, 1])
+    # costs
+    los = ev_e - ev_s
+    drg_mcc = np.isin(st["drg"][si], [a[1] for a in T.ADMIT_DX])
+    ip_allowed = (3000 * np.maximum(los, 1) ** 0.8 * np.exp(rng.normal(0, 0.3, ne))
+                  * np.where(drg_mcc, 1.5, 1.0) * np.where(st["kind"][si] == "chemo", 0.7, 1.0))
+    ed_allowed = 1500 * np.exp(rng.normal(-0.1, 0.45, ne))
+    e_m = np.where((rng.random(ne) < 0.45 + 0.05 * m["n_chronic"][ev_p]), "99214", "99213")
+    of_allowed = np.where(e_m == "99214", 155.0, 105.0) * np.exp(rng.normal(0, 0.1, ne))
+    allowed = _money(np.select([ev_type == 0, ev_type == 1], [ip_allowed, ed_allowed], of_allowed))
+    ratio = np.array([0.82, 0.97, 0.78])[m["payer"][ev_p]]
+    paid = _money(np.where(rng.random(ne) < 0.02, 0.0, np.minimum(allowed, allowed * ratio)))
+    claim_ids = _ids("MC", np.arange(ne), 9)
+    ip_rows = np.flatnonzero(ev_type == 0)
+    # medical_claim lines: inpatient 3 lines (room&board / pharmacy / lab), others 1 line
+    nlines = np.where(ev_type == 0, 3, 1)
+    li = np.repeat(np.arange(ne), nlines)
+    line_no = (np.arange(li.size) - np.repeat(np.cumsum(nlines) - nlines, nlines)) + 1
+    lt = ev_type[li]
+    is_ip = lt == 0
+    share = np.where(is_ip, np.choose(line_no - 1, [0.72, 0.14, 0.14]), 1.0) if li.size else np.ones(0)
+    rev = np.where(is_ip, np.choose(line_no - 1, ["0120", "0250", "0300"]),
+                   np.where(lt == 1, "0450", ""))
+    hcpcs = np.where(is_ip, "", np.where(lt == 1, np.where(rng.random(li.size) < 0.2, "99285", "99284"), e_m[li]))
+    pos = np.where(lt >= 2, np.where(tele[li], "02", "11"), "")
+    bill = np.where(is_ip, "0111", np.where(lt == 1, "0131", ""))
+    sil = si[li]
+    line_allowed = _money(allowed[li] * share)
+    line_paid = _money(np.minimum(paid[li] * share, line_allowed))
+    medical_claim = pl.DataFrame({
+        "claim_id": claim_ids.gather(li), "claim_line_number": line_no.astype(np.int64),
+        "claim_type": np.where(lt <= 1, "institutional", "professional"),
+        "person_id": _ids("P", ev_p[li], 8), "claim_start_date": win.dates(ev_s[li]),
+        "claim_end_date": win.dates(ev_e[li]), "admission_date": win.dates(ev_s[li], is_ip),
+        "discharge_date": win.dates(ev_e[li], is_ip),
+        "admit_type_code": _nullable(st["admit_type"][sil].astype(str), is_ip),
+        "discharge_disposition_code": _nullable(st["disp"][sil].astype(str), is_ip),
+        "place_of_service_code": pos, "bill_type_code": bill, "revenue_center_code": rev, "hcpcs_code": hcpcs,
+        "drg_code": _nullable(st["drg"][sil].astype(str), is_ip),
+        "diagnosis_code_type": np.full(li.size, "icd-10-cm"), "diagnosis_code_1": dx1[li],
+        "diagnosis_code_2": dx2[li], "diagnosis_code_3": dx3[li],
+        "procedure_code_1": np.where(is_ip & (line_no == 1), st["pcs"][sil], ""),
+        "paid_amount": line_paid, "allowed_amount": line_allowed,
+    }).with_columns(pl.col(pl.Utf8).replace("", None))
+    stay_claim_id = np.empty(n_ip, dtype=object)
+    stay_claim_id[ev_stay[ip_rows]] = claim_ids.gather(ip_rows).to_numpy()
+
+    # ---------------- EHR: encounters, conditions, labs ----------------
+    enc_type = np.select([ev_type == 0, ev_type == 1, tele], ["inpatient", "emergency", "telehealth"], "office")
+    enc_ids = _ids("E", np.arange(ne), 9)
+    pcp = np.where(ev_type >= 2, (rng.random(ne) < np.where(ev_type == 3, 0.55, 0.7)).astype(np.int64), 0)
+    encounter = pl.DataFrame({
+        "encounter_id": enc_ids, "person_id": _ids("P", ev_p, 8), "encounter_type": enc_type,
+        "encounter_start_date": win.dates(ev_s), "encounter_end_date": win.dates(ev_e),
+        "primary_diagnosis_code": dx1, "diagnosis_code_type": np.full(ne, "icd-10-cm"),
+        "discharge_disposition_code": _nullable(st["disp"][si].astype(str), ev_type == 0),
+        "pcp_visit_flag": pcp,
+    })
+    cdx = np.stack([dx1, dx2, dx3], axis=1)
+    ce, cj = np.nonzero(cdx != "")
+    condition = pl.DataFrame({
+        "condition_id": _ids("DX", np.arange(ce.size), 10), "person_id": _ids("P", ev_p[ce], 8),
+        "encounter_id": enc_ids.gather(ce), "recorded_date": win.dates(ev_s[ce]),
+        "diagnosis_code_type": np.full(ce.size, "icd-10-cm"), "diagnosis_code": cdx[ce, cj],
+    })
+    lab_result = _labs(rng, m, win, ev_type, ev_p, ev_s, ev_e, ev_stay, tele, enc_ids, st)
+
+    # ---------------- pharmacy and medications ----------------
+    pharmacy_claim, medication = _pharmacy(seed, m, spans, dd, win)
+
+    # ---------------- SDOH ----------------
+    sdoh_screening = _sdoh(seed, m, spans, win)
+
+    # ---------------- case management ----------------
+    ct_idx = np.flatnonzero(st["ct"] & (disc <= D - 1) & (m["optout"][st["person"]] == 0))
+    ct_rng = _rng(seed, "ct_cases")
+    ct_parts = [_case_paths(ct_rng, st["person"][ct_idx], np.full(ct_idx.size, "care_transitions", dtype="<U29"),
+                            disc[ct_idx], np.where(ct_rng.random(ct_idx.size) < 0.9, "hospital", "provider"),
+                            D, dd, cov_end)] if ct_idx.size else []
+    all_cases = _cases_frame(comm_parts + ct_parts)
+    # community cases were drawn against the mortality-only death date; re-apply in-hospital deaths
+    if all_cases.height:
+        ddp = pl.Series(dd[all_cases["person"].to_numpy()])
+        all_cases = all_cases.with_columns(ddp.alias("dd")).filter(pl.col("referral") <= pl.col("dd"))
+        fix = (pl.col("dd") < pl.col("close"))
+        all_cases = all_cases.with_columns(
+            pl.when(fix).then(pl.lit("deceased")).otherwise(pl.col("reason")).alias("reason"),
+            pl.when(fix).then(pl.col("dd") <= D - 1).otherwise(pl.col("close_v")).alias("close_v"),
+            pl.when(fix).then(pl.col("dd")).otherwise(pl.col("close")).alias("close"),
+        ).with_columns(
+            (pl.col("first_v") & (pl.col("first") <= pl.col("close"))).alias("first_v"),
+            (pl.col("open_v") & (pl.col("open") <= pl.col("close"))).alias("open_v"),
+        ).drop("dd")
+    cm_case, cm_contact, cm_goal = _cm_tables(seed, all_cases, roster, win, m)
+
+    # ---------------- eligibility ----------------
+    live = spans["start"] <= spans["end"]
+    sp, ss, se = spans["person"][live], spans["start"][live], spans["end"][live]
+    end_date = np.where(se >= 10**6, -1, se)
+    elig_end = win.dates(end_date)
+    elig_end = pl.select(pl.when(pl.Series(se >= 10**6)).then(pl.lit(OPEN_END.astype(object)))
+                         .otherwise(elig_end)).to_series()
+    county, zipdf = geo[0], geo[1]
+    zips = zipdf["zip_code"].to_numpy()
+    cfips = county["county_fips"].to_numpy()
+    cstate = county["state"].to_numpy()
+    eligibility = pl.DataFrame({
+        "person_id": _ids("P", sp, 8), "birth_date": win.dates(m["birth"][sp]),
+        "death_date": win.dates(dd[sp], dd[sp] <= D - 1), "gender": m["gender"][sp], "race": m["race"][sp],
+        "ethnicity": m["ethnicity"][sp], "zip_code": zips[m["zip"][sp]], "county_fips": cfips[m["county"][sp]],
+        "state": cstate[m["county"][sp]], "dual_status_code": m["dual"][sp],
+        "payer_type": T.PAYERS[m["payer"][sp]], "enrollment_start_date": win.dates(ss),
+        "enrollment_end_date": elig_end, "outreach_opt_out_flag": m["optout"][sp],
+    })
+
+    frames = {
+        "eligibility": eligibility, "medical_claim": medical_claim, "pharmacy_claim": pharmacy_claim,
+        "encounter": encounter, "condition": condition, "lab_result": lab_result, "medication": medication,
+        "sdoh_screening": sdoh_screening, "area_sdoh_county": county, "area_sdoh_zip": zipdf,
+        "cm_roster": roster, "cm_case": cm_case, "cm_contact": cm_contact, "cm_goal": cm_goal,
+    }
+
+    # ---------------- oracle ----------------
+    _write_oracle(out_dir, m, st, dd, spans, win, K, stay_claim_id, ev_type, ev_p, ev_s, allowed)
+
+    # ---------------- write ----------------
+    rows: dict[str, int] = {}
+    manifest: list[dict] = []
+    drop_rng = _rng(seed, "defects")
+    for extract in EXTRACTS:
+        contract = load_contract(extract)
+        df = frames[extract]
+        if file_format == "csv" and dirty_rate > 0:
+            rows[extract], defects = inject_defects(df, contract, out_dir, dirty_rate, drop_rng, win)
+            manifest.extend(defects)
+        else:
+            rows[extract] = write_extract(df, contract, out_dir, file_format)
+    counts: dict[str, int] = {}
+    for d in manifest:
+        counts[d["defect"]] = counts.get(d["defect"], 0) + 1
+    if file_format == "csv" and dirty_rate > 0:
+        (out_dir / "_manifest.json").write_text(json.dumps(
+            {"seed": seed, "dirty_rate": dirty_rate, "window_end": str(win.end), "counts": counts,
+             "defects": manifest}, indent=1))
+    return GenerationSummary(out_dir=out_dir, members=members, seed=seed, window_start=str(win.start),
+                             window_end=str(win.end), file_format=file_format, rows=rows, defects=counts,
+                             seconds=round(time.perf_counter() - t0, 2))
+
+
+def _labs(rng, m, win, ev_type, ev_p, ev_s, ev_e, ev_stay, tele, enc_ids, st):
+    ci = m["ci"]
+    cond = m["cond"]
+    parts = []  # (event rows, loinc, values, observation type)
+    ip = np.flatnonzero(ev_type == 0)
+    s = ev_stay[ip]
+    parts.append((ip, "718-7", st["hgb"][s], "lab", ev_e[ip]))
+    parts.append((ip, "2951-2", st["na"][s], "lab", ev_e[ip]))
+    off = np.flatnonzero((ev_type >= 2) & ~tele)
+    p = ev_p[off]
+    n = off.size
+    age = m["age"][p] + ev_s[off] / 365.25
+    adult = age >= 18
+    htn = cond[p, ci["htn"]]
+    sbp = np.clip(np.where(adult, 116 + 0.35 * (age - 40).clip(0) + 12 * htn, 105) + rng.normal(0, 12, n), 75, 230)
+    dbp = np.clip(0.55 * sbp + rng.normal(8, 7, n), 40, 130)
+    parts.append((off, "8480-6", np.round(sbp), "vital", ev_s[off]))
+    parts.append((off, "8462-4", np.round(dbp), "vital", ev_s[off]))
+    sel = rng.random(n) < 0.5
+    parts.append((off[sel], "8867-4", np.round(np.clip(74 + 5 * cond[p[sel], ci["hf"]] + rng.normal(0, 10, sel.sum()), 40, 160)),
+                  "vital", ev_s[off][sel]))
+    sel = rng.random(n) < 0.3
+    bmi = np.where(adult[sel], 29 + rng.normal(0, 6, sel.sum()), 18 + rng.normal(0, 3, sel.sum()))
+    parts.append((off[sel], "39156-5", np.round(np.clip(bmi, 13, 70), 1), "vital", ev_s[off][sel]))
+    dm = cond[p, ci["dm"]]
+    sel = dm & (rng.random(n) < 0.5)
+    a1c = 7.4 + 0.8 * (m["svi"][p[sel]] - 0.5) + rng.normal(0, 1.3, sel.sum())
+    parts.append((off[sel], "4548-4", np.round(np.clip(a1c, 4.5, 15), 1), "lab", ev_s[off][sel]))
+    sel2 = adult & ~dm & (rng.random(n) < 0.08)
+    parts.append((off[sel2], "4548-4", np.round(np.clip(5.4 + rng.normal(0, 0.4, sel2.sum()), 4.0, 6.4), 1), "lab",
+                  ev_s[off][sel2]))
+    ckd = cond[p, ci["ckd"]]
+    sel = adult & (ckd | dm | htn) & (rng.random(n) < 0.35)
+    egfr = np.where(ckd[sel], 42 + rng.normal(0, 11, sel.sum()), 95 - 0.6 * (age[sel] - 40).clip(0) + rng.normal(0, 12, sel.sum()))
+    egfr = np.clip(egfr, 6, 130)
+    egfr = np.where(ckd[sel], np.minimum(egfr, 59), np.maximum(egfr, 60))
+    parts.append((off[sel], "33914-3", np.round(egfr), "lab", ev_s[off][sel]))
+    parts.append((off[sel], "2160-0", np.round(np.clip((90 / egfr) ** 0.85, 0.3, 12), 2), "lab", ev_s[off][sel]))
+    sel = adult & (rng.random(n) < 0.12)
+    hgb = (13.4 + 1.2 * (m["gender"][p[sel]] == "male") - 1.0 * ckd[sel] - 1.0 * cond[p[sel], ci["cancer"]]
+           + rng.normal(0, 1.2, sel.sum()))
+    parts.append((off[sel], "718-7", np.round(np.clip(hgb, 6, 19), 1), "lab", ev_s[off][sel]))
+    rows = np.concatenate([x[0] for x in parts])
+    loinc = np.concatenate([np.full(x[0].size, x[1]) for x in parts])
+    val = np.concatenate([np.asarray(x[2], dtype=float) for x in parts])
+    otype = np.concatenate([np.full(x[0].size, x[3]) for x in parts])
+    day = np.concatenate([x[4] for x in parts])
+    code_rank = {c: i for i, c in enumerate(T.LOINC_UNITS)}
+    rank = np.zeros(rows.size, dtype=np.int64)
+    for c, i in code_rank.items():
+        rank[loinc == c] = i
+    order = np.lexsort((rank, rows))
+    rows, loinc, val, otype, day = rows[order], loinc[order], val[order], otype[order], day[order]
+    units = np.empty(rows.size, dtype="<U16")
+    for c, u in T.LOINC_UNITS.items():
+        units[loinc == c] = u
+    return pl.DataFrame({
+        "lab_result_id": _ids("L", np.arange(rows.size), 10), "person_id": _ids("P", ev_p[rows], 8),
+        "encounter_id": enc_ids.gather(rows), "result_date": win.dates(day), "observation_type": otype,
+        "loinc_code": loinc, "result_value": val, "result_units": units,
+    })
+
+
+def _pharmacy(seed, m, spans, dd, win):
+    rng = _rng(seed, "pharmacy")
+    D = win.days
+    ci = m["ci"]
+    n = len(m["age"])
+    cls_index = {c: i for i, c in enumerate(T.DRUG_CLASSES)}
+    pp, pc = [], []
+    for cond, drugs in T.CONDITION_DRUGS.items():
+        has = np.flatnonzero(m["cond"][:, ci[cond]])
+        for cls, prob in drugs:
+            w = has[rng.random(has.size) < prob]
+            pp.append(w)
+            pc.append(np.full(w.size, cls_index[cls]))
+    adult = np.flatnonzero(m["age"] >= 18)
+    for cls, prob in (("opioid", 0.05), ("other", 0.08)):
+        w = adult[rng.random(adult.size) < prob]
+        pp.append(w)
+        pc.append(np.full(w.size, cls_index[cls]))
+    canc = np.flatnonzero(m["cond"][:, ci["cancer"]])
+    spec = canc[rng.random(canc.size) < 0.25]
+    pp.append(spec)
+    pc.append(np.full(spec.size, len(T.DRUG_CLASSES)))  # specialty oncology, written as 'other'
+    key = np.unique(np.concatenate(pp) * 32 + np.concatenate(pc))
+    person, cls = key // 32, key % 32
+    specialty = cls == len(T.DRUG_CLASSES)
+    cls = np.where(specialty, cls_index["other"], cls)
+    # dedupe specialty vs plain 'other' for the same member
+    k2 = np.r_[True, (person[1:] != person[:-1]) | (cls[1:] != cls[:-1])]
+    person, cls, specialty = person[k2], cls[k2], specialty[k2]
+    npair = person.size
+    pair_id = np.arange(npair)
+    # join pairs to enrolment spans (a member may have two spans)
+    sp = pl.DataFrame({"person": spans["person"], "s": np.maximum(spans["start"], 0),
+                       "e": np.minimum(np.minimum(spans["end"], D - 1), dd[spans["person"]])})
+    pairs = pl.DataFrame({"person": person, "pair": pair_id}).join(sp, on="person", how="inner").sort("pair", "s")
+    P = pairs["pair"].to_numpy()
+    s, e = pairs["s"].to_numpy(), pairs["e"].to_numpy()
+    pe = person[P]
+    ds = np.where(rng.random(P.size) < np.where(m["payer"][pe] == 0, 0.55, 0.3), 90, 30)
+    ds = np.where(specialty[P] | (cls[P] == cls_index["opioid"]), 30, ds)
+    adher = rng.beta(6, 1.5, P.size)
+    interval = ds / adher
+    start = s + rng.integers(0, 45, P.size)
+    stop = np.where(rng.random(P.size) < 0.15, start + (rng.random(P.size) * (e - start + 1)).astype(np.int64), 10**6)
+    end = np.minimum(e, stop)
+    nf = np.where(end >= start, np.floor((end - start) / interval).astype(np.int64) + 1, 0)
+    r = np.repeat(np.arange(P.size), nf)
+    k = np.arange(r.size) - np.repeat(np.cumsum(nf) - nf, nf)
+    day = np.minimum(start[r] + np.floor(k * interval[r]).astype(np.int64) + rng.integers(0, 3, r.size), end[r])
+    pr, cr = pe[r], cls[P][r]
+    order = np.lexsort((cr, day, pr))
+    r, day, pr, cr = r[order], day[order], pr[order], cr[order]
+    nf_total = r.size
+    ndc_tab = np.array([T.DRUGS[c][1] for c in T.DRUG_CLASSES])
+    ndc = ndc_tab[cr, (P[r] % ndc_tab.shape[1])]
+    cost30 = np.array([T.DRUGS[c][2] for c in T.DRUG_CLASSES])[cr]
+    cost30 = np.where(specialty[P[r]], T.SPECIALTY_ONCOLOGY_30D, cost30)
+    dsr = ds[r]
+    allowed = _money(cost30 * dsr / 30 * np.exp(rng.normal(0, 0.1, nf_total)))
+    copay = np.where(m["payer"][pr] == 1, 1.0, np.where(dsr == 90, 10.0, 5.0))
+    paid = _money(np.clip(allowed * 0.92 - copay, 0, None))
+    units = np.where(cr == cls_index["insulin"], 0.5, np.where(cr == cls_index["opioid"], 3.0, 1.0))
+    qty = np.round(dsr * units * np.where(np.isin(cr, [cls_index["bronchodilator"], cls_index["inhaled_steroid"]]),
+                                          1 / 30 * 8.5, 1.0), 1)
+    cls_names = np.array(T.DRUG_CLASSES)
+    pharmacy = pl.DataFrame({
+        "claim_id": _ids("RX", np.arange(nf_total), 10), "claim_line_number": np.ones(nf_total, dtype=np.int64),
+        "person_id": _ids("P", pr, 8), "dispensing_date": win.dates(day), "ndc_code": ndc,
+        "drug_class": cls_names[cr], "days_supply": dsr.astype(np.int64), "quantity": qty,
+        "paid_amount": paid, "allowed_amount": allowed,
+    })
+    # EHR medication list: one row per member x drug span with a fill, stopped ones get an end date
+    first = np.full(P.size, 10**6)
+    np.minimum.at(first, r, day)
+    has = first < 10**6
+    idx = np.flatnonzero(has)
+    stopped = stop[idx] <= D - 1
+    rx = np.array([T.DRUGS[c][0] for c in T.DRUG_CLASSES])
+    medication = pl.DataFrame({
+        "medication_id": _ids("M", np.arange(idx.size), 9), "person_id": _ids("P", pe[idx], 8),
+        "start_date": win.dates(first[idx]),
+        "end_date": win.dates(np.maximum(stop[idx], first[idx]), stopped),
+        "rxnorm_code": rx[cls[P[idx]]], "drug_class": cls_names[cls[P[idx]]],
+    })
+    return pharmacy, medication
+
+
+def _sdoh(seed, m, spans, win):
+    rng = _rng(seed, "sdoh")
+    rate = (0.10 + 0.25 * (m["payer"] == 1) + 0.2 * (m["svi"] > 0.6) + 0.08 * (m["n_chronic"] >= 3))
+    p, d, _ = _events(rng, spans, rate, win.days)
+    n = p.size
+    inst = _choice(rng, np.array(["ahc_hrsn", "prapare", "other"]), [0.6, 0.3, 0.1], n)
+    nd = len(T.SDOH_DOMAINS)
+    mask = np.zeros((n, nd), dtype=bool)
+    mask[:, :5] = (inst == "ahc_hrsn")[:, None]
+    mask[:, 5:] = ((inst == "ahc_hrsn")[:, None] & (rng.random((n, 2)) < 0.5))
+    mask |= (inst == "prapare")[:, None]
+    mask[:, :3] |= (inst == "other")[:, None]
+    si, dj = np.nonzero(mask)
+    pos = m["needs"][p[si], dj] ^ (rng.random(si.size) < 0.03)
+    return pl.DataFrame({
+        "screening_id": _ids("S", si, 9), "person_id": _ids("P", p[si], 8), "screening_date": win.dates(d[si]),
+        "instrument": inst[si], "domain": T.SDOH_DOMAINS[dj], "positive_flag": pos.astype(np.int64),
+    })
+
+
+def _write_oracle(out_dir, m, st, dd, spans, win, K, stay_claim_id, ev_type, ev_p, ev_s, allowed):
+    D = win.days
+    disc = st["adm"] + st["los"]
+    p = st["person"]
+    # the stay's own enrolment span, truncated at death
+    span_end = np.minimum(spans["end"], dd[spans["person"]])[st["span"]]
+    index = (~np.isin(st["disp"], ["20", "07", "02"]) & (disc + 30 <= D - 1)
+             & ((span_end >= disc + 30) | (dd[p] <= disc + 30)))
+    unplanned = st["admit_type"] != "3"
+    keys = np.sort(p[unplanned] * K + st["adm"][unplanned])
+    realised = _count_before(keys, p * K + disc + 1, p * K + disc + 31) > 0
+    p_bg = 1 - np.exp(-m["rate_ip"][p] * 30 / 365.25)
+    p_true = 1 - (1 - st["p_chain"]) * (1 - p_bg)
+    i = np.flatnonzero(index)
+    pl.DataFrame({
+        "person_id": _ids("P", p[i], 8), "claim_id": pl.Series(stay_claim_id[i].astype(str)),
+        "admission_date": win.dates(st["adm"][i]), "discharge_date": win.dates(disc[i]),
+        "p_readmit_30d": np.round(p_true[i], 6), "readmit_30d": realised[i].astype(np.int64),
+    }).write_csv(out_dir / "_oracle" / "index_stays.csv")
+    # members: high need in the last 12 months of the window
+    n = len(m["age"])
+    T0 = win.last12
+    s = np.maximum(spans["start"], T0)
+    e = np.minimum(np.minimum(spans["end"], dd[spans["person"]]), D - 1)
+    expo = np.zeros(n)
+    np.add.at(expo, spans["person"], np.maximum(e - s + 1, 0))
+    p_high = 1 - np.exp(-m["rate_ip"] * expo / 365.25)
+    adm12 = np.zeros(n, dtype=np.int64)
+    sel = unplanned & (st["adm"] >= T0)
+    np.add.at(adm12, p[sel], 1)
+    ed12 = np.zeros(n, dtype=np.int64)
+    sel = (ev_type == 1) & (ev_s >= T0)
+    np.add.at(ed12, ev_p[sel], 1)
+    # spend in the last 12 months: medical (claims starting in the period) + pharmacy added by caller
+    spend = np.zeros(n)
+    sel = ev_s >= T0
+    np.add.at(spend, ev_p[sel], allowed[sel])
+    pl.DataFrame({
+        "person_id": _ids("P", np.arange(n), 8),
+        "as_of_date": win.dates(np.full(n, T0 - 1)),
+        "exposure_days_last12": expo.astype(np.int64),
+        "p_high_need": np.round(p_high, 6),
+        "high_need": (adm12 > 0).astype(np.int64),
+        "unplanned_admissions_last12": adm12, "ed_visits_last12": ed12,
+        "medical_allowed_last12": np.round(spend, 2),
+    }).write_csv(out_dir / "_oracle" / "members.csv")

@@ -1,0 +1,106 @@
+"""Determinism, contract conformance, oracle consistency and calibration of ``synth.generate``."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import polars as pl
+import pytest
+from synth_checks import auroc, contract_violations, lace_table, realised_readmissions, top5_share
+
+from data_contracts.spec import EXTRACTS, load_contract
+from synth.generator import GenerationSummary, generate
+
+
+def _digest(out: Path) -> dict[str, str]:
+    return {p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+def test_same_seed_is_byte_identical_and_seeds_differ(tmp_path):
+    a = generate(tmp_path / "a", members=1500, seed=3)
+    b = generate(tmp_path / "b", members=1500, seed=3)
+    c = generate(tmp_path / "c", members=1500, seed=4)
+    assert isinstance(a, GenerationSummary)
+    da, db, dc = _digest(a.out_dir), _digest(b.out_dir), _digest(c.out_dir)
+    assert da == db
+    assert set(da) == set(dc)
+    assert da["medical_claim.csv"] != dc["medical_claim.csv"]
+    assert da["eligibility.csv"] != dc["eligibility.csv"]
+
+
+def test_files_columns_and_row_counts(clean_small):
+    out = clean_small.out_dir
+    assert set(clean_small.rows) == set(EXTRACTS)
+    for extract in EXTRACTS:
+        path = out / f"{extract}.csv"
+        assert path.exists()
+        assert path.open().readline().strip().split(",") == load_contract(extract).column_names
+        n = sum(1 for _ in path.open()) - 1
+        assert n == clean_small.rows[extract] > 0
+    assert (out / "_oracle" / "index_stays.csv").exists()
+    assert (out / "_oracle" / "members.csv").exists()
+    assert not (out / "_manifest.json").exists()
+
+
+def test_clean_output_satisfies_every_contract(clean_small):
+    assert contract_violations(clean_small.out_dir, clean_small.window_end) == {}
+
+
+def test_codes_keep_leading_zeros(clean_small):
+    out = clean_small.out_dir
+    mc = pl.read_csv(out / "medical_claim.csv", infer_schema=False)
+    assert {"0111", "0131"} <= set(mc["bill_type_code"].drop_nulls().to_list())
+    assert {"0120", "0450"} <= set(mc["revenue_center_code"].drop_nulls().to_list())
+    assert "01" in set(mc["discharge_disposition_code"].drop_nulls().to_list())
+    el = pl.read_csv(out / "eligibility.csv", infer_schema=False)
+    assert "00" in set(el["dual_status_code"].to_list())
+    assert el["zip_code"].str.len_chars().min() == 5
+    assert el["zip_code"].str.starts_with("0").any()
+
+
+def test_parquet_has_contract_types(tmp_path):
+    s = generate(tmp_path / "pq", members=800, seed=5, file_format="parquet")
+    types = {"string": pl.Utf8, "integer": pl.Int64, "double": pl.Float64, "date": pl.Date}
+    for extract in EXTRACTS:
+        df = pl.read_parquet(s.out_dir / f"{extract}.parquet")
+        c = load_contract(extract)
+        assert df.columns == c.column_names
+        assert [df.schema[n] for n in c.column_names] == [types[col.type] for col in c.columns]
+        assert df.height == s.rows[extract]
+
+
+def test_oracle_agrees_with_claims(clean_small):
+    rr = realised_readmissions(clean_small.out_dir)
+    assert rr.height > 50
+    assert (rr["oracle"] == rr["claims"]).all()
+    members = pl.read_csv(clean_small.out_dir / "_oracle" / "members.csv")
+    assert members.height == 3000
+    assert members["p_high_need"].is_between(0, 1).all()
+    # the true probability is calibrated against the realised outcome (loose, small sample)
+    assert abs(members["p_high_need"].mean() - members["high_need"].mean()) < 0.02
+
+
+def _calibration(summary):
+    lt = lace_table(summary.out_dir)
+    y = lt["y"].to_numpy()
+    return lt.height, y.mean(), auroc(y, lt["lace"].to_numpy()), top5_share(summary.out_dir, summary.window_end)
+
+
+def test_published_calibration(calibration_run):
+    n_index, rate, lace_auc, top5 = _calibration(calibration_run)
+    assert n_index > 3000
+    assert 0.12 <= rate <= 0.18, rate
+    assert 0.62 <= lace_auc <= 0.72, lace_auc
+    assert 0.40 <= top5 <= 0.60, top5
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 99])
+def test_published_calibration_other_seeds(tmp_path, seed):
+    s = generate(tmp_path / "cal", members=40000, seed=seed)
+    _n, rate, lace_auc, top5 = _calibration(s)
+    assert 0.12 <= rate <= 0.18, rate
+    assert 0.62 <= lace_auc <= 0.72, lace_auc
+    assert 0.40 <= top5 <= 0.60, top5
