@@ -32,6 +32,8 @@ class RiskstratSettings(dg.ConfigurableResource):
     as_of: str = ""
     data_through: str = ""
     breach_threshold: float = -1.0
+    # which score ranks the intake list: "readmission" (recent discharges) or "high_need"
+    intake_score: str = "readmission"
 
     @property
     def home_path(self) -> Path:
