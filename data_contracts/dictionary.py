@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from data_contracts.ingest import BREACH_MIN_ROWS
 from data_contracts.spec import EXTRACTS, ColumnSpec, load_contract
 
 
@@ -39,7 +40,7 @@ def render_data_dictionary() -> str:
             c.description,
             "",
             f"- Grain: {c.grain}; primary key ({', '.join(c.primary_key)}) must be unique.",
-            f"- Breach threshold: {c.breach_threshold:.0%} of rows; feeds models: {'yes' if c.feeds_models else 'no'}.",
+            f"- Breach threshold: {c.breach_threshold:.0%} of a file's rows (and at least {BREACH_MIN_ROWS} rows); feeds models: {'yes' if c.feeds_models else 'no'}.",
         ]
         if c.date_order:
             lines.append("- Date order: " + "; ".join(f"`{a}` ≤ `{b}`" for a, b in c.date_order) + ".")

@@ -129,6 +129,20 @@ def compile_rules(contract: Contract, data_through: date) -> tuple[list[Rule], d
     return rules, params.values
 
 
+def partition_rules(contract: Contract, partition: str, offset: int) -> tuple[list[Rule], dict[str, object]]:
+    """The rule a monthly file adds: every row's partition date falls in the file's month."""
+    column = contract.column(contract.partition_by)
+    name = f"p{offset}"
+    predicate = f"coalesce(strftime(({typed_value(column)}), '%Y-%m') <> ${name}, false)"
+    rule = Rule(
+        f"partition_month:{column.name}",
+        column.name,
+        f"{column.name} falls outside the month of the file it arrived in",
+        predicate,
+    )
+    return [rule], {name: partition}
+
+
 def rule_ids(contract: Contract) -> list[str]:
     """All rule identifiers a contract can report, including the file-level ones."""
     rules, _ = compile_rules(contract, date.today())

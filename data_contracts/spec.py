@@ -63,6 +63,8 @@ class Contract:
     date_order: tuple[tuple[str, str], ...] = ()
     breach_threshold: float = 0.05
     feeds_models: bool = True
+    # Date column whose month assigns a row to its landing partition; None for whole-file extracts.
+    partition_by: str | None = None
     source_file: Path = field(default=CONTRACT_DIR)
 
     @property
@@ -115,6 +117,7 @@ def _parse(path: Path) -> Contract:
         date_order=tuple(tuple(pair) for pair in doc.get("date_order") or ()),
         breach_threshold=float(doc.get("breach_threshold", 0.05)),
         feeds_models=bool(doc.get("feeds_models", True)),
+        partition_by=doc.get("partition_by"),
         source_file=path,
     )
     _validate_contract(contract)
@@ -130,6 +133,11 @@ def _validate_contract(contract: Contract) -> None:
             raise ValueError(f"contract {contract.extract}: key column {key!r} is not declared")
         if not contract.column(key).required:
             raise ValueError(f"contract {contract.extract}: key column {key!r} must be required")
+    if contract.partition_by is not None:
+        if contract.partition_by not in names or contract.column(contract.partition_by).type != "date":
+            raise ValueError(f"contract {contract.extract}: partition_by must name a date column")
+        if not contract.column(contract.partition_by).required:
+            raise ValueError(f"contract {contract.extract}: partition_by column must be required")
     for earlier, later in contract.date_order:
         for name in (earlier, later):
             if name not in names or contract.column(name).type != "date":
@@ -141,6 +149,11 @@ def all_contracts() -> dict[str, Contract]:
     """Every contract, keyed by extract name, in a stable order."""
     contracts = [_parse(p) for p in sorted(CONTRACT_DIR.glob("*.yaml"))]
     return {c.extract: c for c in contracts}
+
+
+def monthly_extracts() -> tuple[str, ...]:
+    """Extracts that arrive as one file per service month."""
+    return tuple(name for name in EXTRACTS if all_contracts()[name].partition_by is not None)
 
 
 def load_contract(extract: str) -> Contract:

@@ -52,21 +52,46 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_pipeline(home: Path, landing: Path, as_of: str = "", data_through: str = "", breach_threshold: float = -1.0) -> bool:
-    """Materialise every asset in-process; True when the run succeeded."""
+def run_pipeline(
+    home: Path,
+    landing: Path,
+    as_of: str = "",
+    data_through: str = "",
+    breach_threshold: float = -1.0,
+    wait: bool = False,
+) -> bool:
+    """Materialise every asset in-process, over every landing month; True when the run succeeded.
+
+    Raises ``HomeBusyError`` when another run holds the home folder (unless ``wait``) and
+    ``LandingLayoutError`` when the landing folder has no monthly files.
+    """
     import dagster as dg
 
+    from data_contracts.landing import LandingLayoutError, landing_months
     from pipelines.definitions import ALL_ASSETS_JOB, build_definitions
+    from pipelines.locking import exclusive_home
+    from pipelines.partitions import LANDING_MONTH
     from pipelines.resources import RiskstratSettings
 
+    months = landing_months(landing)
+    if not months:
+        raise LandingLayoutError(
+            f"{landing}: no monthly files found (claims and EHR extracts land as <extract>/YYYY-MM.csv)"
+        )
     settings = RiskstratSettings(
         home=str(home), landing=str(landing), as_of=as_of, data_through=data_through, breach_threshold=breach_threshold
     )
-    defs = build_definitions(settings)
-    job = defs.resolve_job_def(ALL_ASSETS_JOB)
-    with dg.DagsterInstance.ephemeral() as instance:
+    job = build_definitions(settings).resolve_job_def(ALL_ASSETS_JOB)
+    with exclusive_home(home, wait=wait), dg.DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions(LANDING_MONTH, months)
         result = job.execute_in_process(
-            run_config={"loggers": {"progress": {}}}, instance=instance, raise_on_error=False
+            run_config={"loggers": {"progress": {}}},
+            instance=instance,
+            raise_on_error=False,
+            tags={
+                "dagster/asset_partition_range_start": months[0],
+                "dagster/asset_partition_range_end": months[-1],
+            },
         )
     return result.success
 
@@ -76,9 +101,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not landing.is_dir():
         print(f"riskstrat: landing folder {landing} does not exist", file=sys.stderr)
         return 2
+    from data_contracts.landing import LandingLayoutError
+    from pipelines.locking import HomeBusyError
+
     print(f"running the pipeline on {landing} into {home}", file=sys.stderr)
     started = time.monotonic()
-    ok = run_pipeline(home, landing, args.as_of or "", args.data_through or "", args.breach_threshold)
+    try:
+        ok = run_pipeline(home, landing, args.as_of or "", args.data_through or "", args.breach_threshold, args.wait)
+    except (HomeBusyError, LandingLayoutError) as exc:
+        print(f"riskstrat: {exc}", file=sys.stderr)
+        return 2
     elapsed = time.monotonic() - started
     if not ok:
         print(f"riskstrat: the run failed after {elapsed:.0f} s; see the step marked ✗ above", file=sys.stderr)
@@ -98,7 +130,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     if cmd_synth(synth_args):
         return 1
-    run_args = argparse.Namespace(home=str(home), landing=str(landing), as_of="", data_through="", breach_threshold=-1.0)
+    run_args = argparse.Namespace(
+        home=str(home), landing=str(landing), as_of="", data_through="", breach_threshold=-1.0, wait=False
+    )
     return cmd_run(run_args)
 
 
@@ -152,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--as-of", type=_iso_date, help="scoring date (default: the day after the latest service date)")
     run.add_argument("--data-through", type=_iso_date, help="latest date data may carry (default: today)")
     run.add_argument("--breach-threshold", type=float, default=-1.0, help="override every contract's quarantine threshold (0-1)")
+    run.add_argument("--wait", action="store_true", help="wait for another run on the same home instead of failing")
     run.set_defaults(func=cmd_run)
 
     demo = sub.add_parser("demo", help="generate demo data and run the pipeline on it")

@@ -10,6 +10,7 @@ import os
 
 import dagster as dg
 
+from pipelines import automation
 from pipelines.defs.ingest.assets import ingest_assets, ingest_checks
 from pipelines.progress import step_progress_logger
 from pipelines.resources import RiskstratSettings
@@ -24,8 +25,20 @@ def build_definitions(settings: RiskstratSettings) -> dg.Definitions:
     checks = [*ingest_checks, *downstream_checks]
     return dg.Definitions(
         assets=assets,
-        asset_checks=checks,
-        jobs=[dg.define_asset_job(ALL_ASSETS_JOB, selection=dg.AssetSelection.all(), description="Ingest, check, build features, train, score and write the intake list and KPIs.")],
+        asset_checks=[*checks, *automation.freshness_checks],
+        jobs=[
+            dg.define_asset_job(
+                ALL_ASSETS_JOB,
+                selection=dg.AssetSelection.all(),
+                description="Ingest, check, build features, train, score and write the intake list and KPIs.",
+            ),
+            automation.ingest_monthly_job,
+            automation.ingest_whole_job,
+            automation.scoring_job,
+            automation.retraining_job,
+        ],
+        schedules=[automation.daily_scoring_schedule, automation.monthly_retraining_schedule],
+        sensors=[automation.landing_sensor, automation.freshness_sensor],
         resources={"settings": settings},
         loggers={"progress": step_progress_logger},
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
@@ -34,6 +35,8 @@ class RiskstratSettings(dg.ConfigurableResource):
     breach_threshold: float = -1.0
     # which score ranks the intake list: "readmission" (recent discharges) or "high_need"
     intake_score: str = "readmission"
+    # Dagster steps in other processes (the UI's executor) may hold the file briefly.
+    lock_wait_seconds: float = 60.0
 
     @property
     def home_path(self) -> Path:
@@ -77,16 +80,22 @@ class RiskstratSettings(dg.ConfigurableResource):
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection to the warehouse; waits up to ``lock_wait_seconds`` for another process's lock."""
         self.home_path.mkdir(parents=True, exist_ok=True)
-        try:
-            con = duckdb.connect(str(self.warehouse_path), read_only=read_only)
-        except duckdb.IOException as exc:
-            if "lock" in str(exc).lower():
-                raise WarehouseLockedError(
-                    f"{self.warehouse_path} is locked by another process (a second pipeline run or an open "
-                    "DuckDB session); wait for it to finish or close it, then rerun."
-                ) from None
-            raise
+        deadline = time.monotonic() + self.lock_wait_seconds
+        while True:
+            try:
+                con = duckdb.connect(str(self.warehouse_path), read_only=read_only)
+                break
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower():
+                    raise
+                if time.monotonic() >= deadline:
+                    raise WarehouseLockedError(
+                        f"{self.warehouse_path} is locked by another process (a second pipeline run or an open "
+                        f"DuckDB session) for more than {self.lock_wait_seconds:.0f} s; close it, then rerun."
+                    ) from None
+                time.sleep(0.5)
         try:
             yield con
         finally:

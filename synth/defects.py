@@ -61,14 +61,41 @@ def text_frame(df: pl.DataFrame, contract: Contract) -> pl.DataFrame:
     return df.select(exprs)
 
 
+def _months(typed: pl.DataFrame, contract: Contract) -> pl.Series:
+    """Landing month (YYYY-MM) of each row of a monthly extract."""
+    return typed[contract.partition_by].dt.strftime("%Y-%m")
+
+
 def write_extract(df: pl.DataFrame, contract: Contract, out_dir: Path, file_format: str) -> int:
+    """Write one extract: a single file, or one file per service month for monthly extracts
+    (``<extract>/YYYY-MM.csv``), the layout files arrive in."""
     typed = typed_frame(df, contract)
+    if contract.partition_by is None:
+        if file_format == "parquet":
+            typed.write_parquet(Path(out_dir) / f"{contract.extract}.parquet", statistics=False)
+        else:
+            _write_lines(Path(out_dir) / f"{contract.extract}.csv", ",".join(contract.column_names),
+                         _lines(text_frame(typed, contract)))
+        return typed.height
+    folder = Path(out_dir) / contract.extract
+    folder.mkdir(parents=True, exist_ok=True)
+    months = _months(typed, contract)
     if file_format == "parquet":
-        typed.write_parquet(Path(out_dir) / f"{contract.extract}.parquet", statistics=False)
+        for (month,), part in typed.with_columns(months.alias("_month")).partition_by("_month", as_dict=True).items():
+            part.drop("_month").write_parquet(folder / f"{month}.parquet", statistics=False)
     else:
-        _write_lines(Path(out_dir) / f"{contract.extract}.csv", ",".join(contract.column_names),
-                     _lines(text_frame(typed, contract)))
+        _write_monthly(folder, ",".join(contract.column_names), _lines(text_frame(typed, contract)), months)
     return typed.height
+
+
+def _write_monthly(folder: Path, header: str, lines: pl.Series, months: pl.Series) -> pl.DataFrame:
+    """Write ``lines`` into ``folder/<month>.csv`` in order; return each line's file and 1-based line."""
+    placed = pl.DataFrame({"month": months, "line": lines}).with_columns(
+        (pl.int_range(pl.len()).over("month") + 2).alias("file_line")
+    )
+    for (month,), part in placed.partition_by("month", as_dict=True, maintain_order=True).items():
+        _write_lines(folder / f"{month}.csv", header, part["line"])
+    return placed.select("month", "file_line")
 
 
 def _lines(txt: pl.DataFrame) -> pl.Series:
@@ -224,14 +251,30 @@ def inject_defects(df: pl.DataFrame, contract: Contract, out_dir: Path, rate: fl
         for j, r in enumerate(ds.tolist()):
             manifest.append({"extract": extract, "defect": "duplicate_key", "line": n + 2 + j, "key": None,
                              "column": None, "_row": r})
-    _write_lines(Path(out_dir) / f"{extract}.csv", ",".join(names), lines)
+    if contract.partition_by is None:
+        _write_lines(Path(out_dir) / f"{extract}.csv", ",".join(names), lines)
+        placed = None
+    else:
+        folder = Path(out_dir) / extract
+        folder.mkdir(parents=True, exist_ok=True)
+        months = _months(typed, contract)
+        if dup_src:
+            months = pl.concat([months, months.gather(np.array(dup_src, dtype=np.int64))])
+        placed = _write_monthly(folder, ",".join(names), lines, months)
     # keys as written (key columns are never altered)
     if manifest:
         rows = np.array([d.pop("_row") for d in manifest], dtype=np.int64)
         keyvals = {k: cols[k].gather(rows).to_list() for k in contract.primary_key}
         for i, d in enumerate(manifest):
             d["key"] = {k: keyvals[k][i] for k in contract.primary_key}
+            if placed is None:
+                d["file"] = f"{extract}.csv"
+            else:
+                at = d["line"] - 2  # position among all written lines
+                d["file"] = f"{extract}/{placed['month'][at]}.csv"
+                d["line"] = int(placed["file_line"][at])
     if drop:
-        manifest.append({"extract": extract, "defect": "missing_column", "line": 1, "key": None, "column": drop})
-    manifest.sort(key=lambda d: d["line"])
+        manifest.append({"extract": extract, "defect": "missing_column", "line": 1, "key": None, "column": drop,
+                         "file": extract if placed is not None else f"{extract}.csv"})
+    manifest.sort(key=lambda d: (d["file"], d["line"]))
     return len(lines), manifest

@@ -12,6 +12,7 @@ from data_contracts.ingest import ContractBreach, ExtractFileError, ingest_extra
 from data_contracts.spec import all_contracts, load_contract
 
 THROUGH = date(2025, 12, 31)
+MONTH = "2024-01"
 HEADER = (
     "claim_id,claim_line_number,claim_type,person_id,claim_start_date,claim_end_date,admission_date,"
     "discharge_date,discharge_disposition_code,diagnosis_code_type,diagnosis_code_1,paid_amount,allowed_amount"
@@ -24,14 +25,14 @@ DEFECTS = [
     ("C91,1.5,professional,P91,2024-01-01,2024-01-01,,,,icd-10-cm,E119,5,5", "type:claim_line_number"),
     ("C92,1,institutional,P92,2024-01-01,2024-01-03,2024-01-05,2024-01-03,01,icd-10-cm,I5022,1,1", "date_order:admission_date<=discharge_date"),
     ("C93,1,professional,P93,2031-02-01,2031-02-01,,,,icd-10-cm,E119,5,5", "future_date:claim_start_date"),
-    ("C94,1,professional,P94,2024-02-01,2024-02-01,,,,icd-10-cm,XYZ,5,5", "pattern:diagnosis_code_1"),
+    ("C94,1,professional,P94,2024-01-15,2024-01-15,,,,icd-10-cm,XYZ,5,5", "pattern:diagnosis_code_1"),
     ("C95,1,institutional,P95,2024-01-01,2024-01-03,2024-01-01,2024-01-03,99,icd-10-cm,I5022,1,1", "allowed_values:discharge_disposition_code"),
-    ("C96,1,professional,P96,2024-02-01,2024-02-01,,,,icd-10-cm,E119,-5,5", "range_min:paid_amount"),
-    ("C97,1,professional,,2024-02-01,2024-02-01,,,,icd-10-cm,E119,5,5", "not_null:person_id"),
-    ("C98,1,professional,P98,2024-02-30,2024-02-01,,,,icd-10-cm,E119,5,5", "type:claim_start_date"),
+    ("C96,1,professional,P96,2024-01-15,2024-01-15,,,,icd-10-cm,E119,-5,5", "range_min:paid_amount"),
+    ("C97,1,professional,,2024-01-15,2024-01-15,,,,icd-10-cm,E119,5,5", "not_null:person_id"),
+    ("C98,1,professional,P98,2024-01-32,2024-01-15,,,,icd-10-cm,E119,5,5", "type:claim_start_date"),
     ("C0,1,institutional,P0,2024-01-01,2024-01-03,2024-01-01,2024-01-03,01,icd-10-cm,I5022,100.5,120", "duplicate_key"),
-    ("C99,1,professional,P99,2024-02-01", "malformed_row"),
-    ("C99,1,professional,P99,2024-02-01,2024-02-01,,,,icd-10-cm,E119,5,5,surplus", "malformed_row"),
+    ("C99,1,professional,P99,2024-01-15", "malformed_row"),
+    ("C99,1,professional,P99,2024-01-15,2024-01-15,,,,icd-10-cm,E119,5,5,surplus", "malformed_row"),
 ]
 
 
@@ -51,7 +52,7 @@ def dirty_file(tmp_path: Path) -> Path:
 
 def test_each_defect_class_is_quarantined_with_its_rule_and_line(dirty_file: Path) -> None:
     con = duckdb.connect()
-    result = ingest_extract(con, load_contract("medical_claim"), dirty_file, THROUGH, breach_threshold=1.0)
+    result = ingest_extract(con, load_contract("medical_claim"), dirty_file, THROUGH, breach_threshold=1.0, partition=MONTH)
     lines = dirty_file.read_text().splitlines()
     quarantined = con.execute("SELECT _source_line, _rule FROM quarantine.medical_claim ORDER BY _source_line").fetchall()
     expected = sorted((lines.index(text) + 1, rule) for text, rule in DEFECTS if rule != "malformed_row")
@@ -68,7 +69,7 @@ def test_each_defect_class_is_quarantined_with_its_rule_and_line(dirty_file: Pat
 
 def test_conservation_and_types(dirty_file: Path) -> None:
     con = duckdb.connect()
-    result = ingest_extract(con, load_contract("medical_claim"), dirty_file, THROUGH, breach_threshold=1.0)
+    result = ingest_extract(con, load_contract("medical_claim"), dirty_file, THROUGH, breach_threshold=1.0, partition=MONTH)
     loaded = con.execute("SELECT count(*) FROM raw.medical_claim").fetchone()[0]
     quarantined = con.execute("SELECT count(*) FROM quarantine.medical_claim").fetchone()[0]
     assert loaded + quarantined == result.rows_read
@@ -78,7 +79,7 @@ def test_conservation_and_types(dirty_file: Path) -> None:
 
 def test_missing_optional_column_is_filled_and_reported(dirty_file: Path) -> None:
     con = duckdb.connect()
-    result = ingest_extract(con, load_contract("medical_claim"), dirty_file, THROUGH, breach_threshold=1.0)
+    result = ingest_extract(con, load_contract("medical_claim"), dirty_file, THROUGH, breach_threshold=1.0, partition=MONTH)
     assert "drg_code" in result.missing_optional_columns
     assert con.execute("SELECT count(drg_code) FROM raw.medical_claim").fetchone()[0] == 0
 
@@ -87,32 +88,33 @@ def test_missing_required_column_fails_with_clear_message(tmp_path: Path) -> Non
     header = HEADER.replace(",paid_amount", "")
     path = _write(tmp_path, [GOOD.format(n=1).replace(",100.5", "")], header=header)
     with pytest.raises(ExtractFileError, match=r"medical_claim.csv: required column\(s\) \['paid_amount'\]"):
-        ingest_extract(duckdb.connect(), load_contract("medical_claim"), path, THROUGH)
+        ingest_extract(duckdb.connect(), load_contract("medical_claim"), path, THROUGH, partition=MONTH)
 
 
 def test_breach_stops_with_file_rule_and_count_and_no_row_content(tmp_path: Path) -> None:
     secret_person = "PSECRET123"
-    lines = [GOOD.format(n=1), GOOD.format(n=2).replace("I5022", "XYZ").replace("P2", secret_person)]
-    path = _write(tmp_path, lines)
+    lines = [GOOD.format(n=1), *[GOOD.format(n=n).replace("I5022", "XYZ").replace(f"P{n},", f"{secret_person}{n},") for n in range(2, 8)]]
     con = duckdb.connect()
-    con.execute("CREATE SCHEMA raw; CREATE TABLE raw.medical_claim AS SELECT 1 AS marker")
+    ingest_extract(con, load_contract("medical_claim"), _write(tmp_path, [GOOD.format(n=7)]), THROUGH, partition=MONTH)
+    before = con.execute("SELECT * FROM raw.medical_claim").fetchall()
+    path = _write(tmp_path, lines)
     with pytest.raises(ContractBreach) as info:
-        ingest_extract(con, load_contract("medical_claim"), path, THROUGH)
+        ingest_extract(con, load_contract("medical_claim"), path, THROUGH, partition=MONTH)
     message = str(info.value)
-    assert "medical_claim.csv" in message and "pattern:diagnosis_code_1" in message and "1 of 2 rows" in message
+    assert "medical_claim.csv" in message and "pattern:diagnosis_code_1" in message and "6 of 7 rows" in message
     assert secret_person not in message
     # raw keeps its previous content; the bad row is still kept in quarantine
-    assert con.execute("SELECT * FROM raw.medical_claim").fetchall() == [(1,)]
-    assert con.execute("SELECT count(*) FROM quarantine.medical_claim").fetchone()[0] == 1
+    assert con.execute("SELECT * FROM raw.medical_claim").fetchall() == before
+    assert con.execute("SELECT count(*) FROM quarantine.medical_claim").fetchone()[0] == 6
 
 
 def test_rerun_on_same_file_leaves_identical_tables(dirty_file: Path) -> None:
     con = duckdb.connect()
     contract = load_contract("medical_claim")
-    ingest_extract(con, contract, dirty_file, THROUGH, breach_threshold=1.0)
+    ingest_extract(con, contract, dirty_file, THROUGH, breach_threshold=1.0, partition=MONTH)
     first_raw = con.execute("SELECT * FROM raw.medical_claim ORDER BY ALL").fetchall()
     first_q = con.execute("SELECT * EXCLUDE (_run_id, _loaded_at) FROM quarantine.medical_claim ORDER BY ALL").fetchall()
-    ingest_extract(con, contract, dirty_file, THROUGH, breach_threshold=1.0)
+    ingest_extract(con, contract, dirty_file, THROUGH, breach_threshold=1.0, partition=MONTH)
     assert con.execute("SELECT * FROM raw.medical_claim ORDER BY ALL").fetchall() == first_raw
     assert con.execute("SELECT * EXCLUDE (_run_id, _loaded_at) FROM quarantine.medical_claim ORDER BY ALL").fetchall() == first_q
 

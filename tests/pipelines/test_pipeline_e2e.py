@@ -55,7 +55,9 @@ def test_every_row_read_is_loaded_or_quarantined(pipeline_run) -> None:
     for extract in EXTRACTS:
         read, loaded, quarantined = _rows(
             home,
-            f"SELECT rows_read, rows_loaded, rows_quarantined FROM audit.ingest_log WHERE extract = '{extract}' ORDER BY logged_at DESC LIMIT 1",
+            f"""SELECT sum(rows_read), sum(rows_loaded), sum(rows_quarantined) FROM (
+                SELECT *, row_number() OVER (PARTITION BY partition ORDER BY logged_at DESC) AS latest
+                FROM audit.ingest_log WHERE extract = '{extract}' AND status = 'loaded') WHERE latest = 1""",
         )[0]
         in_raw = _rows(home, f"SELECT count(*) FROM raw.{extract}")[0][0]
         in_quarantine = _rows(home, f"SELECT count(*) FROM quarantine.{extract}")[0][0]
@@ -72,12 +74,17 @@ def test_every_injected_defect_is_quarantined_with_a_matching_rule(pipeline_run)
         if defect["defect"] == "missing_column":
             logged = _rows(
                 home,
-                f"SELECT missing_optional_columns FROM audit.ingest_log WHERE extract = '{defect['extract']}' ORDER BY logged_at DESC LIMIT 1",
+                f"SELECT count(*) FROM audit.ingest_log WHERE extract = '{defect['extract']}' "
+                f"AND list_contains(string_split(missing_optional_columns, ','), '{defect['column']}')",
             )[0][0]
-            if defect["column"] not in logged.split(","):
+            if not logged:
                 missed.append(defect)
             continue
-        rules = _rows(home, f"SELECT _rule FROM quarantine.{defect['extract']} WHERE _source_line = {int(defect['line'])}")
+        rules = _rows(
+            home,
+            f"SELECT _rule FROM quarantine.{defect['extract']} "
+            f"WHERE _source_line = {int(defect['line'])} AND _source_file = '{Path(defect['file']).name}'",
+        )
         if not rules or not rules[0][0].startswith(EXPECTED_RULE_PREFIXES[defect["defect"]]):
             missed.append({**defect, "found": rules})
     assert not missed, f"{len(missed)} of {len(defects)} injected defects not quarantined as expected: {missed[:5]}"

@@ -8,6 +8,9 @@ import duckdb
 import numpy as np
 import polars as pl
 
+import glob
+
+from data_contracts.landing import extract_glob
 from data_contracts.spec import EXTRACTS, load_contract
 
 _DUCK = {"string": "VARCHAR", "integer": "BIGINT", "double": "DOUBLE", "date": "DATE"}
@@ -15,7 +18,7 @@ _DUCK = {"string": "VARCHAR", "integer": "BIGINT", "double": "DOUBLE", "date": "
 
 def read_raw(out: Path, extract: str) -> pl.DataFrame:
     """A CSV extract as strings, exactly as written ('' kept as null)."""
-    return pl.read_csv(out / f"{extract}.csv", infer_schema=False)
+    return pl.scan_csv(extract_glob(out, extract), infer_schema=False).collect()
 
 
 def contract_violations(out: Path, window_end: str) -> dict[str, list[str]]:
@@ -24,9 +27,9 @@ def contract_violations(out: Path, window_end: str) -> dict[str, list[str]]:
     con = duckdb.connect()
     for extract in EXTRACTS:
         c = load_contract(extract)
-        path = out / f"{extract}.csv"
+        path = extract_glob(out, extract)
         errs: list[str] = []
-        header = path.open().readline().strip().split(",")
+        header = Path(sorted(glob.glob(path))[0]).open().readline().strip().split(",")
         if header != c.column_names:
             errs.append(f"header {header} != {c.column_names}")
             bad[extract] = errs
@@ -93,7 +96,7 @@ def charlson_points_sql() -> str:
 def lace_table(out: Path) -> pl.DataFrame:
     """LACE for every oracle index stay, computed from the generated claims only."""
     con = duckdb.connect()
-    con.execute(f"CREATE VIEW mc AS SELECT * FROM read_csv('{out / 'medical_claim.csv'}', header=true, all_varchar=true)")
+    con.execute(f"CREATE VIEW mc AS SELECT * FROM read_csv('{extract_glob(out, 'medical_claim')}', header=true, all_varchar=true)")
     con.execute(f"CREATE VIEW ix AS SELECT * FROM read_csv('{out / '_oracle' / 'index_stays.csv'}', header=true, all_varchar=true)")
     return con.execute(f"""
         WITH stays AS (
@@ -126,7 +129,7 @@ def lace_table(out: Path) -> pl.DataFrame:
 def realised_readmissions(out: Path) -> pl.DataFrame:
     """Recompute readmit_30d for the oracle's index stays from medical_claim alone."""
     con = duckdb.connect()
-    con.execute(f"CREATE VIEW mc AS SELECT * FROM read_csv('{out / 'medical_claim.csv'}', header=true, all_varchar=true)")
+    con.execute(f"CREATE VIEW mc AS SELECT * FROM read_csv('{extract_glob(out, 'medical_claim')}', header=true, all_varchar=true)")
     con.execute(f"CREATE VIEW ix AS SELECT * FROM read_csv('{out / '_oracle' / 'index_stays.csv'}', header=true, all_varchar=true)")
     return con.execute("""
         WITH ip AS (SELECT person_id, CAST(admission_date AS DATE) adm, admit_type_code
@@ -145,14 +148,14 @@ def top5_share(out: Path, window_end: str) -> float:
     end = f"DATE '{window_end}'"
     return con.execute(f"""
         WITH enrolled AS (
-            SELECT DISTINCT person_id FROM read_csv('{out / 'eligibility.csv'}', header=true, all_varchar=true)
+            SELECT DISTINCT person_id FROM read_csv('{extract_glob(out, 'eligibility')}', header=true, all_varchar=true)
             WHERE CAST(enrollment_start_date AS DATE) <= {end}
               AND CAST(enrollment_end_date AS DATE) > {end} - INTERVAL 365 DAY),
         spend AS (
-            SELECT person_id, CAST(allowed_amount AS DOUBLE) a FROM read_csv('{out / 'medical_claim.csv'}', header=true, all_varchar=true)
+            SELECT person_id, CAST(allowed_amount AS DOUBLE) a FROM read_csv('{extract_glob(out, 'medical_claim')}', header=true, all_varchar=true)
             WHERE CAST(claim_start_date AS DATE) > {end} - INTERVAL 365 DAY
             UNION ALL
-            SELECT person_id, CAST(allowed_amount AS DOUBLE) FROM read_csv('{out / 'pharmacy_claim.csv'}', header=true, all_varchar=true)
+            SELECT person_id, CAST(allowed_amount AS DOUBLE) FROM read_csv('{extract_glob(out, 'pharmacy_claim')}', header=true, all_varchar=true)
             WHERE CAST(dispensing_date AS DATE) > {end} - INTERVAL 365 DAY),
         per AS (SELECT e.person_id, coalesce(sum(s.a), 0) tot FROM enrolled e LEFT JOIN spend s USING (person_id) GROUP BY 1),
         ranked AS (SELECT tot, row_number() OVER (ORDER BY tot DESC) r, count(*) OVER () n FROM per)
