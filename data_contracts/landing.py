@@ -63,3 +63,38 @@ def extract_glob(landing: Path, extract: str, suffix: str = ".csv") -> str:
     if load_contract(extract).partition_by is None:
         return str(landing / f"{extract}{suffix}")
     return str(landing / extract / f"*{suffix}")
+
+
+_POLARS_TYPES = {"string": "String", "integer": "Int64", "double": "Float64", "date": "Date"}
+
+
+def write_landing_extract(frame, extract: str, landing: Path) -> int:
+    """Write a polars frame as a canonical landing extract (CSV, RFC 4180 quoting).
+
+    The frame must hold the contract's required columns; optional columns it lacks are left
+    out of the file, so ingestion reports them as missing rather than as empty values.
+    Monthly extracts are split into ``<extract>/YYYY-MM.csv`` by their partition date.
+    Returns the number of rows written.
+    """
+    import polars as pl
+
+    contract = load_contract(extract)
+    missing_required = [c for c in contract.required_columns if c not in frame.columns]
+    if missing_required:
+        raise ValueError(f"{extract}: cannot write a landing file without required columns {missing_required}")
+    columns = [c for c in contract.columns if c.name in frame.columns]
+    typed = frame.select([pl.col(c.name).cast(getattr(pl, _POLARS_TYPES[c.type]), strict=False) for c in columns])
+    landing.mkdir(parents=True, exist_ok=True)
+    if contract.partition_by is None:
+        typed.write_csv(landing / f"{extract}.csv", date_format="%Y-%m-%d")
+        return typed.height
+    folder = landing / extract
+    folder.mkdir(parents=True, exist_ok=True)
+    months = typed[contract.partition_by].dt.strftime("%Y-%m")
+    if months.null_count() == len(months) and len(months):
+        raise ValueError(f"{extract}: no row has a {contract.partition_by}; cannot place it in monthly files")
+    # rows without a partition date land in the first month's file, where ingestion quarantines them
+    months = months.fill_null(months.min())
+    for (month,), part in typed.with_columns(months.alias("_month")).partition_by("_month", as_dict=True).items():
+        part.drop("_month").write_csv(folder / f"{month}.csv", date_format="%Y-%m-%d")
+    return typed.height
