@@ -96,6 +96,44 @@ def run_pipeline(
     return result.success
 
 
+def backfill_months(home: Path, landing: Path, first: str, last: str, data_through: str = "") -> bool:
+    """Reload the monthly extracts for months ``first``..``last`` (inclusive) in one run."""
+    import dagster as dg
+
+    from data_contracts.landing import landing_months
+    from pipelines.automation import ingest_monthly_job
+    from pipelines.definitions import build_definitions
+    from pipelines.locking import exclusive_home
+    from pipelines.partitions import LANDING_MONTH
+    from pipelines.resources import RiskstratSettings
+
+    months = [m for m in landing_months(landing) if first <= m <= last]
+    if not months:
+        raise ValueError(f"no landing files for months {first}..{last}")
+    settings = RiskstratSettings(home=str(home), landing=str(landing), data_through=data_through)
+    job = build_definitions(settings).resolve_job_def(ingest_monthly_job.name)
+    with exclusive_home(home), dg.DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions(LANDING_MONTH, landing_months(landing))
+        result = job.execute_in_process(
+            run_config={"loggers": {"progress": {}}},
+            instance=instance,
+            raise_on_error=False,
+            tags={"dagster/asset_partition_range_start": months[0], "dagster/asset_partition_range_end": months[-1]},
+        )
+    return result.success
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    from pipelines.locking import HomeBusyError
+
+    try:
+        ok = backfill_months(Path(args.home).resolve(), Path(args.landing).resolve(), args.first, args.last, args.data_through or "")
+    except (HomeBusyError, ValueError) as exc:
+        print(f"riskstrat: {exc}", file=sys.stderr)
+        return 2
+    return 0 if ok else 1
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     home, landing = Path(args.home).resolve(), Path(args.landing).resolve()
     if not landing.is_dir():
@@ -188,6 +226,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--breach-threshold", type=float, default=-1.0, help="override every contract's quarantine threshold (0-1)")
     run.add_argument("--wait", action="store_true", help="wait for another run on the same home instead of failing")
     run.set_defaults(func=cmd_run)
+
+    backfill = sub.add_parser("backfill", help="reload the claims and EHR extracts for a range of months")
+    backfill.add_argument("--landing", required=True)
+    backfill.add_argument("--home", default=DEFAULT_HOME)
+    backfill.add_argument("--from", dest="first", type=_year_month, required=True, help="first month, YYYY-MM")
+    backfill.add_argument("--to", dest="last", type=_year_month, required=True, help="last month, YYYY-MM")
+    backfill.add_argument("--data-through", type=_iso_date)
+    backfill.set_defaults(func=cmd_backfill)
 
     demo = sub.add_parser("demo", help="generate demo data and run the pipeline on it")
     demo.add_argument("--members", type=int, default=DEFAULT_DEMO_MEMBERS)
