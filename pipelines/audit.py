@@ -38,7 +38,7 @@ def recorded(
         con.execute(
             "INSERT INTO audit.check_result VALUES ($run, $asset, $check, $passed, $meta, $at)",
             {
-                "run": context.run_id,
+                "run": context.run.run_id,
                 "asset": spec.asset_key.to_user_string(),
                 "check": spec.name,
                 "passed": bool(result.passed),

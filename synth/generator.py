@@ -625,6 +625,7 @@ def _cm_tables(seed, cases: pl.DataFrame, roster: pl.DataFrame, win: _Window, m)
         "close_date": win.dates(c["close"], c["close_v"]),
         "close_reason": _nullable(c["reason"].astype(str), c["close_v"]), "acuity_level": acuity.astype(np.int64),
     })
+    cm_case = cm_case.with_columns(**_case_standard_fields(seed, c, win))
     end = np.where(c["close_v"], c["close"], D - 1)
     interval = np.zeros(n)
     for p_, iv in T.PROGRAM_CONTACT_INTERVAL.items():
@@ -652,6 +653,7 @@ def _cm_tables(seed, cases: pl.DataFrame, roster: pl.DataFrame, win: _Window, m)
     dd_ = np.concatenate([d0, d1, d2])
     oo = np.concatenate([o0, o1, o2])
     order = np.lexsort((np.concatenate([np.zeros(r0.size), np.ones(r1.size), np.full(r2.size, 2)]), dd_, rr))
+    is_follow_on = np.concatenate([np.zeros(r0.size + r1.size, dtype=bool), np.ones(r2.size, dtype=bool)])[order]
     rr, dd_, oo = rr[order], dd_[order], oo[order]
     act = prog[rr] == "assertive_community_treatment"
     mode = np.where(act, _choice(rng, np.array(["in_person", "phone", "text"]), [0.65, 0.25, 0.10], rr.size),
@@ -662,6 +664,7 @@ def _cm_tables(seed, cases: pl.DataFrame, roster: pl.DataFrame, win: _Window, m)
         "person_id": person_id.gather(rr), "contact_date": win.dates(dd_), "contact_mode": mode.astype(str),
         "outcome": oo.astype(str),
     })
+    cm_contact = cm_contact.with_columns(**_contact_standard_fields(seed, rr, dd_, oo, is_follow_on, c, win))
     # goals for engaged cases
     eng = np.flatnonzero(c["open_v"] & c["first_v"])
     kg = np.minimum(1 + rng.poisson(1.2, eng.size), 4)
@@ -681,6 +684,48 @@ def _cm_tables(seed, cases: pl.DataFrame, roster: pl.DataFrame, win: _Window, m)
         "status": status.astype(str),
     })
     return cm_case, cm_contact, cm_goal
+
+
+def _case_standard_fields(seed, c, win: _Window) -> dict[str, pl.Series]:
+    """Fields case-management standards ask for (CMSA): assessment and care-plan dates, services
+    referred and received, and a closing satisfaction survey. Drawn from their own random stream,
+    so the older cm_case columns keep their values."""
+    rng = _rng(seed, "cm_case_standards")
+    D = win.days
+    n = len(c["person"])
+    engaged = c["open_v"] & c["first_v"]
+    end = np.where(c["close_v"], c["close"], D - 1)
+    start = np.maximum(c["first"], c["open"])
+    assess = start + rng.integers(0, 8, n)
+    assess_v = engaged & (rng.random(n) < 0.92) & (assess <= end)
+    plan = assess + rng.integers(0, 15, n)
+    plan_v = assess_v & (rng.random(n) < 0.88) & (plan <= end)
+    referred = rng.poisson(1.6, n)
+    received = rng.binomial(referred, np.where(c["close_v"], 0.75, 0.55))
+    survey_v = engaged & c["close_v"] & (rng.random(n) < 0.35)
+    score = _choice(rng, np.arange(1, 6), [0.04, 0.06, 0.15, 0.35, 0.40], n)
+    return {
+        "assessment_date": win.dates(assess, assess_v),
+        "care_plan_date": win.dates(plan, plan_v),
+        "services_referred_count": _nullable(referred.astype(np.int64), engaged),
+        "services_received_count": _nullable(received.astype(np.int64), engaged),
+        "satisfaction_score": _nullable(score.astype(np.int64), survey_v),
+    }
+
+
+def _contact_standard_fields(seed, rr, day, outcome, follow_on, c, win: _Window) -> dict[str, pl.Series]:
+    """scheduled_date for follow-on contacts (about 78% on or before the date, the rest 1-14 days
+    late) and note_flag (a contact note was written: 93% of reached contacts, 60% of attempts)."""
+    rng = _rng(seed, "cm_contact_standards")
+    k = len(rr)
+    late = np.where(rng.random(k) < 0.78, -rng.integers(0, 3, k), rng.integers(1, 15, k))
+    scheduled = np.maximum(day - late, c["first"][rr] + 1)
+    scheduled = np.minimum(scheduled, win.days - 1)
+    note = rng.random(k) < np.where(outcome == "reached", 0.93, 0.60)
+    return {
+        "scheduled_date": win.dates(scheduled, follow_on),
+        "note_flag": pl.Series(note.astype(np.int64)),
+    }
 
 
 # ----------------------------------------------------------------------------------------

@@ -1,45 +1,101 @@
-"""What people read: the intake list and KPI tables."""
+"""What people read: the intake list, the KPI marts, the program-lead report and the worklists.
+
+Assets stay thin: the rules live in ``models.intake``, ``features.kpi`` and ``reports``.
+"""
+
+import json
+from datetime import date
 
 import dagster as dg
+import polars as pl
 
-from features.kpi import build_kpi_readmission_monthly
-from models.intake import build_intake_list
+from features.kpi import CaseloadGuideline, build_kpi_readmission_monthly, build_program_kpis, record_history
+from features.readmission import READMISSION_TABLE
+from models.intake import IntakeOptions, build_intake_list, expected_readmission_risk
+from models.store import load_model
 from pipelines.resources import DUCKDB_POOL, RiskstratSettings
+from reports.analysis import calibration_on_test_window
+from reports.program_report import write_program_report
+from reports.worklist import write_intake_workbook, write_worklists
 
 INTAKE_CSV = "intake_list.csv"
+INTAKE_XLSX = "intake_list.xlsx"
+PROGRAM_REPORT = "program_report.html"
+WORKLIST_DIR = "worklists"
+SCORE_TABLES = {"readmission": "ml.readmission_score", "high_need": "ml.high_need_score"}
+PROGRAM_KPI_TABLES = (
+    "kpi_transition_monthly", "kpi_referral_monthly", "kpi_case_closure_monthly", "kpi_caseload_monthly",
+    "kpi_contact_compliance_monthly", "kpi_documentation", "kpi_utilization_monthly", "kpi_list_performance",
+    "kpi_score_drift", "kpi_definition",
+)
+
+
+class IntakeConfig(dg.Config):
+    acuity_weighted: bool = False  # count each open case by its acuity (1-3) against capacity
+    rising_delta: float = 0.10  # score rise since the last scoring run that marks rising risk
+    declined_days: int = 90  # members who declined within this many days are not offered again
+
+
+class KpiConfig(dg.Config):
+    """Caseload guideline (active cases per case manager) by setting."""
+
+    acute_low: int = 15
+    acute_high: int = 25
+    community_low: int = 30
+    community_high: int = 40
+
+
+def _intake_preview(intake: pl.DataFrame) -> str:
+    preview = intake.head(10).select([c for c in ("rank", "score", "risk_tier", "reason_1") if c in intake.columns])
+    return preview.to_pandas().to_markdown(index=False) if preview.height else "empty"
 
 
 @dg.asset(
     key=["marts", "intake_list"],
     deps=[
         dg.AssetKey(["ml", "readmission_score"]),
+        dg.AssetKey(["ml", "high_need_score"]),
+        dg.AssetKey(["core", "inpatient_stay"]),
         dg.AssetKey(["raw", "eligibility"]),
+        dg.AssetKey(["raw", "encounter"]),
         dg.AssetKey(["raw", "cm_case"]),
         dg.AssetKey(["raw", "cm_roster"]),
     ],
     group_name="outputs",
-    kinds={"duckdb", "csv"},
+    kinds={"duckdb", "csv", "excel"},
     pool=DUCKDB_POOL,
 )
-def marts_intake_list(settings: RiskstratSettings) -> dg.MaterializeResult:
-    """Members discharged in the last 30 days who are eligible for outreach, ranked by readmission
-    risk and cut at the team's open capacity, with three plain-word reasons, a suggested case
-    manager and a contact-by date. Also written to HOME/outputs/intake_list.csv."""
+def marts_intake_list(settings: RiskstratSettings, config: IntakeConfig) -> dg.MaterializeResult:
+    """Members eligible for outreach (enrolled, alive, no open or pending case, not opted out, not
+    recently declined), ranked by the configured score (settings.intake_score) and cut at the team's
+    open capacity, each with three plain-word reasons, open care gaps, a rising-risk mark, a
+    suggested program and case manager and a contact-by date. Also HOME/outputs/intake_list.csv and
+    intake_list.xlsx (full list plus one sheet per case manager); this run's list and scores are
+    kept in marts.intake_list_history and marts.score_history."""
+    options = IntakeOptions(acuity_weighted=config.acuity_weighted, rising_delta=config.rising_delta,
+                            declined_days=config.declined_days)
+    score_name = settings.intake_score
+    if score_name not in SCORE_TABLES:
+        raise ValueError(f"settings.intake_score must be one of {sorted(SCORE_TABLES)}, not {score_name!r}")
     with settings.connect() as con:
         as_of = settings.resolve_as_of(con)
-        scores = con.execute("SELECT * FROM ml.readmission_score").pl()
-        intake = build_intake_list(con, scores, as_of)
+        scores = con.execute(f"SELECT * FROM {SCORE_TABLES[score_name]}").pl()
+        intake = build_intake_list(con, scores, as_of, score_name=score_name, options=options)
         con.execute("CREATE SCHEMA IF NOT EXISTS marts")
         con.execute("CREATE OR REPLACE TABLE marts.intake_list AS SELECT * FROM intake")
+        record_history(con, score_name, as_of, intake, scores.group_by("person_id").agg(pl.col("score").max()))
     path = settings.outputs_path / INTAKE_CSV
     intake.write_csv(path)
-    preview = intake.head(10).select([c for c in ("rank", "score", "risk_tier", "reason_1") if c in intake.columns])
+    workbook = write_intake_workbook(intake, settings.outputs_path / INTAKE_XLSX, as_of)
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": intake.height,
             "as_of": as_of.isoformat(),
+            "score": score_name,
+            "rising_risk": int(intake["rising_risk_flag"].sum()) if intake.height else 0,
             "path": str(path),
-            "preview": dg.MetadataValue.md(preview.to_pandas().to_markdown(index=False) if preview.height else "empty"),
+            "workbook": str(workbook),
+            "preview": dg.MetadataValue.md(_intake_preview(intake)),
         }
     )
 
@@ -64,3 +120,80 @@ def marts_kpi_readmission_monthly(settings: RiskstratSettings) -> dg.Materialize
     return dg.MaterializeResult(
         metadata={"dagster/row_count": kpi.height, "path": str(path), **{k: v for k, v in summary.items() if v is not None}}
     )
+
+
+@dg.multi_asset(
+    specs=[dg.AssetSpec(["marts", name], group_name="outputs", kinds={"duckdb", "csv"},
+                        deps=[dg.AssetKey(["features", "readmission_stay"]), dg.AssetKey(["ml", "readmission_model"]),
+                              dg.AssetKey(["marts", "intake_list"]), dg.AssetKey(["raw", "cm_contact"]),
+                              dg.AssetKey(["raw", "cm_goal"]), dg.AssetKey(["raw", "pharmacy_claim"])])
+           for name in PROGRAM_KPI_TABLES],
+    pool=DUCKDB_POOL,
+)
+def marts_program_kpis(settings: RiskstratSettings, config: KpiConfig):
+    """Program KPIs (each table's grain, numerator, denominator and exclusions are in
+    marts.kpi_definition and the SQL headers): readmission observed/expected/O-E and 7-day follow-up
+    for members in case management and comparable members, referral-to-first-contact, engagement,
+    referral completion, case length, resolution time, goals achieved, satisfaction, caseload
+    against the guideline, follow-up compliance, documentation completeness, utilisation per 1,000
+    member-months and PMPM, earlier lists' performance and score drift. Each also as
+    HOME/outputs/<table>.csv."""
+    guideline = CaseloadGuideline(config.acute_low, config.acute_high, config.community_low, config.community_high)
+    pointer = settings.models_path / "readmission" / "CURRENT"
+    model = load_model(settings.models_path / "readmission" / pointer.read_text().strip()) if pointer.exists() else None
+    with settings.connect() as con:
+        as_of = settings.resolve_as_of(con)
+        stays = con.execute(f"SELECT * FROM {READMISSION_TABLE}").pl() if model is not None else None
+        expected = expected_readmission_risk(model, stays) if model is not None else None
+        counts = build_program_kpis(con, as_of, expected=expected, guideline=guideline)
+        for name in PROGRAM_KPI_TABLES:
+            path = settings.outputs_path / f"{name}.csv"
+            con.execute(f"SELECT * FROM marts.{name}").pl().write_csv(path)  # name from the fixed tuple above
+            yield dg.MaterializeResult(
+                asset_key=["marts", name],
+                metadata={"dagster/row_count": counts[f"marts.{name}"], "path": str(path),
+                          "expected_from_model": model is not None},
+            )
+
+
+@dg.asset(
+    key=["reports", "program_report"],
+    deps=[*(dg.AssetKey(["marts", name]) for name in PROGRAM_KPI_TABLES),
+          dg.AssetKey(["ml", "readmission_model"]), dg.AssetKey(["ml", "high_need_model"])],
+    group_name="outputs",
+    kinds={"html"},
+    pool=DUCKDB_POOL,
+)
+def reports_program_report(settings: RiskstratSettings) -> dg.MaterializeResult:
+    """The program-lead report, one self-contained HTML file (inline CSS and SVG, no scripts, works
+    offline): KPI trends, model calibration and lift, fairness, the last run's data quality and the
+    KPI definitions. HOME/outputs/program_report.html."""
+    metrics_path = settings.outputs_path / "metrics.json"
+    split = json.loads(metrics_path.read_text()).get("readmission", {}).get("split", {}) if metrics_path.exists() else {}
+    pointer = settings.models_path / "readmission" / "CURRENT"
+    with settings.connect(read_only=True) as con:
+        as_of = settings.resolve_as_of(con)
+        calibration = {}
+        if pointer.exists() and split.get("test_start"):
+            model = load_model(settings.models_path / "readmission" / pointer.read_text().strip())
+            calibration["readmission"] = calibration_on_test_window(con, model, date.fromisoformat(split["test_start"]))
+        path = write_program_report(con, metrics_path, as_of, settings.outputs_path / PROGRAM_REPORT, calibration)
+    return dg.MaterializeResult(metadata={"path": str(path), "size_kb": round(path.stat().st_size / 1024, 1),
+                                          "calibration_recomputed": sorted(calibration)})
+
+
+@dg.asset(
+    key=["reports", "case_manager_worklists"],
+    deps=[dg.AssetKey(["marts", "intake_list"])],
+    group_name="outputs",
+    kinds={"html"},
+    pool=DUCKDB_POOL,
+)
+def reports_case_manager_worklists(settings: RiskstratSettings) -> dg.MaterializeResult:
+    """One HTML worklist per suggested case manager (members, reasons, care gaps, contact-by date),
+    in HOME/outputs/worklists/."""
+    with settings.connect(read_only=True) as con:
+        as_of = settings.resolve_as_of(con)
+        intake = con.execute("SELECT * FROM marts.intake_list").pl()
+    paths = write_worklists(intake, settings.outputs_path / WORKLIST_DIR, as_of)
+    return dg.MaterializeResult(metadata={"worklists": len(paths), "folder": str(settings.outputs_path / WORKLIST_DIR)})
