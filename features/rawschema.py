@@ -43,3 +43,34 @@ def insert_rows(con: duckdb.DuckDBPyConnection, extract: str, rows: list[Mapping
         con.execute(f"INSERT INTO raw.{contract.extract} SELECT * FROM _rows_to_insert")
     finally:
         con.unregister("_rows_to_insert")
+
+
+def load_extract_files(con: duckdb.DuckDBPyConnection, folder: Any, extracts: Iterable[str]) -> dict[str, int]:
+    """Load ``<folder>/<extract>.parquet|.csv`` or ``<folder>/<extract>/*.parquet|*.csv`` (monthly
+    partitions) straight into typed ``raw.<extract>`` tables.
+
+    For tests and benchmarks on clean generated data only: no contract checks, no quarantine
+    (production ingestion is ``data_contracts.ingest``). Returns rows loaded per extract.
+    """
+    from pathlib import Path
+
+    create_raw_tables(con, extracts)
+    counts: dict[str, int] = {}
+    for extract in extracts:
+        contract = load_contract(extract)
+        base = Path(folder) / extract
+        candidates = [base.with_suffix(".parquet"), base.with_suffix(".csv"), base.with_suffix(".csv.gz")]
+        files = [p for p in candidates if p.is_file()] or sorted(base.glob("*.parquet")) or sorted(base.glob("*.csv*"))
+        if not files:
+            raise FileNotFoundError(f"no file for extract {extract} under {folder}")
+        cols = ", ".join(f'CAST("{c.name}" AS {c.duckdb_type})' for c in contract.columns)
+        parquet = files[0].suffix == ".parquet"
+        reader = "read_parquet(?)" if parquet else "read_csv(?, all_varchar = true)"
+        con.execute(f"INSERT INTO raw.{contract.extract} SELECT {cols} FROM {reader}", [[str(p) for p in files]])
+        counts[extract] = table_rows(con, extract)
+    return counts
+
+
+def table_rows(con: duckdb.DuckDBPyConnection, extract: str) -> int:
+    contract = load_contract(extract)
+    return int(con.execute(f"SELECT count(*) FROM raw.{contract.extract}").fetchone()[0])

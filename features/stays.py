@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import duckdb
 
+from features.codelists import load_code_lists
 from features.sqlfiles import run_sql
 
 STAY_TABLE = "core.inpatient_stay"
@@ -19,8 +20,10 @@ def build_inpatient_stays(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     Returns ``claim_lines_in`` and ``claims_in`` (acute inpatient institutional lines and
     claims), ``stays_out``, ``transfers_chained`` (transfer links used to join claims),
     ``stays_with_transfer`` and ``claims_merged`` (claims that did not open a stay of
-    their own: overlapping/interim bills plus transfer links).
+    their own: overlapping/interim bills plus transfer links), ``planned_stays`` (stays the CMS
+    Planned Readmission Algorithm v4.0 calls planned, were they a readmission).
     """
+    load_code_lists(con, gem=True)
     run_sql(con, "core__inpatient_stay")
     lines, claims = con.execute(
         """
@@ -29,10 +32,10 @@ def build_inpatient_stays(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
         WHERE claim_type = 'institutional' AND bill_type_code LIKE '011%' AND admission_date IS NOT NULL
         """
     ).fetchone()
-    stays, links, with_transfer, n_claims = con.execute(
+    stays, links, with_transfer, n_claims, planned = con.execute(
         """
         SELECT count(*), coalesce(sum(n_transfer_links), 0), coalesce(sum(transfer_chained_flag), 0),
-               coalesce(sum(n_claims), 0)
+               coalesce(sum(n_claims), 0), coalesce(sum(planned_flag), 0)
         FROM core.inpatient_stay
         """
     ).fetchone()
@@ -43,4 +46,5 @@ def build_inpatient_stays(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
         "transfers_chained": int(links),
         "stays_with_transfer": int(with_transfer),
         "claims_merged": int(n_claims) - int(stays),
+        "planned_stays": int(planned),
     }

@@ -12,7 +12,15 @@
 --      interim bill). Otherwise it opens a new stay (gaps and islands).
 --   3. Per stay: admit_type_code and principal diagnosis of the first claim, disposition of
 --      the claim with the latest discharge, first non-null DRG, allowed_amount summed,
---      n_claims, transfer_chained_flag (1 when a transfer link was used).
+--      n_claims, transfer_chained_flag (1 when a transfer link was used), procedure_codes (the
+--      distinct ICD-10-PCS procedure_code_1 values of its claims).
+--   4. principal_icd10cm_code: the principal diagnosis in ICD-10-CM (ICD-9-CM through the CMS GEMs,
+--      temp table _ref_icd9_icd10cm). planned_flag / planned_reason: the CMS Planned Readmission
+--      Algorithm v4.0 applied to the stay as a potential readmission (temp table
+--      _ref_planned_readmission, features.codelists): planned when any procedure is always planned
+--      (PA1: transplants, deliveries), or the principal diagnosis is always planned (PA2: maintenance
+--      chemotherapy, rehabilitation, delivery), or a potentially planned procedure (PA3: PCI, CABG,
+--      joint replacement, ...) was done and the principal diagnosis is not acute (PA4).
 CREATE OR REPLACE TABLE core.inpatient_stay AS
 WITH lines AS (
     SELECT *
@@ -31,6 +39,8 @@ claims AS (
         arg_min(discharge_disposition_code, claim_line_number)
             FILTER (WHERE discharge_disposition_code IS NOT NULL) AS discharge_disposition_code,
         arg_min(diagnosis_code_1, claim_line_number) AS principal_diagnosis_code,
+        arg_min(diagnosis_code_type, claim_line_number) AS diagnosis_code_type,
+        list(DISTINCT procedure_code_1) FILTER (WHERE procedure_code_1 IS NOT NULL) AS procedure_codes,
         arg_min(drg_code, claim_line_number) FILTER (WHERE drg_code IS NOT NULL) AS drg_code,
         sum(allowed_amount) AS allowed_amount
     FROM lines
@@ -67,7 +77,8 @@ numbered AS (
             ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
         ) AS stay_seq
     FROM flagged
-)
+),
+stays AS (
 SELECT
     person_id || '-' || strftime(min(admission_date), '%Y%m%d') || '-' || CAST(stay_seq AS VARCHAR) AS stay_id,
     person_id,
@@ -77,6 +88,8 @@ SELECT
     arg_min(admit_type_code, (admission_date, discharge_date, claim_id)) AS admit_type_code,
     arg_max(discharge_disposition_code, (discharge_date, admission_date, claim_id)) AS discharge_disposition_code,
     arg_min(principal_diagnosis_code, (admission_date, discharge_date, claim_id)) AS principal_diagnosis_code,
+    arg_min(diagnosis_code_type, (admission_date, discharge_date, claim_id)) AS diagnosis_code_type,
+    list_sort(list_distinct(flatten(list(coalesce(procedure_codes, []))))) AS procedure_codes,
     arg_min(drg_code, (admission_date, discharge_date, claim_id)) FILTER (WHERE drg_code IS NOT NULL) AS drg_code,
     sum(allowed_amount) AS allowed_amount,
     CAST(count(*) AS BIGINT) AS n_claims,
@@ -84,4 +97,50 @@ SELECT
     CAST(sum(CASE WHEN link_type = 'transfer' THEN 1 ELSE 0 END) AS BIGINT) AS n_transfer_links
 FROM numbered
 GROUP BY person_id, stay_seq
-ORDER BY person_id, admission_date
+),
+coded AS (
+    SELECT
+        s.*,
+        CASE WHEN s.diagnosis_code_type = 'icd-9-cm' THEN g.icd10cm_code ELSE s.principal_diagnosis_code END
+            AS principal_icd10cm_code
+    FROM stays AS s
+    LEFT JOIN _ref_icd9_icd10cm AS g
+        ON g.icd9_code = s.principal_diagnosis_code  -- equality only (hash join); the CASE picks by type
+),
+proc_flags AS (
+    SELECT
+        p.stay_id,
+        max(CASE WHEN r.list_type = 'always_planned_procedure' THEN 1 ELSE 0 END) AS always_procedure,
+        max(CASE WHEN r.list_type = 'potentially_planned_procedure' THEN 1 ELSE 0 END) AS potential_procedure
+    FROM (SELECT stay_id, unnest(procedure_codes) AS code FROM coded) AS p
+    JOIN _ref_planned_readmission AS r
+        ON r.code_system = 'icd-10-pcs' AND starts_with(p.code, r.code_prefix)
+    GROUP BY p.stay_id
+),
+dx_flags AS (
+    SELECT
+        c.stay_id,
+        max(CASE WHEN r.list_type = 'always_planned_diagnosis' THEN 1 ELSE 0 END) AS always_diagnosis,
+        max(CASE WHEN r.list_type = 'acute_diagnosis' THEN 1 ELSE 0 END) AS acute_diagnosis
+    FROM coded AS c
+    JOIN _ref_planned_readmission AS r
+        ON r.code_system = 'icd-10-cm' AND starts_with(c.principal_icd10cm_code, r.code_prefix)
+    GROUP BY c.stay_id
+)
+SELECT
+    c.*,
+    CASE
+        WHEN coalesce(pf.always_procedure, 0) = 1 THEN 'always_planned_procedure'
+        WHEN coalesce(df.always_diagnosis, 0) = 1 THEN 'always_planned_diagnosis'
+        WHEN coalesce(pf.potential_procedure, 0) = 1 AND coalesce(df.acute_diagnosis, 0) = 0
+            THEN 'potentially_planned_procedure'
+    END AS planned_reason,
+    CAST(CASE
+        WHEN coalesce(pf.always_procedure, 0) = 1 OR coalesce(df.always_diagnosis, 0) = 1 THEN 1
+        WHEN coalesce(pf.potential_procedure, 0) = 1 AND coalesce(df.acute_diagnosis, 0) = 0 THEN 1
+        ELSE 0
+    END AS INTEGER) AS planned_flag
+FROM coded AS c
+LEFT JOIN proc_flags AS pf ON pf.stay_id = c.stay_id
+LEFT JOIN dx_flags AS df ON df.stay_id = c.stay_id
+ORDER BY c.person_id, c.admission_date

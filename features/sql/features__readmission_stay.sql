@@ -31,18 +31,35 @@
 --                               before this discharge; NULL when there is no previous stay
 --   open_cm_case_flag           case-management case open at discharge
 --   svi_overall                 county SVI percentile of the county of residence
+--   hospital_*                  HOSPITAL score (Donze J et al., JAMA Intern Med 2013;173:632-8), points:
+--                               low_hemoglobin 1 (last hemoglobin during the stay < 12 g/dL),
+--                               oncology_discharge 2 (a malignant-neoplasm diagnosis, ICD-10-CM C* or
+--                               ICD-9-CM 140-208, on any claim dated during the stay: the claims proxy
+--                               for discharge from an oncology service), low_sodium 1 (last sodium during
+--                               the stay < 135 mmol/L), procedure 1 (any ICD-10-PCS procedure on the
+--                               stay), urgent_admission 1 (admit type 1/2), prior_admissions_12m (acute
+--                               admissions starting in the 365 days before admission: 0-1 -> 0, 2-5 -> 2,
+--                               more than 5 -> 5), los_5plus 2 (length of stay >= 5 days); hospital_score
+--                               = the sum (0-13). hospital_claims_only_flag = 1 when the hemoglobin or the
+--                               sodium of the stay is missing: that lab component scores 0 (the
+--                               claims-only variant).
+-- Subgroup columns (reporting only, NOT model features): sex (administrative gender), age_band
+-- ('0-17', '18-44', '45-64', '65-74', '75+' at discharge), race, ethnicity ('unknown' when blank),
+-- svi_quartile ('Q1' < 0.25 <= 'Q2' < 0.5 <= 'Q3' < 0.75 <= 'Q4', 'unknown'); dual_flag is both a
+-- model feature and a subgroup column.
 -- Features are all DOUBLE so the scoring schema check is about names and one type.
 CREATE OR REPLACE TABLE features.readmission_stay AS
 WITH idx AS (
     SELECT
         l.stay_id, l.person_id, l.admission_date, l.discharge_date, l.readmit_30d,
-        l.in_case_management_flag, s.length_of_stay_days, s.admit_type_code
+        l.in_case_management_flag, s.length_of_stay_days, s.admit_type_code,
+        CAST(coalesce(len(s.procedure_codes), 0) > 0 AS INTEGER) AS procedure_flag
     FROM _readmission_label AS l
     JOIN core.inpatient_stay AS s ON s.stay_id = l.stay_id
     WHERE l.exclusion_reason IS NULL
 ),
 elig AS (
-    SELECT i.stay_id, e.birth_date, e.gender, e.dual_status_code, e.county_fips
+    SELECT i.stay_id, e.birth_date, e.gender, e.race, e.ethnicity, e.dual_status_code, e.county_fips
     FROM idx AS i
     JOIN raw.eligibility AS e
         ON e.person_id = i.person_id AND e.enrollment_start_date <= i.discharge_date
@@ -143,6 +160,12 @@ dx_events AS (
     )
     WHERE dx_code IS NOT NULL
 ),
+code_family AS (
+    -- match the patterns once per distinct code, then join codes by equality
+    SELECT c.dx_code, m.family, m.weight
+    FROM (SELECT DISTINCT dx_code FROM dx_events) AS c
+    JOIN charlson_map AS m ON regexp_matches(c.dx_code, m.pattern)
+),
 stay_conditions AS (
     SELECT i.stay_id, m.family, max(m.weight) AS weight
     FROM idx AS i
@@ -150,7 +173,7 @@ stay_conditions AS (
         ON d.person_id = i.person_id
        AND d.dx_date < i.discharge_date
        AND d.dx_date >= i.discharge_date - 365
-    JOIN charlson_map AS m ON regexp_matches(d.dx_code, m.pattern)
+    JOIN code_family AS m ON m.dx_code = d.dx_code
     GROUP BY i.stay_id, m.family
 ),
 charlson AS (
@@ -167,6 +190,42 @@ labs AS (
        AND l.result_date <= i.discharge_date
        AND l.result_date > i.discharge_date - 365
        AND l.loinc_code IN ('718-7', '2951-2')
+    GROUP BY i.stay_id
+),
+stay_labs AS (
+    SELECT
+        i.stay_id,
+        arg_max(l.result_value, (l.result_date, l.lab_result_id)) FILTER (WHERE l.loinc_code = '718-7') AS hemoglobin,
+        arg_max(l.result_value, (l.result_date, l.lab_result_id)) FILTER (WHERE l.loinc_code = '2951-2') AS sodium
+    FROM idx AS i
+    JOIN raw.lab_result AS l
+        ON l.person_id = i.person_id
+       AND l.result_date >= i.admission_date
+       AND l.result_date <= i.discharge_date
+       AND l.loinc_code IN ('718-7', '2951-2')
+    GROUP BY i.stay_id
+),
+oncology AS (
+    SELECT DISTINCT i.stay_id
+    FROM idx AS i
+    JOIN raw.medical_claim AS c
+        ON c.person_id = i.person_id
+       AND c.claim_start_date >= i.admission_date
+       AND c.claim_start_date <= i.discharge_date
+    WHERE (c.diagnosis_code_type = 'icd-10-cm'
+           AND (c.diagnosis_code_1 LIKE 'C%' OR c.diagnosis_code_2 LIKE 'C%' OR c.diagnosis_code_3 LIKE 'C%'))
+       OR (c.diagnosis_code_type = 'icd-9-cm'
+           AND (regexp_matches(c.diagnosis_code_1, '^(1[4-9][0-9]|20[0-8])')
+                OR regexp_matches(coalesce(c.diagnosis_code_2, ''), '^(1[4-9][0-9]|20[0-8])')
+                OR regexp_matches(coalesce(c.diagnosis_code_3, ''), '^(1[4-9][0-9]|20[0-8])')))
+),
+prior_admissions AS (
+    SELECT i.stay_id, count(*) AS n_12m
+    FROM idx AS i
+    JOIN core.inpatient_stay AS p
+        ON p.person_id = i.person_id
+       AND p.admission_date < i.admission_date
+       AND p.admission_date >= i.admission_date - 365
     GROUP BY i.stay_id
 ),
 cost_events AS (
@@ -190,6 +249,34 @@ assembled AS (
         i.admission_date,
         i.discharge_date,
         i.readmit_30d,
+        coalesce(e.gender, 'unknown') AS sex,
+        CASE
+            WHEN e.birth_date IS NULL THEN 'unknown'
+            WHEN date_sub('year', e.birth_date, i.discharge_date) < 18 THEN '0-17'
+            WHEN date_sub('year', e.birth_date, i.discharge_date) < 45 THEN '18-44'
+            WHEN date_sub('year', e.birth_date, i.discharge_date) < 65 THEN '45-64'
+            WHEN date_sub('year', e.birth_date, i.discharge_date) < 75 THEN '65-74'
+            ELSE '75+'
+        END AS age_band,
+        coalesce(e.race, 'unknown') AS race,
+        coalesce(e.ethnicity, 'unknown') AS ethnicity,
+        CASE
+            WHEN sv.svi_overall IS NULL THEN 'unknown'
+            WHEN sv.svi_overall < 0.25 THEN 'Q1'
+            WHEN sv.svi_overall < 0.5 THEN 'Q2'
+            WHEN sv.svi_overall < 0.75 THEN 'Q3'
+            ELSE 'Q4'
+        END AS svi_quartile,
+        CAST(CASE WHEN sl.hemoglobin < 12 THEN 1 ELSE 0 END AS DOUBLE) AS hospital_low_hemoglobin,
+        CAST(CASE WHEN onc.stay_id IS NOT NULL THEN 2 ELSE 0 END AS DOUBLE) AS hospital_oncology_discharge,
+        CAST(CASE WHEN sl.sodium < 135 THEN 1 ELSE 0 END AS DOUBLE) AS hospital_low_sodium,
+        CAST(i.procedure_flag AS DOUBLE) AS hospital_procedure,
+        CAST(CASE WHEN i.admit_type_code IN ('1', '2') THEN 1 ELSE 0 END AS DOUBLE) AS hospital_urgent_admission,
+        CAST(CASE WHEN coalesce(pa.n_12m, 0) <= 1 THEN 0 WHEN pa.n_12m <= 5 THEN 2 ELSE 5 END AS DOUBLE)
+            AS hospital_prior_admissions_12m,
+        CAST(CASE WHEN i.length_of_stay_days >= 5 THEN 2 ELSE 0 END AS DOUBLE) AS hospital_los_5plus,
+        CAST(CASE WHEN sl.hemoglobin IS NULL OR sl.sodium IS NULL THEN 1 ELSE 0 END AS DOUBLE)
+            AS hospital_claims_only_flag,
         CAST(date_sub('year', e.birth_date, i.discharge_date) AS DOUBLE) AS age_at_discharge,
         CAST(CASE e.gender WHEN 'female' THEN 1 WHEN 'male' THEN 0 END AS DOUBLE) AS female_flag,
         CAST(CASE WHEN coalesce(e.dual_status_code, '00') <> '00' THEN 1 ELSE 0 END AS DOUBLE) AS dual_flag,
@@ -216,6 +303,9 @@ assembled AS (
     LEFT JOIN labs AS lb ON lb.stay_id = i.stay_id
     LEFT JOIN cost AS co ON co.stay_id = i.stay_id
     LEFT JOIN raw.area_sdoh_county AS sv ON sv.county_fips = e.county_fips
+    LEFT JOIN stay_labs AS sl ON sl.stay_id = i.stay_id
+    LEFT JOIN oncology AS onc ON onc.stay_id = i.stay_id
+    LEFT JOIN prior_admissions AS pa ON pa.stay_id = i.stay_id
 )
 SELECT
     stay_id,
@@ -223,6 +313,11 @@ SELECT
     admission_date,
     discharge_date,
     CAST(readmit_30d AS INTEGER) AS readmit_30d,
+    sex,
+    age_band,
+    race,
+    ethnicity,
+    svi_quartile,
     age_at_discharge,
     female_flag,
     dual_flag,
@@ -259,6 +354,16 @@ SELECT
     allowed_amount_prior_365d,
     followup_7d_prior_discharge_flag,
     open_cm_case_flag,
-    svi_overall
+    svi_overall,
+    hospital_low_hemoglobin,
+    hospital_oncology_discharge,
+    hospital_low_sodium,
+    hospital_procedure,
+    hospital_urgent_admission,
+    hospital_prior_admissions_12m,
+    hospital_los_5plus,
+    hospital_low_hemoglobin + hospital_oncology_discharge + hospital_low_sodium + hospital_procedure
+        + hospital_urgent_admission + hospital_prior_admissions_12m + hospital_los_5plus AS hospital_score,
+    hospital_claims_only_flag
 FROM assembled
 ORDER BY discharge_date, stay_id

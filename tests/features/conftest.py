@@ -19,7 +19,7 @@ def raw_db() -> Callable[..., duckdb.DuckDBPyConnection]:
     def make(**tables: list[dict]) -> duckdb.DuckDBPyConnection:
         con = duckdb.connect()
         cons.append(con)
-        create_raw_tables(con, sorted(set(REQUIRED_RAW_TABLES) | {"cm_roster"}))
+        create_raw_tables(con, sorted(set(REQUIRED_RAW_TABLES) | {"cm_roster", "cm_contact", "condition", "area_sdoh_zip", "sdoh_screening"}))
         for name, rows in tables.items():
             insert_rows(con, name, rows)
         return con

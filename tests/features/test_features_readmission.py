@@ -4,7 +4,7 @@ import polars as pl
 import pytest
 from rawrows import D, ed_claim, ip_claim, member, office_claim
 
-from features.dictionary import MODEL_FEATURES
+from features.dictionary import MODEL_FEATURES, READMISSION_SUBGROUP_COLUMNS
 from features.kpi import build_kpi_readmission_monthly
 from features.readmission import ID_COLUMNS, LABEL, build_readmission_dataset
 from features.stays import build_inpatient_stays
@@ -27,13 +27,14 @@ def test_label_scans_every_admission_in_30_days(raw_db):
     con = raw_db(
         eligibility=[member("p1"), member("p2")],
         medical_claim=[
-            # p1: index, then a planned (elective) admission on day 5, an unplanned one on day 20
+            # p1: index, then a planned admission (maintenance chemotherapy) on day 5, an unplanned one on day 20
             ip_claim("a1", "p1", D(2023, 1, 1), D(2023, 1, 5)),
-            ip_claim("a2", "p1", D(2023, 1, 10), D(2023, 1, 12), admit_type="3"),
+            ip_claim("a2", "p1", D(2023, 1, 10), D(2023, 1, 12), admit_type="3", dx="Z5111"),
             ip_claim("a3", "p1", D(2023, 1, 25), D(2023, 1, 28), admit_type="1"),
-            # p2: index, then only an elective admission -> 0; then one on day 31 -> 0
+            # p2: index, then only a planned admission (elective knee replacement for arthrosis) -> 0;
+            # then one on day 31 -> 0
             ip_claim("b1", "p2", D(2023, 1, 1), D(2023, 1, 5)),
-            ip_claim("b2", "p2", D(2023, 1, 15), D(2023, 1, 16), admit_type="3"),
+            ip_claim("b2", "p2", D(2023, 1, 15), D(2023, 1, 16), admit_type="3", dx="M1711", procedure="0SRC0J9"),
             ip_claim("b3", "p2", D(2023, 2, 17), D(2023, 2, 20), admit_type="1"),
         ],
     )
@@ -133,7 +134,17 @@ def test_features_have_hand_computed_values(raw_db):
         "followup_7d_prior_discharge_flag": 1.0, "open_cm_case_flag": 1.0, "svi_overall": 0.8,
     }
     assert {k: row[k] for k in expected} == expected
-    assert list(frame.columns) == [*ID_COLUMNS, LABEL, *MODEL_FEATURES]
+    assert list(frame.columns) == [*ID_COLUMNS, LABEL, *READMISSION_SUBGROUP_COLUMNS, *MODEL_FEATURES]
+    # HOSPITAL: Hb 10.5 during the stay (1), no cancer (0), sodium 138 during the stay (0),
+    # no procedure (0), emergency (1), 1 admission in the prior 12 months (0), LOS 9 (2)
+    hospital = {k: v for k, v in row.items() if k.startswith("hospital_")}
+    assert hospital == {
+        "hospital_low_hemoglobin": 1.0, "hospital_oncology_discharge": 0.0, "hospital_low_sodium": 0.0,
+        "hospital_procedure": 0.0, "hospital_urgent_admission": 1.0, "hospital_prior_admissions_12m": 0.0,
+        "hospital_los_5plus": 2.0, "hospital_score": 4.0, "hospital_claims_only_flag": 0.0,
+    }
+    assert (row["sex"], row["age_band"], row["race"], row["ethnicity"], row["svi_quartile"]) == (
+        "female", "65-74", "black", "unknown", "Q4")
 
 
 def test_features_ignore_data_after_the_cutoff(raw_db):

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from features.diagnosis import DIAGNOSIS_TABLE, build_diagnosis
 from features.stays import build_inpatient_stays
 from pipelines.resources import DUCKDB_POOL, RiskstratSettings
 
@@ -15,7 +16,40 @@ from pipelines.resources import DUCKDB_POOL, RiskstratSettings
 )
 def core_inpatient_stay(settings: RiskstratSettings) -> dg.MaterializeResult:
     """One row per acute inpatient stay: institutional inpatient claims of one person whose dates
-    overlap, or chain as a transfer, collapsed into a single stay (grain: stay_id)."""
+    overlap, or chain as a transfer, collapsed into a single stay (grain: stay_id), with the CMS
+    Planned Readmission Algorithm v4.0 flag (planned_flag, planned_reason)."""
     with settings.connect() as con:
         counts = build_inpatient_stays(con)
     return dg.MaterializeResult(metadata={k: int(v) for k, v in counts.items()})
+
+
+@dg.asset(
+    key=["core", "diagnosis"],
+    deps=[dg.AssetKey(["raw", name]) for name in ("medical_claim", "condition", "encounter")],
+    group_name="core",
+    kinds={"duckdb"},
+    pool=DUCKDB_POOL,
+)
+def core_diagnosis(settings: RiskstratSettings) -> dg.MaterializeResult:
+    """One row per diagnosis record and position (claims diagnosis_code_1..3, EHR conditions,
+    encounter primary diagnoses) with its code system and an ICD-10-CM code (ICD-9-CM via the CMS
+    GEMs, SNOMED CT via the shipped NLM map subset); unmapped rows are kept. Metadata: rows, mapped
+    rows and coverage per code system."""
+    with settings.connect() as con:
+        coverage = build_diagnosis(con)
+    return dg.MaterializeResult(metadata={"dagster/row_count": coverage["rows_all"], **coverage})
+
+
+@dg.asset_check(asset=dg.AssetKey(["core", "diagnosis"]), name="one_row_per_diagnosis", blocking=True)
+def diagnosis_grain(settings: RiskstratSettings) -> dg.AssetCheckResult:
+    """core.diagnosis has one row per (source, source_id, position) and every row has a code system."""
+    with settings.connect(read_only=True) as con:
+        rows, keys, no_system = con.execute(
+            f"SELECT count(*), count(DISTINCT (source, source_id, position)), count(*) FILTER (WHERE code_system IS NULL) "
+            f"FROM {DIAGNOSIS_TABLE}"
+        ).fetchone()
+    return dg.AssetCheckResult(passed=rows == keys and no_system == 0,
+                               metadata={"rows": rows, "distinct_keys": keys, "rows_without_code_system": no_system})
+
+
+core_checks = [diagnosis_grain]

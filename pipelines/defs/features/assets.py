@@ -2,10 +2,36 @@
 
 import dagster as dg
 
-from features.readmission import build_readmission_dataset
+from features.dictionary import MEMBER_FEATURES, MODEL_FEATURES
+from features.member import (
+    HCC_LIBRARY,
+    MEMBER_TABLE,
+    NULL_RATE_LIMITS,
+    build_member_dataset,
+    cutoff_violations,
+    null_rates,
+)
+from features.diagnosis import mapping_coverage
+from features.readmission import (
+    READMISSION_TABLE,
+    VARIANTS,
+    build_readmission_dataset,
+    lace_diagnosis_coverage,
+    readmission_null_rates,
+)
+from models.timesplit import high_need_snapshots
 from pipelines.resources import DUCKDB_POOL, RiskstratSettings
 
 READMISSION_INPUTS = ["eligibility", "medical_claim", "pharmacy_claim", "encounter", "lab_result", "area_sdoh_county", "cm_case"]
+MEMBER_INPUTS = [
+    "eligibility", "medical_claim", "pharmacy_claim", "encounter", "lab_result", "sdoh_screening",
+    "area_sdoh_county", "area_sdoh_zip", "cm_case", "cm_contact",
+]
+HISTORY_START_SQL = "SELECT min(claim_start_date) FROM raw.medical_claim"
+
+
+class ReadmissionConfig(dg.Config):
+    variant: str = "cms_hwr"  # or "hedis_pcr" (HEDIS Plan All-Cause Readmissions)
 
 
 @dg.asset(
@@ -15,14 +41,59 @@ READMISSION_INPUTS = ["eligibility", "medical_claim", "pharmacy_claim", "encount
     kinds={"duckdb"},
     pool=DUCKDB_POOL,
 )
-def features_readmission_stay(context: dg.AssetExecutionContext, settings: RiskstratSettings) -> dg.MaterializeResult:
-    """One row per index stay discharged before the as-of date, with features computed only from
-    data before the discharge and the 30-day unplanned readmission label (NULL while unobservable)."""
+def features_readmission_stay(
+    context: dg.AssetExecutionContext, settings: RiskstratSettings, config: ReadmissionConfig
+) -> dg.MaterializeResult:
+    """One row per index stay discharged before the as-of date (CMS hospital-wide logic by default,
+    HEDIS PCR by config), with features computed only from data before the discharge, HOSPITAL and
+    LACE scores, subgroup columns, and the 30-day unplanned readmission label (CMS planned
+    readmission algorithm; NULL while unobservable). Every exclusion is counted in the metadata."""
+    if config.variant not in VARIANTS:
+        raise ValueError(f"readmission variant must be one of {VARIANTS}")
     with settings.connect() as con:
         as_of = settings.resolve_as_of(con)
-        counts = build_readmission_dataset(con, as_of)
-    context.log.info(f"as-of {as_of}: {counts.get('index_stays', 0)} index stays")
-    return dg.MaterializeResult(metadata={"as_of": as_of.isoformat(), **{k: int(v) for k, v in counts.items()}})
+        counts = build_readmission_dataset(con, as_of, config.variant)
+        coverage = lace_diagnosis_coverage(con)
+    context.log.info(f"as-of {as_of}: {counts.get('index_stays', 0)} index stays ({config.variant})")
+    rate = counts["readmissions"] / counts["labelled"] if counts["labelled"] else None
+    return dg.MaterializeResult(metadata={
+        "as_of": as_of.isoformat(), "variant": config.variant, "readmission_rate": rate,
+        **{k: int(v) for k, v in counts.items()}, **coverage,
+    })
+
+
+@dg.asset(
+    key=["features", "member_features"],
+    deps=[dg.AssetKey(["core", "inpatient_stay"]), dg.AssetKey(["core", "diagnosis"]),
+          *[dg.AssetKey(["raw", name]) for name in MEMBER_INPUTS]],
+    group_name="features",
+    kinds={"duckdb"},
+    pool=DUCKDB_POOL,
+)
+def features_member_features(context: dg.AssetExecutionContext, settings: RiskstratSettings) -> dg.MaterializeResult:
+    """One row per member and as-of date (the modelling snapshot plan: quarterly training dates, the
+    calibration and test dates, and the run's as-of date) with point-in-time member features and both
+    high-need labels over the next 12 months: top 5% of allowed cost and 2+ unplanned admissions or
+    4+ ED visits (NULL when the 12-month window closes after the run's as-of date)."""
+    with settings.connect() as con:
+        as_of = settings.resolve_as_of(con)
+        start = con.execute(HISTORY_START_SQL).fetchone()[0]
+        if start is None:
+            raise ValueError("raw.medical_claim is empty: no history to build member features from")
+        try:
+            dates = high_need_snapshots(as_of, start).all_dates()
+        except ValueError as exc:  # too little history for a training plan: build the scoring date only
+            context.log.warning(f"member snapshots: {exc}; building the as-of date {as_of} only")
+            dates = [as_of]
+        counts = build_member_dataset(con, dates, data_end=as_of)
+        # HCC, Charlson and Elixhauser read core.diagnosis through its ICD-10-CM mapping
+        coverage = {f"grouper_dx_{k}": v for k, v in mapping_coverage(con).items()}
+    context.log.info(f"{counts['rows']} member rows over {counts['as_of_dates']} as-of dates")
+    return dg.MaterializeResult(metadata={
+        "dagster/row_count": counts["rows"], "as_of": as_of.isoformat(),
+        "as_of_dates": ", ".join(d.isoformat() for d in sorted(dates)), "hcc_model": HCC_LIBRARY,
+        **{k: int(v) for k, v in counts.items()}, **coverage,
+    })
 
 
 @dg.asset_check(asset=dg.AssetKey(["features", "readmission_stay"]), name="one_row_per_stay", blocking=True)
@@ -31,3 +102,65 @@ def readmission_stay_grain(settings: RiskstratSettings) -> dg.AssetCheckResult:
     with settings.connect(read_only=True) as con:
         rows, stays = con.execute("SELECT count(*), count(DISTINCT stay_id) FROM features.readmission_stay").fetchone()
     return dg.AssetCheckResult(passed=rows == stays, metadata={"rows": rows, "distinct_stays": stays})
+
+
+@dg.asset_check(asset=dg.AssetKey(["features", "readmission_stay"]), name="null_rates_within_bounds", blocking=True)
+def readmission_stay_null_rates(settings: RiskstratSettings) -> dg.AssetCheckResult:
+    """Each readmission feature's share of NULLs is within its bound (features.member.NULL_RATE_LIMITS;
+    labs and 'since previous stay' features may be missing, the rest almost never)."""
+    with settings.connect(read_only=True) as con:
+        rates = readmission_null_rates(con)
+    breaches = {k: v for k, v in rates.items() if v > NULL_RATE_LIMITS.get(k, 0.01)}
+    return dg.AssetCheckResult(passed=not breaches, metadata={"breaches": str(breaches), "features": len(MODEL_FEATURES),
+                                                              "max_null_rate": max(rates.values(), default=0.0)})
+
+
+@dg.asset_check(asset=dg.AssetKey(["features", "readmission_stay"]), name="no_feature_date_at_or_after_cutoff", blocking=True)
+def readmission_stay_cutoff(settings: RiskstratSettings) -> dg.AssetCheckResult:
+    """Every stay was discharged before the as-of date and no 'days since' feature is negative."""
+    with settings.connect(read_only=True) as con:
+        as_of = settings.resolve_as_of(con)
+        late, negative = con.execute(
+            f"SELECT count(*) FILTER (WHERE discharge_date >= $as_of), "
+            f"count(*) FILTER (WHERE days_since_prev_discharge < 0) FROM {READMISSION_TABLE}", {"as_of": as_of}
+        ).fetchone()
+    return dg.AssetCheckResult(passed=late == 0 and negative == 0,
+                               metadata={"rows_discharged_on_or_after_cutoff": late, "negative_gaps": negative})
+
+
+@dg.asset_check(asset=dg.AssetKey(["features", "member_features"]), name="one_row_per_member_and_date", blocking=True)
+def member_features_grain(settings: RiskstratSettings) -> dg.AssetCheckResult:
+    """features.member_features has exactly one row per (person_id, as_of_date)."""
+    with settings.connect(read_only=True) as con:
+        rows, keys = con.execute(
+            f"SELECT count(*), count(DISTINCT (person_id, as_of_date)) FROM {MEMBER_TABLE}").fetchone()
+    return dg.AssetCheckResult(passed=rows == keys, metadata={"rows": rows, "distinct_keys": keys})
+
+
+@dg.asset_check(asset=dg.AssetKey(["features", "member_features"]), name="null_rates_within_bounds", blocking=True)
+def member_features_null_rates(settings: RiskstratSettings) -> dg.AssetCheckResult:
+    """Each member feature's share of NULLs (over all as-of dates) is within its bound in
+    features.member.NULL_RATE_LIMITS (default 1%)."""
+    with settings.connect(read_only=True) as con:
+        rates = null_rates(con)
+    breaches = {k: round(v, 4) for k, v in rates.items() if v > NULL_RATE_LIMITS.get(k, 0.01)}
+    return dg.AssetCheckResult(
+        passed=not breaches,
+        metadata={"breaches": str(breaches), "features": len(MEMBER_FEATURES),
+                  "null_rates": {k: round(v, 4) for k, v in rates.items() if v > 0}},
+    )
+
+
+@dg.asset_check(asset=dg.AssetKey(["features", "member_features"]), name="no_feature_date_at_or_after_cutoff", blocking=True)
+def member_features_cutoff(settings: RiskstratSettings) -> dg.AssetCheckResult:
+    """Re-derives, per as-of date, the latest source-event date inside every feature window and
+    requires it to fall before the as-of date (features.member.cutoff_violations)."""
+    with settings.connect(read_only=True) as con:
+        violations = cutoff_violations(con)
+    return dg.AssetCheckResult(passed=not violations, metadata={"violations": str(violations)})
+
+
+feature_checks = [
+    readmission_stay_grain, readmission_stay_null_rates, readmission_stay_cutoff,
+    member_features_grain, member_features_null_rates, member_features_cutoff,
+]
