@@ -46,6 +46,8 @@ def make_frame(n: int = 4000, seed: int = 11) -> pl.DataFrame:
         "svi_overall": rng.random(n),
     }
     cols["low_sodium_flag"] = (cols["last_sodium"] < 135).astype(float)
+    for name in MODEL_FEATURES:  # features added to the dictionary later: noise, no signal
+        cols.setdefault(name, rng.normal(0, 1, n))
     logit = (-2.6 + 0.7 * prior + 0.25 * ed + 0.25 * charlson + 0.05 * los
              + 0.8 * np.nan_to_num(cols["low_hemoglobin_flag"]) + 0.6 * (followup == 0))
     y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
@@ -54,6 +56,10 @@ def make_frame(n: int = 4000, seed: int = 11) -> pl.DataFrame:
         "person_id": [f"p{i % (n // 2):05d}" for i in range(n)],
         "discharge_date": discharge.astype("datetime64[D]"),
         "readmit_30d": y,
+        "hospital_score": np.clip(np.round(prior + lace_l / 3 + np.nan_to_num(cols["low_hemoglobin_flag"])), 0, 13),
+        "hospital_claims_only_flag": np.isnan(hgb).astype(float),
+        "sex": np.where(cols["female_flag"] == 1, "female", "male"),
+        "race": rng.choice(["white", "black", "asian", "other"], n, p=[0.6, 0.2, 0.1, 0.1]),
     }).with_columns(
         pl.col("discharge_date").cast(pl.Date),
         pl.col("readmit_30d").cast(pl.Int32),

@@ -24,11 +24,22 @@ EXPECTED_ASSET_KEYS = sorted(
             "eligibility", "encounter", "lab_result", "medical_claim", "medication", "pharmacy_claim", "sdoh_screening",
         )],
         "core/inpatient_stay",
+        "core/diagnosis",
         "features/readmission_stay",
+        "features/member_features",
         "ml/readmission_model",
         "ml/readmission_score",
+        "ml/high_need_model",
+        "ml/high_need_score",
         "marts/intake_list",
         "marts/kpi_readmission_monthly",
+        *[f"marts/{t}" for t in (
+            "kpi_transition_monthly", "kpi_referral_monthly", "kpi_case_closure_monthly", "kpi_caseload_monthly",
+            "kpi_contact_compliance_monthly", "kpi_documentation", "kpi_utilization_monthly", "kpi_list_performance",
+            "kpi_score_drift", "kpi_definition",
+        )],
+        "reports/program_report",
+        "reports/case_manager_worklists",
     ]
 )
 

@@ -1,71 +1,119 @@
-"""Train, store and score the 30-day readmission model."""
+"""Train, store and score the 30-day readmission and high-need models.
 
-import json
-from datetime import timedelta
+Assets stay thin: the split, training, evaluation, fairness, explanations and the model card live
+in ``models/``; these read tables, call one library function each and record key figures.
+"""
+
+from datetime import date, timedelta
+from pathlib import Path
 
 import dagster as dg
+import duckdb
 import polars as pl
 
+from features.dictionary import MODEL_FEATURES
 from features.readmission import READMISSION_TABLE
+from models.high_need import (
+    DEFAULT_LABEL,
+    HIGH_NEED_TABLE,
+    member_dictionary,
+    member_features,
+    train_high_need_model,
+)
+from models.oracle import high_need_oracle_auroc, readmission_oracle_auroc
 from models.readmission import train_readmission_model
 from models.score import score_frame
-from models.store import load_model, save_model
+from models.store import load_model
+from models.timesplit import high_need_snapshots
+from models.workflow import finish_model, merge_metrics, metrics_entry
 from pipelines.resources import DUCKDB_POOL, RiskstratSettings
 
 MODEL_SEED = 7
 SCORING_WINDOW_DAYS = 30
-CURRENT_MODEL_POINTER = "readmission/CURRENT"
-
+CURRENT_MODEL_POINTER = "{task}/CURRENT"
+SQL_DIR = Path(__file__).parent / "sql"
+HISTORY_START_SQL = "SELECT min(claim_start_date) FROM raw.medical_claim"
 RECENT_DISCHARGES_SQL = f"""
 SELECT * FROM {READMISSION_TABLE}
 WHERE discharge_date >= $window_start AND discharge_date < $as_of
 """
+MEMBER_SNAPSHOT_SQL = f"SELECT * FROM {HIGH_NEED_TABLE} WHERE as_of_date = $as_of"
+# Reasons are computed for the rows people read: the top of the list, with room for members the
+# intake list drops as ineligible.
+EXPLAIN_CAPACITY_MULTIPLE = 3
+EXPLAIN_MIN_SHARE = 0.05
+
+
+class HighNeedConfig(dg.Config):
+    label: str = DEFAULT_LABEL  # or "high_need_cost_12m"; both labels are reported
+
+
+def _program_capacity(con: duckdb.DuckDBPyConnection, as_of: date) -> int:
+    return int(con.execute((SQL_DIR / "ml__program_capacity.sql").read_text(), {"as_of": as_of}).fetchone()[0])
+
+
+def _history_start(con: duckdb.DuckDBPyConnection) -> date:
+    start = con.execute(HISTORY_START_SQL).fetchone()[0]
+    if start is None:
+        raise ValueError("raw.medical_claim is empty: no history to train on")
+    return start
+
+
+def _current_model_dir(settings: RiskstratSettings, task: str) -> Path:
+    pointer = settings.models_path / CURRENT_MODEL_POINTER.format(task=task)
+    if not pointer.exists():
+        raise FileNotFoundError(f"no current {task} model: {pointer} is missing; materialise ml/{task}_model first")
+    return settings.models_path / task / pointer.read_text().strip()
+
+
+def _model_metadata(entry: dict, model_dir: Path) -> dict:
+    test = entry["test"]
+    meta = {
+        "test_auroc": round(test["auroc"], 4),
+        "test_auroc_ci": str([round(v, 4) for v in test["auroc_ci"]]),
+        "test_brier": round(test["brier"], 4),
+        "calibration_slope": round(test["calibration_slope"], 3),
+        "test_rows": test["n"],
+        "test_events": test["events"],
+        "ppv_at_capacity": round(test["capacity"]["ppv"], 4),
+        "capacity_k": test["capacity"]["k"],
+        **{f"{name}_auroc": round(b["auroc"], 4) for name, b in entry["baselines"].items()},
+        "fairness_flags": dg.MetadataValue.json(entry["fairness"]["flags"]),
+        "split": dg.MetadataValue.json(entry["split"]),
+        "model_card": dg.MetadataValue.path(str(model_dir / "model_card.md")),
+    }
+    if "oracle_auroc" in entry:
+        meta["oracle_auroc"] = round(entry["oracle_auroc"], 4)
+    return meta
 
 
 @dg.asset(
     key=["ml", "readmission_model"],
-    deps=[dg.AssetKey(["features", "readmission_stay"])],
+    deps=[dg.AssetKey(["features", "readmission_stay"]), dg.AssetKey(["raw", "cm_roster"]), dg.AssetKey(["raw", "cm_case"])],
     group_name="modeling",
     kinds={"lightgbm"},
 )
 def ml_readmission_model(context: dg.AssetExecutionContext, settings: RiskstratSettings) -> dg.MaterializeResult:
-    """LightGBM 30-day readmission model trained on a time split (train, then calibration, then
-    test on the latest labelled months), with logistic-regression and LACE baselines on the same
-    test rows. Saved in LightGBM's text format with a JSON card under HOME/models/readmission/."""
+    """LightGBM 30-day readmission model on a time split (train, then calibration, then test on the
+    latest labelled months), with logistic-regression, LACE and HOSPITAL baselines on the same test
+    rows, PPV/sensitivity/lift at the programme's capacity, a fairness table and, when the demo
+    answer key is present, the oracle AUROC. Saved as LightGBM text + JSON card + markdown card
+    under HOME/models/readmission/; metrics merged into HOME/outputs/metrics.json."""
     with settings.connect(read_only=True) as con:
         as_of = settings.resolve_as_of(con)
         frame = con.execute(f"SELECT * FROM {READMISSION_TABLE}").pl()
-    model = train_readmission_model(frame, as_of, seed=MODEL_SEED)
-    model_dir = save_model(model, settings.models_path / "readmission")
-    (settings.models_path / CURRENT_MODEL_POINTER).write_text(model_dir.name)
-
-    metrics_path = settings.outputs_path / "metrics.json"
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
-    test = model.metrics["lightgbm"]
-    metrics["readmission"] = {
-        "data": f"{READMISSION_TABLE}: index stays discharged before {as_of.isoformat()} with an observable 30-day outcome",
-        "split": model.split,
-        "test": test,
-        "baselines": {
-            "lace": model.metrics["lace"],
-            "logistic": model.metrics["logistic_regression"],
-        },
-        "model_dir": str(model_dir),
-    }
-    metrics_path.write_text(json.dumps(metrics, indent=2, default=str))
-    context.log.info(f"readmission test AUROC {test['auroc']:.3f} (LACE {model.metrics['lace']['auroc']:.3f})")
-    return dg.MaterializeResult(
-        metadata={
-            "test_auroc": round(test["auroc"], 4),
-            "test_auroc_ci": str([round(v, 4) for v in test["auroc_ci"]]),
-            "lace_auroc": round(model.metrics["lace"]["auroc"], 4),
-            "logistic_auroc": round(model.metrics["logistic_regression"]["auroc"], 4),
-            "test_rows": test["n"],
-            "test_events": test["events"],
-            "split": dg.MetadataValue.json(model.split),
-            "model_dir": str(model_dir),
-        }
-    )
+        capacity = _program_capacity(con, as_of)
+        history_start = _history_start(con)
+    model = train_readmission_model(frame, as_of, seed=MODEL_SEED, history_start=history_start)
+    oracle = readmission_oracle_auroc(model.test_predictions, settings.landing_path, model.label)
+    test_frame = frame.filter(pl.col("stay_id").is_in(model.test_predictions["stay_id"].implode()))
+    model_dir = finish_model(model, test_frame, settings.models_path / "readmission", capacity, "discharge_date", oracle)
+    (settings.models_path / CURRENT_MODEL_POINTER.format(task="readmission")).write_text(model_dir.name)
+    entry = metrics_entry(model, model_dir, f"{READMISSION_TABLE}: index stays discharged before {as_of.isoformat()} "
+                                           "with an observable 30-day outcome")
+    merge_metrics(settings.outputs_path / "metrics.json", "readmission", entry)
+    context.log.info(f"readmission test AUROC {entry['test']['auroc']:.3f}; flags: {len(entry['fairness']['flags'])}")
+    return dg.MaterializeResult(metadata=_model_metadata(entry, model_dir))
 
 
 @dg.asset(
@@ -78,19 +126,80 @@ def ml_readmission_model(context: dg.AssetExecutionContext, settings: RiskstratS
 def ml_readmission_score(settings: RiskstratSettings) -> dg.MaterializeResult:
     """Calibrated readmission risk and the top three SHAP reasons for every index stay discharged
     in the 30 days before the as-of date (the stays whose outcome is still open)."""
-    model_dir = settings.models_path / "readmission" / (settings.models_path / CURRENT_MODEL_POINTER).read_text().strip()
+    model_dir = _current_model_dir(settings, "readmission")
     model = load_model(model_dir)
     with settings.connect() as con:
         as_of = settings.resolve_as_of(con)
         recent = con.execute(
             RECENT_DISCHARGES_SQL, {"window_start": as_of - timedelta(days=SCORING_WINDOW_DAYS), "as_of": as_of}
         ).pl()
-        scores = score_frame(model, recent) if recent.height else pl.DataFrame()
+        scores = score_frame(model, recent, current_features=MODEL_FEATURES) if recent.height else pl.DataFrame()
         con.execute("CREATE SCHEMA IF NOT EXISTS ml")
         if scores.height:
             con.execute("CREATE OR REPLACE TABLE ml.readmission_score AS SELECT * FROM scores")
         else:
-            con.execute("CREATE OR REPLACE TABLE ml.readmission_score (person_id VARCHAR, stay_id VARCHAR, discharge_date DATE, score DOUBLE)")
+            con.execute("CREATE OR REPLACE TABLE ml.readmission_score (person_id VARCHAR, stay_id VARCHAR, "
+                        "discharge_date DATE, score DOUBLE, score_raw DOUBLE, reason_1 VARCHAR, reason_2 VARCHAR, reason_3 VARCHAR)")
     return dg.MaterializeResult(
         metadata={"dagster/row_count": scores.height, "as_of": as_of.isoformat(), "model_dir": model_dir.name}
+    )
+
+
+@dg.asset(
+    key=["ml", "high_need_model"],
+    deps=[dg.AssetKey(["features", "member_features"]), dg.AssetKey(["raw", "cm_roster"]), dg.AssetKey(["raw", "cm_case"])],
+    group_name="modeling",
+    kinds={"lightgbm"},
+)
+def ml_high_need_model(context: dg.AssetExecutionContext, settings: RiskstratSettings, config: HighNeedConfig) -> dg.MaterializeResult:
+    """LightGBM high-need model (label chosen by config, default: an unplanned admission in the next
+    12 months) on member snapshots: quarterly training snapshots, a calibration snapshot whose
+    12-month window ends where the test window starts, and the test snapshot; prior-year cost and
+    logistic-regression baselines on the same rows, capacity metrics, fairness and the oracle AUROC
+    when present. Saved under HOME/models/high_need/; metrics merged into HOME/outputs/metrics.json."""
+    with settings.connect(read_only=True) as con:
+        as_of = settings.resolve_as_of(con)
+        plan = high_need_snapshots(as_of, _history_start(con))
+        frame = con.execute(f"SELECT * FROM {HIGH_NEED_TABLE} WHERE as_of_date IN (SELECT unnest($dates))",
+                            {"dates": [*plan.train, plan.calibration, plan.test]}).pl()
+        capacity = _program_capacity(con, as_of)
+    model = train_high_need_model(frame, plan, label=config.label, seed=MODEL_SEED)
+    oracle = high_need_oracle_auroc(model.test_predictions, settings.landing_path, model.label, plan.test)
+    test_frame = frame.filter(pl.col("as_of_date") == plan.test)
+    model_dir = finish_model(model, test_frame, settings.models_path / "high_need", capacity, None, oracle,
+                             dictionary=member_dictionary())
+    (settings.models_path / CURRENT_MODEL_POINTER.format(task="high_need")).write_text(model_dir.name)
+    entry = metrics_entry(model, model_dir, f"{HIGH_NEED_TABLE}: member snapshots {plan.as_dict()}")
+    merge_metrics(settings.outputs_path / "metrics.json", "high_need", entry)
+    context.log.info(f"high-need test AUROC {entry['test']['auroc']:.3f}; flags: {len(entry['fairness']['flags'])}")
+    return dg.MaterializeResult(metadata=_model_metadata(entry, model_dir))
+
+
+@dg.asset(
+    key=["ml", "high_need_score"],
+    deps=[dg.AssetKey(["ml", "high_need_model"]), dg.AssetKey(["features", "member_features"])],
+    group_name="modeling",
+    kinds={"duckdb"},
+    pool=DUCKDB_POOL,
+)
+def ml_high_need_score(settings: RiskstratSettings) -> dg.MaterializeResult:
+    """Calibrated high-need probability for every member in the as-of snapshot, ranked by the raw
+    score; TreeSHAP reasons (three, in plain words) for the highest-ranked members, enough to cover
+    the intake list at capacity (3 x free slots, at least the top 5%); other rows have null reasons."""
+    model_dir = _current_model_dir(settings, "high_need")
+    model = load_model(model_dir)
+    with settings.connect() as con:
+        as_of = settings.resolve_as_of(con)
+        snapshot = con.execute(MEMBER_SNAPSHOT_SQL, {"as_of": as_of}).pl()
+        if snapshot.height == 0:
+            raise ValueError(f"{HIGH_NEED_TABLE} has no rows for the run's as-of {as_of.isoformat()}: nothing to score")
+        capacity = _program_capacity(con, as_of)
+        explain_top = max(EXPLAIN_CAPACITY_MULTIPLE * capacity, int(EXPLAIN_MIN_SHARE * snapshot.height))
+        scores = score_frame(model, snapshot, id_columns=("person_id", "as_of_date"), explain_top=explain_top,
+                             current_features=member_features(), dictionary=member_dictionary())
+        con.execute("CREATE SCHEMA IF NOT EXISTS ml")
+        con.execute("CREATE OR REPLACE TABLE ml.high_need_score AS SELECT * FROM scores ORDER BY score_raw DESC")
+    return dg.MaterializeResult(
+        metadata={"dagster/row_count": scores.height, "explained_rows": min(explain_top, scores.height),
+                  "as_of": as_of.isoformat(), "model_dir": model_dir.name}
     )

@@ -1,0 +1,121 @@
+"""High-need model: one row per (member, as-of date); the next 12 months' need or cost as the label.
+
+Snapshots come from ``models.timesplit.high_need_snapshots``: training snapshots, then a
+calibration snapshot 12 months before the test snapshot, whose 12-month label window ends where
+the test window starts. Members appear in several snapshots, but every training label window
+closes before the test as-of, so no member's test-period future is in a training row.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from models.timesplit import SnapshotPlan, calibration_members
+from models.training import DEFAULT_SEARCH, TaskSpec, TrainedModel, fit_task
+
+HIGH_NEED_TABLE = "features.member_features"
+DATE_COLUMN = "as_of_date"
+DEFAULT_LABEL = "high_need_utilization_12m"
+LABELS: dict[str, str] = {
+    "high_need_utilization_12m": (
+        "high_need_utilization_12m = 1 when the member has 2 or more unplanned acute admissions (CMS planned "
+        "readmission algorithm) or 4 or more ED visit dates in [as_of, as_of + 12 months); NULL when the window "
+        "is not complete (see features.member)."
+    ),
+    "high_need_cost_12m": (
+        "high_need_cost_12m = 1 for the top 5% of allowed_amount_next_12m (medical + pharmacy allowed amount in "
+        "[as_of, as_of + 12 months)) among the snapshot's members; NULL when the window is not complete."
+    ),
+}
+PRIOR_COST_COLUMN = "prior_cost_12m"
+# Platt: isotonic's top step reached exactly 1.0 on the demo data, a probability no case manager
+# should read; Platt never returns 0 or 1.
+CALIBRATION_METHOD = "platt"
+# The demo generator's oracle defines high need as 1+ unplanned admission in the period; evaluation
+# also scores the model and the oracle against that definition on the same rows.
+ORACLE_LABEL_SOURCE = "unplanned_admissions_next_12m"
+ORACLE_LABEL = "oracle_definition_label"
+
+
+def member_features() -> tuple[str, ...]:
+    """The model features of ``features.member_features`` (``features.dictionary.MEMBER_FEATURES``)."""
+    from features import dictionary
+
+    feats = tuple(getattr(dictionary, "MEMBER_FEATURES", ()))
+    if not feats:
+        raise ValueError("features.dictionary.MEMBER_FEATURES is empty or missing: the member feature set has not landed")
+    return feats
+
+
+def member_dictionary() -> dict:
+    """Reason templates of the member features (``features.member_dictionary.MEMBER_SPECS``): some names
+    (``ed_visits_180d``, ``dual_flag``) also exist for stays, where the words refer to the admission."""
+    from features.member_dictionary import MEMBER_SPECS
+
+    return {spec.name: spec for spec in MEMBER_SPECS}
+
+
+def high_need_spec(label: str = DEFAULT_LABEL, features: tuple[str, ...] | None = None) -> TaskSpec:
+    if label not in LABELS:
+        raise ValueError(f"unknown high-need label {label!r}; choose one of {sorted(LABELS)}")
+    return TaskSpec(
+        key="high_need",
+        task="high need in the next 12 months, per member and as-of date",
+        label=label,
+        label_definition=LABELS[label],
+        date_column=DATE_COLUMN,
+        features=tuple(features) if features is not None else member_features(),
+        id_columns=("person_id",),
+    )
+
+
+def split_snapshots(frame: pl.DataFrame, plan: SnapshotPlan, label: str) -> tuple[dict[str, pl.DataFrame], dict[str, str]]:
+    """Labelled rows of the planned snapshots; raises when a planned snapshot is absent."""
+    present = set(frame[DATE_COLUMN].unique().to_list())
+    wanted = [*plan.train, plan.calibration, plan.test]
+    if missing := [d.isoformat() for d in wanted if d not in present]:
+        raise ValueError(
+            f"{HIGH_NEED_TABLE} lacks the planned as-of dates {missing} "
+            f"(has {sorted(d.isoformat() for d in present)}); build it with models.timesplit.high_need_snapshots(...).all_dates()"
+        )
+    labelled = frame.filter(pl.col(label).is_not_null()).sort(DATE_COLUMN, "person_id")
+    held_out = pl.col("person_id").is_in(
+        sorted(calibration_members(labelled["person_id"].unique().to_list(), plan.calibration_share))
+    )
+    parts = {
+        "train": labelled.filter(pl.col(DATE_COLUMN).is_in(list(plan.train)) & ~held_out),
+        "calibration": labelled.filter((pl.col(DATE_COLUMN) == plan.calibration) & held_out),
+        "test": labelled.filter(pl.col(DATE_COLUMN) == plan.test),
+    }
+    return parts, plan.as_dict() | {"label": label}
+
+
+def train_high_need_model(
+    frame: pl.DataFrame, plan: SnapshotPlan, label: str = DEFAULT_LABEL, seed: int = 7,
+    features: tuple[str, ...] | None = None, calibration_method: str = CALIBRATION_METHOD, search=DEFAULT_SEARCH,
+) -> TrainedModel:
+    """LightGBM on the training snapshots, calibrated on the calibration snapshot, tested on the test
+    snapshot; baselines: prior-year cost and logistic regression on the same rows. The other label
+    (need vs cost) is reported for the same scores under ``metrics['other_labels']``."""
+    from models.metrics import evaluate
+
+    spec = high_need_spec(label, features)
+    parts, split = split_snapshots(frame, plan, label)
+    model = fit_task(spec, parts, split, seed=seed, score_baselines={"prior_cost": PRIOR_COST_COLUMN},
+                     calibration_method=calibration_method, search=search)
+    model.metrics["baselines"]["prior_cost"]["label"] = "allowed amount in the 12 months before the as-of date"
+    other: dict[str, dict] = {}
+    test = parts["test"]
+    for name in LABELS:
+        if name != label and name in test.columns:
+            both = test.with_columns(pl.Series("_raw", model.test_predictions["score_raw"])).filter(pl.col(name).is_not_null())
+            y = both[name].cast(pl.Int64).to_numpy()
+            if 0 < y.sum() < len(y):
+                other[name] = evaluate(y, both["_raw"].to_numpy(), None, seed=seed)
+                model.test_predictions = model.test_predictions.with_columns(test[name].alias(name))
+    if ORACLE_LABEL_SOURCE in test.columns:  # the demo oracle's own definition, for the ceiling only
+        model.test_predictions = model.test_predictions.with_columns(
+            (test[ORACLE_LABEL_SOURCE] >= 1).cast(pl.Int64).alias(ORACLE_LABEL)
+        )
+    model.metrics["other_labels"] = other
+    return model

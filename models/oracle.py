@@ -1,0 +1,84 @@
+"""The demo generator's answer key (``<landing>/_oracle/``), read by evaluation only.
+
+Features and training never call this module; evaluation joins the true probabilities to the
+test rows to report the AUROC ceiling on those same rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import polars as pl
+from sklearn.metrics import roc_auc_score
+
+ORACLE_DIR = "_oracle"
+
+
+def oracle_dir(landing: Path) -> Path | None:
+    path = Path(landing) / ORACLE_DIR
+    return path if path.is_dir() else None
+
+
+def readmission_oracle(landing: Path) -> pl.DataFrame | None:
+    """person_id, discharge_date, oracle_p from ``_oracle/index_stays.csv``, or None when absent."""
+    d = oracle_dir(landing)
+    if d is None or not (d / "index_stays.csv").exists():
+        return None
+    return (
+        pl.read_csv(d / "index_stays.csv", schema_overrides={"person_id": pl.String, "claim_id": pl.String})
+        .select(pl.col("person_id"), pl.col("discharge_date").str.to_date(), pl.col("p_readmit_30d").alias("oracle_p"))
+        .unique(["person_id", "discharge_date"], keep="first")
+    )
+
+
+def high_need_oracle(landing: Path) -> pl.DataFrame | None:
+    """person_id, oracle_as_of (the first day the oracle's label window covers), oracle_p from
+    ``_oracle/members.csv``, or None when absent."""
+    d = oracle_dir(landing)
+    if d is None or not (d / "members.csv").exists():
+        return None
+    frame = pl.read_csv(d / "members.csv", schema_overrides={"person_id": pl.String})
+    return frame.select(
+        pl.col("person_id"),
+        (pl.col("as_of_date").cast(pl.String).str.to_date() + pl.duration(days=1)).alias("oracle_as_of"),
+        pl.col("p_high_need").alias("oracle_p"),
+    )
+
+
+def oracle_auroc(test: pl.DataFrame, oracle: pl.DataFrame, on: list[str], label: str, score: str = "score_raw") -> dict:
+    """AUROC of the true probability and of the model on the test rows matched to the oracle."""
+    joined = test.join(oracle, on=on, how="inner")
+    y = joined[label].cast(pl.Int64).to_numpy()
+    if joined.height == 0 or y.sum() in (0, len(y)):
+        raise ValueError(f"oracle matched {joined.height} of {test.height} test rows with {int(y.sum())} events: cannot compute AUROC")
+    return {
+        "oracle_auroc": float(roc_auc_score(y, joined["oracle_p"].to_numpy())),
+        "model_auroc_on_matched": float(roc_auc_score(y, joined[score].to_numpy())),
+        "matched_rows": joined.height,
+        "test_rows": test.height,
+    }
+
+
+def readmission_oracle_auroc(test: pl.DataFrame, landing: Path, label: str) -> dict | None:
+    oracle = readmission_oracle(landing)
+    return None if oracle is None else oracle_auroc(test, oracle, ["person_id", "discharge_date"], label)
+
+
+def high_need_oracle_auroc(test: pl.DataFrame, landing: Path, label: str, test_as_of: dt.date) -> dict | None:
+    """The oracle's p_high_need covers one period; it is comparable only when its as-of is the test as-of."""
+    oracle = high_need_oracle(landing)
+    if oracle is None:
+        return None
+    oracle_as_of = oracle["oracle_as_of"].unique().to_list()
+    if oracle_as_of != [test_as_of]:
+        return {"note": f"oracle period starts {[d.isoformat() for d in oracle_as_of]}, test snapshot {test_as_of.isoformat()}: not comparable"}
+    oracle = oracle.drop("oracle_as_of")
+    out = oracle_auroc(test, oracle, ["person_id"], label) | {
+        "label": label,
+        "note": "the oracle's p_high_need is the probability of 1+ unplanned admission in the period, not of this label",
+    }
+    if "oracle_definition_label" in test.columns:
+        same = oracle_auroc(test, oracle, ["person_id"], "oracle_definition_label")
+        out["on_oracle_definition"] = same | {"label": "1+ unplanned admission in [as_of, as_of + 12 months)"}
+    return out

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from models.metrics import (
+    bootstrap_ci, calibration_slope_intercept, evaluate, selection_metrics, top_k_selection,
+)
+
+
+def _data(n=3000, seed=1):
+    rng = np.random.default_rng(seed)
+    p = rng.beta(1, 6, n)
+    return (rng.random(n) < p).astype(int), p
+
+
+def test_bootstrap_intervals_bracket_the_point_estimates():
+    y, p = _data()
+    ci = bootstrap_ci(y, p)
+    assert ci["auroc"][0] < roc_auc_score(y, p) < ci["auroc"][1]
+    assert ci["auprc"][0] < average_precision_score(y, p) < ci["auprc"][1]
+    assert ci["auroc"][1] - ci["auroc"][0] < 0.1
+
+
+def test_calibration_of_true_probabilities_is_near_ideal():
+    y, p = _data(20000)
+    slope, intercept = calibration_slope_intercept(y, p)
+    assert abs(slope - 1) < 0.1 and abs(intercept) < 0.2
+    r = evaluate(y, p, p)
+    assert 0.9 < r["observed_expected_ratio"] < 1.1
+    logit = np.log(p / (1 - p))
+    slope2, _ = calibration_slope_intercept(y, 1 / (1 + np.exp(-2 * logit)))  # over-confident: slope ~0.5
+    assert abs(slope2 - 0.5) < 0.1
+
+
+def test_top_k_is_taken_within_each_window():
+    score = np.array([0.9, 0.8, 0.7, 0.1, 0.2, 0.3])
+    window = np.array(["a", "a", "a", "b", "b", "b"])
+    sel = top_k_selection(score, 2, window)
+    assert sel.tolist() == [True, True, False, False, True, True]
+    m = selection_metrics(np.array([1, 0, 0, 0, 0, 1]), sel)
+    assert m["selected"] == 4 and m["true_positives"] == 2
+    assert m["ppv"] == 0.5 and m["sensitivity"] == 1.0 and m["lift"] == pytest.approx(0.5 / (2 / 6))
+
+
+def test_evaluate_refuses_one_class():
+    with pytest.raises(ValueError, match="need both classes"):
+        evaluate(np.zeros(10), np.random.default_rng(0).random(10), None)
