@@ -1,0 +1,228 @@
+"""Tuva Project input layer -> canonical landing extracts (mostly renames: our contracts use its vocabulary).
+
+| source | canonical | how |
+|---|---|---|
+| eligibility | eligibility | state names -> two-letter codes; race/ethnicity to the contract's codes; dual status '2.0' -> '02' |
+| medical_claim | medical_claim | renames; codes undotted; a diagnosis_code_type that is not a diagnosis system (the seeds carry 'icd-10-pcs' on professional claims) is inferred from the code's shape; blank line-level paid/allowed -> 0.0 (header amounts kept) |
+| pharmacy_claim | pharmacy_claim | renames; rows without days_supply are not mapped (the contract requires it) |
+| lab_result | lab_result | LOINC (normalized, else source; component, else order) in the contract's list, numeric result |
+| observation | lab_result | vital signs with a LOINC code in the contract's list |
+
+Files may be named ``<table>.csv[.gz]`` or ``<table>_seed.csv[.gz]`` (the Tuva seed names).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from adapters.common import (
+    BEFORE_1990,
+    EARLIEST_SERVICE_DATE,
+    ID_PATTERN,
+    NO_DATE,
+    Conversion,
+    code_map,
+    iso_date,
+    read_table,
+    require_columns,
+    state_code,
+    undotted,
+    zip5,
+)
+
+FORMAT = "tuva"
+TABLES = ("eligibility", "medical_claim", "pharmacy_claim", "lab_result", "observation")
+LAB_LOINC = ("718-7", "2951-2", "4548-4", "33914-3", "62238-1", "2160-0", "8480-6", "8462-4", "39156-5", "8867-4")
+VITAL_LOINC = ("8480-6", "8462-4", "39156-5", "8867-4")
+DUAL = {f"{i}.0": f"{i:02d}" for i in range(11)} | {str(i): f"{i:02d}" for i in range(11)} | {f"{i:02d}": f"{i:02d}" for i in range(11)}
+DIAGNOSIS_SYSTEMS = ("icd-10-cm", "icd-9-cm")
+
+
+def find(source: Path, table: str) -> Path | None:
+    for stem in (table, f"{table}_seed"):
+        for suffix in (".csv.gz", ".csv"):
+            if (source / f"{stem}{suffix}").exists():
+                return source / f"{stem}{suffix}"
+    return None
+
+
+def _table(run: Conversion, name: str) -> pl.LazyFrame | None:
+    path = find(run.source, name)
+    if path is None:
+        run.absent.append(name)
+        return None
+    frame = read_table(path)
+    run.count_in(name, frame.select(pl.len()).collect().item())
+    return frame
+
+
+def _race(expr: pl.Expr) -> pl.Expr:
+    e = expr.str.to_lowercase()
+    return (
+        pl.when(e.str.contains("white")).then(pl.lit("white"))
+        .when(e.str.contains("black")).then(pl.lit("black"))
+        .when(e.str.contains("asian")).then(pl.lit("asian"))
+        .when(e.str.contains("american indian|alaska")).then(pl.lit("american_indian_alaska_native"))
+        .when(e.str.contains("hawaiian|pacific")).then(pl.lit("native_hawaiian_pacific_islander"))
+        .when(e.is_null() | e.str.contains("unknown")).then(pl.lit("unknown"))
+        .otherwise(pl.lit("other"))
+    )
+
+
+def _ethnicity(expr: pl.Expr) -> pl.Expr:
+    e = expr.str.to_lowercase()
+    return (
+        pl.when(e.str.contains("not hispanic|non-hispanic|non hispanic")).then(pl.lit("not_hispanic"))
+        .when(e.str.contains("hispanic")).then(pl.lit("hispanic"))
+        .otherwise(pl.lit("unknown"))
+    )
+
+
+def _money(name: str) -> pl.Expr:
+    return pl.col(name).cast(pl.Float64, strict=False).fill_null(0.0)
+
+
+def convert(source: Path, landing: Path) -> Conversion:
+    run = Conversion(FORMAT, source, landing)
+    _eligibility(run)
+    _medical_claims(run)
+    _pharmacy_claims(run)
+    _labs(run)
+    run.not_producing("encounter", "the Tuva claims input layer has no encounter table (appointments are not encounters)")
+    run.not_producing("condition", "the Tuva input layer has no problem list; diagnoses come from claims")
+    return run
+
+
+def _eligibility(run: Conversion) -> None:
+    elig = _table(run, "eligibility")
+    if elig is None:
+        raise FileNotFoundError(f"{run.source.name}: the Tuva eligibility table is missing")
+    require_columns(elig, "eligibility", ["person_id", "gender", "birth_date", "enrollment_start_date", "enrollment_end_date", "payer_type"])
+    frame = elig.with_columns(
+        iso_date("birth_date"), iso_date("death_date"), iso_date("enrollment_start_date"), iso_date("enrollment_end_date"),
+        pl.col("payer_type").str.to_lowercase().replace({"medicare advantage": "medicare"}).alias("payer_type"),
+    )
+    kept = run.keep("eligibility", frame, [
+        ("person_id outside [A-Za-z0-9_.-]{1,64}", ~pl.col("person_id").str.contains(ID_PATTERN)),
+        (NO_DATE, pl.col("birth_date").is_null() | pl.col("enrollment_start_date").is_null()),
+        ("payer_type outside medicare/medicaid/commercial", ~pl.col("payer_type").is_in(["medicare", "medicaid", "commercial"])),
+    ])
+    run.add("eligibility", kept.select(
+        "person_id", "birth_date", "death_date",
+        code_map(pl.col("gender").str.to_lowercase(), {"female": "female", "male": "male"}, "unknown").alias("gender"),
+        _race(pl.col("race")).alias("race"),
+        _ethnicity(pl.col("ethnicity")).alias("ethnicity"),
+        zip5(pl.col("zip_code")).alias("zip_code"),
+        state_code(pl.col("state")).alias("state"),
+        code_map(pl.col("dual_status_code").str.strip_chars(), DUAL).alias("dual_status_code"),
+        "payer_type", "enrollment_start_date", "enrollment_end_date",
+    ))
+    run.note("Tuva eligibility has no county FIPS: SDOH joins by ZIP (blank in the seeds) or state + county name")
+
+
+def _medical_claims(run: Conversion) -> None:
+    claims = _table(run, "medical_claim")
+    if claims is None:
+        raise FileNotFoundError(f"{run.source.name}: the Tuva medical_claim table is missing")
+    require_columns(claims, "medical_claim", ["claim_id", "claim_line_number", "claim_type", "person_id",
+                                              "claim_start_date", "claim_end_date", "diagnosis_code_1"])
+    # header fields repeat on every line; a line left blank takes the claim's codes from its other lines
+    claims = claims.with_columns(
+        *[undotted(pl.col(f"diagnosis_code_{i}")).drop_nulls().first().over("claim_id").alias(f"diagnosis_code_{i}") for i in (1, 2, 3)],
+        pl.col("diagnosis_code_type").drop_nulls().first().over("claim_id"),
+    )
+    code1 = pl.col("diagnosis_code_1")
+    declared = pl.col("diagnosis_code_type").str.to_lowercase()
+    inferred = pl.when(code1.str.contains(r"^[A-TV-Z]")).then(pl.lit("icd-10-cm")).when(code1.str.contains(r"^[0-9VE]")).then(pl.lit("icd-9-cm"))
+    frame = claims.with_columns(
+        *[iso_date(c) for c in ("claim_start_date", "claim_end_date", "admission_date", "discharge_date")],
+        pl.when(declared.is_in(DIAGNOSIS_SYSTEMS)).then(declared).otherwise(inferred).alias("code_type"),
+        pl.col("bill_type_code").str.zfill(4).alias("bill_type_code"),
+    )
+    relabelled = frame.filter(~declared.is_in(DIAGNOSIS_SYSTEMS) & pl.col("code_type").is_not_null()).select(pl.len()).collect().item()
+    if relabelled:
+        run.note(f"{relabelled} Tuva claim lines declare diagnosis_code_type other than ICD-9/10-CM (the seeds say "
+                 "'icd-10-pcs' on professional claims); the type was inferred from the code's shape")
+    kept = run.keep("medical_claim", frame, [
+        (NO_DATE, pl.col("claim_start_date").is_null() | pl.col("claim_end_date").is_null()),
+        (BEFORE_1990, pl.col("claim_start_date") < pl.lit(EARLIEST_SERVICE_DATE)),
+        ("no principal diagnosis", code1.is_null()),
+    ])
+    blank_paid = kept.filter(pl.col("paid_amount").is_null() | pl.col("allowed_amount").is_null()).height
+    if blank_paid:
+        run.note(f"{blank_paid} Tuva claim lines have blank paid/allowed amounts (amounts reported on other lines "
+                 "of the claim); written as 0.0 so claim totals are unchanged")
+    run.add("medical_claim", kept.select(
+        "claim_id", pl.col("claim_line_number").cast(pl.Int64, strict=False), "claim_type", "person_id",
+        "claim_start_date", "claim_end_date", "admission_date", "discharge_date",
+        pl.col("admit_type_code").str.strip_chars(), pl.col("discharge_disposition_code").str.zfill(2),
+        pl.col("place_of_service_code").str.zfill(2), pl.col("bill_type_code"),
+        pl.col("revenue_center_code").str.zfill(4), "hcpcs_code",
+        pl.when(pl.col("drg_code_type").str.to_lowercase() == "ms-drg").then(pl.col("drg_code").str.zfill(3)).alias("drg_code"),
+        pl.col("code_type").alias("diagnosis_code_type"),
+        *[undotted(pl.col(f"diagnosis_code_{i}")).alias(f"diagnosis_code_{i}") for i in (1, 2, 3)],
+        _money("paid_amount").alias("paid_amount"), _money("allowed_amount").alias("allowed_amount"),
+    ))
+
+
+def _pharmacy_claims(run: Conversion) -> None:
+    rx = _table(run, "pharmacy_claim")
+    if rx is None:
+        run.not_producing("pharmacy_claim", "pharmacy_claim is absent")
+        return
+    frame = rx.with_columns(iso_date("dispensing_date"), pl.col("days_supply").cast(pl.Int64, strict=False))
+    kept = run.keep("pharmacy_claim", frame, [
+        (NO_DATE, pl.col("dispensing_date").is_null()),
+        ("no days_supply (required by the contract)", pl.col("days_supply").is_null()),
+    ])
+    if kept.height == 0:
+        run.not_producing("pharmacy_claim", "no Tuva pharmacy claim carries days_supply, which the contract requires")
+        return
+    run.add("pharmacy_claim", kept.select(
+        "claim_id", pl.col("claim_line_number").cast(pl.Int64, strict=False), "person_id", "dispensing_date",
+        "ndc_code", "days_supply", pl.col("quantity").cast(pl.Float64, strict=False),
+        _money("paid_amount").alias("paid_amount"), _money("allowed_amount").alias("allowed_amount"),
+    ))
+
+
+def _labs(run: Conversion) -> None:
+    labs = _table(run, "lab_result")
+    obs = _table(run, "observation")
+    if labs is None and obs is None:
+        run.not_producing("lab_result", "neither lab_result nor observation is present")
+        return
+    if labs is not None:
+        loinc = pl.coalesce("normalized_component_code", "source_component_code", "normalized_order_code", "source_order_code")
+        frame = labs.with_columns(
+            loinc.alias("loinc_code"),
+            pl.col("result").cast(pl.Float64, strict=False).alias("result_value"),
+            pl.coalesce(iso_date("result_datetime"), iso_date("collection_datetime")).alias("result_date"),
+            pl.coalesce("normalized_units", "source_units").alias("result_units"),
+        )
+        kept = run.keep("lab_result", frame, _lab_rules())
+        run.add("lab_result", kept.select("lab_result_id", "person_id", "encounter_id", "result_date",
+                                          pl.lit("lab").alias("observation_type"), "loinc_code", "result_value", "result_units"))
+    if obs is not None:
+        frame = obs.with_columns(
+            pl.coalesce("normalized_code", "source_code").alias("loinc_code"),
+            pl.col("result").cast(pl.Float64, strict=False).alias("result_value"),
+            iso_date("observation_date").alias("result_date"),
+            pl.coalesce("normalized_units", "source_units").alias("result_units"),
+        )
+        kept = run.keep("observation", frame, _lab_rules())
+        run.add("lab_result", kept.select(
+            pl.col("observation_id").alias("lab_result_id"), "person_id", "encounter_id", "result_date",
+            pl.when(pl.col("loinc_code").is_in(VITAL_LOINC)).then(pl.lit("vital")).otherwise(pl.lit("lab")).alias("observation_type"),
+            "loinc_code", "result_value", "result_units"))
+
+
+def _lab_rules() -> list[tuple[str, pl.Expr]]:
+    return [
+        ("LOINC code not in the contract's list", ~pl.col("loinc_code").is_in(LAB_LOINC) | pl.col("loinc_code").is_null()),
+        ("no numeric value", pl.col("result_value").is_null()),
+        (NO_DATE, pl.col("result_date").is_null()),
+        (BEFORE_1990, pl.col("result_date") < pl.lit(EARLIEST_SERVICE_DATE)),
+        ("value outside the contract's 0-1000 range", (pl.col("result_value") < 0) | (pl.col("result_value") > 1000)),
+    ]
