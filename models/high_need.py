@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from models.training import InsufficientTrainingData
 from models.timesplit import SnapshotPlan, calibration_members
 from models.training import DEFAULT_SEARCH, TaskSpec, TrainedModel, fit_task
 
@@ -74,7 +75,7 @@ def split_snapshots(frame: pl.DataFrame, plan: SnapshotPlan, label: str) -> tupl
     present = set(frame[DATE_COLUMN].unique().to_list())
     wanted = [*plan.train, plan.calibration, plan.test]
     if missing := [d.isoformat() for d in wanted if d not in present]:
-        raise ValueError(
+        raise InsufficientTrainingData(
             f"{HIGH_NEED_TABLE} lacks the planned as-of dates {missing} "
             f"(has {sorted(d.isoformat() for d in present)}); build it with models.timesplit.high_need_snapshots(...).all_dates()"
         )

@@ -76,7 +76,9 @@ def high_need_snapshots(
         train.append(day)
         day = add_months(day, -step_months)
     if not train:
-        raise ValueError(
+        from models.training import InsufficientTrainingData
+
+        raise InsufficientTrainingData(
             f"high-need split: data from {data_start.isoformat()} to {as_of.isoformat()} leaves no training snapshot "
             f"({min_history_months} months of history, then a {label_months}-month label before the test snapshot at "
             f"{test.isoformat()}); need about {min_history_months + 2 * label_months} months of data"

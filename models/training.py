@@ -130,12 +130,16 @@ def _xy(frame: pl.DataFrame, spec: TaskSpec) -> tuple[np.ndarray, np.ndarray]:
             frame[spec.label].cast(pl.Int64).to_numpy())
 
 
+class InsufficientTrainingData(ValueError):
+    """Too few labelled rows for a temporal split; the pipeline ranks by a published score instead."""
+
+
 def check_slices(parts: Mapping[str, pl.DataFrame], spec: TaskSpec, split: Mapping[str, object]) -> None:
     for name in ("train", "calibration", "test"):
         sub = parts[name]
         events = int(sub[spec.label].cast(pl.Int64).sum()) if sub.height else 0
         if sub.height < 50 or events < 5 or sub.height - events < 5:
-            raise ValueError(
+            raise InsufficientTrainingData(
                 f"{spec.key}: {name} slice has {sub.height} rows and {events} events (split {dict(split)}); "
                 "need at least 50 rows and 5 of each class for a temporal split"
             )

@@ -134,11 +134,48 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def prepare_landing(source: Path, home: Path, fmt: str, sdoh: str = "") -> tuple[Path, str, str]:
+    """The canonical landing folder to run on, with recommended as-of and data-through dates.
+
+    A canonical folder is used as it is; any other format (named, or detected from the files)
+    is converted by its adapter into HOME/landing-<format>, and the adapter's report is
+    written to HOME/outputs/adapter_report.json.
+    """
+    import dataclasses
+    import json
+
+    from adapters import convert, detect_format
+
+    chosen = detect_format(source) if fmt == "auto" else fmt
+    if chosen == "canonical":
+        return source, "", ""
+    landing = home / f"landing-{chosen}"
+    if landing.exists():
+        shutil.rmtree(landing)
+    report = convert(chosen, source, landing, Path(sdoh).resolve() if sdoh else None)
+    outputs = home / "outputs"
+    outputs.mkdir(parents=True, exist_ok=True)
+    (outputs / "adapter_report.json").write_text(json.dumps(dataclasses.asdict(report), indent=2, default=str))
+    print(report.summary(), file=sys.stderr)
+    as_of = report.as_of.isoformat() if report.as_of else ""
+    through = report.data_through.isoformat() if report.data_through else ""
+    return landing, as_of, through
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    from adapters import UnknownSourceFormat
+
     home, landing = Path(args.home).resolve(), Path(args.landing).resolve()
     if not landing.is_dir():
         print(f"riskstrat: landing folder {landing} does not exist", file=sys.stderr)
         return 2
+    try:
+        landing, as_of, through = prepare_landing(landing, home, args.format, args.sdoh)
+    except UnknownSourceFormat as exc:
+        print(f"riskstrat: {exc}", file=sys.stderr)
+        return 2
+    args.as_of = args.as_of or as_of
+    args.data_through = args.data_through or through
     from data_contracts.landing import LandingLayoutError
     from pipelines.locking import HomeBusyError
 
@@ -169,7 +206,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if cmd_synth(synth_args):
         return 1
     run_args = argparse.Namespace(
-        home=str(home), landing=str(landing), as_of="", data_through="", breach_threshold=-1.0, wait=False
+        home=str(home), landing=str(landing), as_of="", data_through="", breach_threshold=-1.0, wait=False,
+        format="canonical", sdoh="",
     )
     return cmd_run(run_args)
 
@@ -225,6 +263,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--data-through", type=_iso_date, help="latest date data may carry (default: today)")
     run.add_argument("--breach-threshold", type=float, default=-1.0, help="override every contract's quarantine threshold (0-1)")
     run.add_argument("--wait", action="store_true", help="wait for another run on the same home instead of failing")
+    run.add_argument(
+        "--format", choices=["auto", "canonical", "synthea", "mimic-iv", "tuva", "synpuf"], default="auto",
+        help="source format of the landing folder (default: detected from the files present)",
+    )
+    run.add_argument("--sdoh", default="", help="folder of public SDOH files (CDC SVI, ZIP-county crosswalk, ACS income)")
     run.set_defaults(func=cmd_run)
 
     backfill = sub.add_parser("backfill", help="reload the claims and EHR extracts for a range of months")

@@ -15,7 +15,8 @@
 --      n_claims, transfer_chained_flag (1 when a transfer link was used), procedure_codes (the
 --      distinct ICD-10-PCS procedure_code_1 values of its claims).
 --   4. principal_icd10cm_code: the principal diagnosis in ICD-10-CM (ICD-9-CM through the CMS GEMs,
---      temp table _ref_icd9_icd10cm). planned_flag / planned_reason: the CMS Planned Readmission
+--      temp table _ref_icd9_icd10cm; SNOMED CT through the NLM map, _ref_snomed_icd10cm).
+--      planned_flag / planned_reason: the CMS Planned Readmission
 --      Algorithm v4.0 applied to the stay as a potential readmission (temp table
 --      _ref_planned_readmission, features.codelists): planned when any procedure is always planned
 --      (PA1: transplants, deliveries), or the principal diagnosis is always planned (PA2: maintenance
@@ -101,11 +102,16 @@ GROUP BY person_id, stay_seq
 coded AS (
     SELECT
         s.*,
-        CASE WHEN s.diagnosis_code_type = 'icd-9-cm' THEN g.icd10cm_code ELSE s.principal_diagnosis_code END
-            AS principal_icd10cm_code
+        CASE s.diagnosis_code_type
+            WHEN 'icd-9-cm' THEN g.icd10cm_code
+            WHEN 'snomed-ct' THEN sn.icd10cm_code
+            ELSE s.principal_diagnosis_code
+        END AS principal_icd10cm_code
     FROM stays AS s
     LEFT JOIN _ref_icd9_icd10cm AS g
         ON g.icd9_code = s.principal_diagnosis_code  -- equality only (hash join); the CASE picks by type
+    LEFT JOIN (SELECT snomed_code, any_value(icd10cm_code) AS icd10cm_code FROM _ref_snomed_icd10cm GROUP BY 1) AS sn
+        ON sn.snomed_code = s.principal_diagnosis_code
 ),
 proc_flags AS (
     SELECT

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import shutil
 import json
 from pathlib import Path
 
@@ -11,9 +12,6 @@ import pytest
 
 from data_contracts.spec import EXTRACTS
 from pipelines.cli import run_pipeline
-from synth.generator import generate
-
-MEMBERS = 3_000
 
 # How each defect class the generator injects must show up in quarantine (_rule prefix).
 EXPECTED_RULE_PREFIXES = {
@@ -28,12 +26,9 @@ EXPECTED_RULE_PREFIXES = {
 
 
 @pytest.fixture(scope="module")
-def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, bool]:
-    root = tmp_path_factory.mktemp("e2e")
-    landing, home = root / "landing", root / "home"
-    generate(out_dir=landing, members=MEMBERS, seed=11, dirty_rate=0.01)
-    ok = run_pipeline(home, landing)
-    return landing, home, ok
+def pipeline_run(generated_run) -> tuple[Path, Path, bool]:
+    landing, home = generated_run
+    return landing, home, True
 
 
 def _rows(home: Path, sql: str) -> list[tuple]:
@@ -120,8 +115,10 @@ def test_metrics_name_their_test_rows_and_baselines(pipeline_run) -> None:
     assert metrics["split"]["test_start"] > metrics["split"]["calibration_start"]
 
 
-def test_rerun_leaves_raw_tables_identical(pipeline_run) -> None:
-    landing, home, _ = pipeline_run
+def test_rerun_leaves_raw_tables_identical(pipeline_run, tmp_path: Path) -> None:
+    landing, shared_home, _ = pipeline_run
+    home = tmp_path / "home"
+    shutil.copytree(shared_home, home)
     before = {e: _rows(home, f"SELECT md5(string_agg(t::VARCHAR, '|' ORDER BY t::VARCHAR)) FROM raw.{e} t")[0][0] for e in EXTRACTS}
     assert run_pipeline(home, landing)
     after = {e: _rows(home, f"SELECT md5(string_agg(t::VARCHAR, '|' ORDER BY t::VARCHAR)) FROM raw.{e} t")[0][0] for e in EXTRACTS}

@@ -4,7 +4,6 @@ worklists and workbook, and the analyst notebooks executed top to bottom."""
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 import duckdb
@@ -13,24 +12,13 @@ import pytest
 from reports.browser import chromium_path, load_page
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.ipynb"))
-# The readmission model's temporal split needs at least 50 calibration stays; 3,000 members give ~45.
-MEMBERS = 8_000
-
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def run_home(tmp_path_factory) -> Path:
-    """A full pipeline run on generated data; RISKSTRAT_TEST_HOME reuses an existing run instead."""
-    if os.environ.get("RISKSTRAT_TEST_HOME"):
-        return Path(os.environ["RISKSTRAT_TEST_HOME"])
-    from pipelines.cli import run_pipeline
-    from synth.generator import generate
-
-    root = tmp_path_factory.mktemp("generated_run")
-    generate(out_dir=root / "landing", members=MEMBERS, seed=5, dirty_rate=0.01)
-    assert run_pipeline(root / "home", root / "landing"), "the pipeline run failed"
-    return root / "home"
+def run_home(generated_run) -> Path:
+    """The shared full run on generated data (tests/conftest.py)."""
+    return generated_run[1]
 
 
 def _rows(home: Path, sql: str) -> list[tuple]:

@@ -12,6 +12,7 @@ from features.member import (
     null_rates,
 )
 from features.diagnosis import mapping_coverage
+from features.dictionary import features_from_absent_sources
 from features.readmission import (
     READMISSION_TABLE,
     VARIANTS,
@@ -110,8 +111,11 @@ def readmission_stay_null_rates(settings: RiskstratSettings) -> dg.AssetCheckRes
     labs and 'since previous stay' features may be missing, the rest almost never)."""
     with settings.connect(read_only=True) as con:
         rates = readmission_null_rates(con)
-    breaches = {k: v for k, v in rates.items() if v > NULL_RATE_LIMITS.get(k, 0.01)}
+        over = {k: v for k, v in rates.items() if v > NULL_RATE_LIMITS.get(k, 0.01)}
+        absent = features_from_absent_sources(con, over)
+    breaches = {k: v for k, v in over.items() if k not in absent}
     return dg.AssetCheckResult(passed=not breaches, metadata={"breaches": str(breaches), "features": len(MODEL_FEATURES),
+                                                              "absent_source_features": ", ".join(sorted(absent)) or "none",
                                                               "max_null_rate": max(rates.values(), default=0.0)})
 
 
@@ -143,10 +147,13 @@ def member_features_null_rates(settings: RiskstratSettings) -> dg.AssetCheckResu
     features.member.NULL_RATE_LIMITS (default 1%)."""
     with settings.connect(read_only=True) as con:
         rates = null_rates(con)
-    breaches = {k: round(v, 4) for k, v in rates.items() if v > NULL_RATE_LIMITS.get(k, 0.01)}
+        over = {k: round(v, 4) for k, v in rates.items() if v > NULL_RATE_LIMITS.get(k, 0.01)}
+        absent = features_from_absent_sources(con, over)
+    breaches = {k: v for k, v in over.items() if k not in absent}
     return dg.AssetCheckResult(
         passed=not breaches,
         metadata={"breaches": str(breaches), "features": len(MEMBER_FEATURES),
+                  "absent_source_features": ", ".join(sorted(absent)) or "none",
                   "null_rates": {k: round(v, 4) for k, v in rates.items() if v > 0}},
     )
 

@@ -4,6 +4,7 @@ Assets stay thin: the split, training, evaluation, fairness, explanations and th
 in ``models/``; these read tables, call one library function each and record key figures.
 """
 
+import json
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import dagster as dg
 import duckdb
 import polars as pl
 
-from features.dictionary import MODEL_FEATURES
+from features.dictionary import FEATURE_DICTIONARY, MODEL_FEATURES
 from features.readmission import READMISSION_TABLE
 from models.high_need import (
     DEFAULT_LABEL,
@@ -20,10 +21,13 @@ from models.high_need import (
     member_features,
     train_high_need_model,
 )
+from models.baseline import HIGH_NEED_BASELINE, READMISSION_BASELINE, lace_scores, prior_cost_scores
 from models.oracle import high_need_oracle_auroc, readmission_oracle_auroc
+from models.promotion import compare
 from models.readmission import train_readmission_model
 from models.score import score_frame
-from models.store import load_model
+from models.store import CARD_FILE, load_model
+from models.training import InsufficientTrainingData
 from models.timesplit import high_need_snapshots
 from models.workflow import finish_model, merge_metrics, metrics_entry
 from pipelines.resources import DUCKDB_POOL, RiskstratSettings
@@ -59,11 +63,41 @@ def _history_start(con: duckdb.DuckDBPyConnection) -> date:
     return start
 
 
-def _current_model_dir(settings: RiskstratSettings, task: str) -> Path:
+def _current_model_dir(settings: RiskstratSettings, task: str) -> Path | None:
+    """The promoted model's folder, or None when no model has been trained for this home."""
     pointer = settings.models_path / CURRENT_MODEL_POINTER.format(task=task)
     if not pointer.exists():
-        raise FileNotFoundError(f"no current {task} model: {pointer} is missing; materialise ml/{task}_model first")
+        return None
     return settings.models_path / task / pointer.read_text().strip()
+
+
+def _promote(settings: RiskstratSettings, task: str, model_dir: Path, entry: dict) -> tuple[bool, str]:
+    """Point CURRENT at the new model only when its test metrics are no worse than the current one's."""
+    current_dir = _current_model_dir(settings, task)
+    current_card = (
+        json.loads((current_dir / CARD_FILE).read_text())
+        if current_dir is not None and current_dir != model_dir and (current_dir / CARD_FILE).exists()
+        else None
+    )
+    promoted, why = compare(json.loads((model_dir / CARD_FILE).read_text()), current_card)
+    if promoted:
+        (settings.models_path / CURRENT_MODEL_POINTER.format(task=task)).write_text(model_dir.name)
+        merge_metrics(settings.outputs_path / "metrics.json", task, entry)
+    else:
+        # the scores, list and metrics keep describing the current model; the candidate is kept for review
+        merge_metrics(settings.outputs_path / "metrics.json", f"{task}_rejected_candidate", {**entry, "promotion": why})
+    return promoted, why
+
+
+def _not_trained(
+    context: dg.AssetExecutionContext, settings: RiskstratSettings, task: str, reason: str, baseline: str
+) -> dg.MaterializeResult:
+    """Record that no model could be trained; scoring then ranks by the baseline unless a model exists."""
+    current = _current_model_dir(settings, task)
+    scored_by = current.name if current is not None else baseline
+    context.log.warning(f"{task}: no model trained ({reason}); scoring uses {scored_by}")
+    merge_metrics(settings.outputs_path / "metrics.json", task, {"trained": False, "reason": reason, "scored_by": scored_by})
+    return dg.MaterializeResult(metadata={"trained": False, "reason": reason, "scored_by": scored_by})
 
 
 def _model_metadata(entry: dict, model_dir: Path) -> dict:
@@ -104,16 +138,18 @@ def ml_readmission_model(context: dg.AssetExecutionContext, settings: RiskstratS
         frame = con.execute(f"SELECT * FROM {READMISSION_TABLE}").pl()
         capacity = _program_capacity(con, as_of)
         history_start = _history_start(con)
-    model = train_readmission_model(frame, as_of, seed=MODEL_SEED, history_start=history_start)
+    try:
+        model = train_readmission_model(frame, as_of, seed=MODEL_SEED, history_start=history_start)
+    except InsufficientTrainingData as exc:
+        return _not_trained(context, settings, "readmission", str(exc), READMISSION_BASELINE)
     oracle = readmission_oracle_auroc(model.test_predictions, settings.landing_path, model.label)
     test_frame = frame.filter(pl.col("stay_id").is_in(model.test_predictions["stay_id"].implode()))
     model_dir = finish_model(model, test_frame, settings.models_path / "readmission", capacity, "discharge_date", oracle)
-    (settings.models_path / CURRENT_MODEL_POINTER.format(task="readmission")).write_text(model_dir.name)
     entry = metrics_entry(model, model_dir, f"{READMISSION_TABLE}: index stays discharged before {as_of.isoformat()} "
                                            "with an observable 30-day outcome")
-    merge_metrics(settings.outputs_path / "metrics.json", "readmission", entry)
-    context.log.info(f"readmission test AUROC {entry['test']['auroc']:.3f}; flags: {len(entry['fairness']['flags'])}")
-    return dg.MaterializeResult(metadata=_model_metadata(entry, model_dir))
+    promoted, why = _promote(settings, "readmission", model_dir, entry)
+    context.log.info(f"readmission test AUROC {entry['test']['auroc']:.3f}; flags: {len(entry['fairness']['flags'])}; {why}")
+    return dg.MaterializeResult(metadata={**_model_metadata(entry, model_dir), "promoted": promoted, "promotion": why})
 
 
 @dg.asset(
@@ -127,13 +163,18 @@ def ml_readmission_score(settings: RiskstratSettings) -> dg.MaterializeResult:
     """Calibrated readmission risk and the top three SHAP reasons for every index stay discharged
     in the 30 days before the as-of date (the stays whose outcome is still open)."""
     model_dir = _current_model_dir(settings, "readmission")
-    model = load_model(model_dir)
+    model = load_model(model_dir) if model_dir is not None else None
     with settings.connect() as con:
         as_of = settings.resolve_as_of(con)
         recent = con.execute(
             RECENT_DISCHARGES_SQL, {"window_start": as_of - timedelta(days=SCORING_WINDOW_DAYS), "as_of": as_of}
         ).pl()
-        scores = score_frame(model, recent, current_features=MODEL_FEATURES) if recent.height else pl.DataFrame()
+        if not recent.height:
+            scores = pl.DataFrame()
+        elif model is None:
+            scores = lace_scores(recent, FEATURE_DICTIONARY)
+        else:
+            scores = score_frame(model, recent, current_features=MODEL_FEATURES)
         con.execute("CREATE SCHEMA IF NOT EXISTS ml")
         if scores.height:
             con.execute("CREATE OR REPLACE TABLE ml.readmission_score AS SELECT * FROM scores")
@@ -141,7 +182,8 @@ def ml_readmission_score(settings: RiskstratSettings) -> dg.MaterializeResult:
             con.execute("CREATE OR REPLACE TABLE ml.readmission_score (person_id VARCHAR, stay_id VARCHAR, "
                         "discharge_date DATE, score DOUBLE, score_raw DOUBLE, reason_1 VARCHAR, reason_2 VARCHAR, reason_3 VARCHAR)")
     return dg.MaterializeResult(
-        metadata={"dagster/row_count": scores.height, "as_of": as_of.isoformat(), "model_dir": model_dir.name}
+        metadata={"dagster/row_count": scores.height, "as_of": as_of.isoformat(),
+                  "scored_by": model_dir.name if model_dir is not None else READMISSION_BASELINE}
     )
 
 
@@ -159,20 +201,25 @@ def ml_high_need_model(context: dg.AssetExecutionContext, settings: RiskstratSet
     when present. Saved under HOME/models/high_need/; metrics merged into HOME/outputs/metrics.json."""
     with settings.connect(read_only=True) as con:
         as_of = settings.resolve_as_of(con)
-        plan = high_need_snapshots(as_of, _history_start(con))
+        try:
+            plan = high_need_snapshots(as_of, _history_start(con))
+        except InsufficientTrainingData as exc:
+            return _not_trained(context, settings, "high_need", str(exc), HIGH_NEED_BASELINE)
         frame = con.execute(f"SELECT * FROM {HIGH_NEED_TABLE} WHERE as_of_date IN (SELECT unnest($dates))",
                             {"dates": [*plan.train, plan.calibration, plan.test]}).pl()
         capacity = _program_capacity(con, as_of)
-    model = train_high_need_model(frame, plan, label=config.label, seed=MODEL_SEED)
+    try:
+        model = train_high_need_model(frame, plan, label=config.label, seed=MODEL_SEED)
+    except InsufficientTrainingData as exc:
+        return _not_trained(context, settings, "high_need", str(exc), HIGH_NEED_BASELINE)
     oracle = high_need_oracle_auroc(model.test_predictions, settings.landing_path, model.label, plan.test)
     test_frame = frame.filter(pl.col("as_of_date") == plan.test)
     model_dir = finish_model(model, test_frame, settings.models_path / "high_need", capacity, None, oracle,
                              dictionary=member_dictionary())
-    (settings.models_path / CURRENT_MODEL_POINTER.format(task="high_need")).write_text(model_dir.name)
     entry = metrics_entry(model, model_dir, f"{HIGH_NEED_TABLE}: member snapshots {plan.as_dict()}")
-    merge_metrics(settings.outputs_path / "metrics.json", "high_need", entry)
-    context.log.info(f"high-need test AUROC {entry['test']['auroc']:.3f}; flags: {len(entry['fairness']['flags'])}")
-    return dg.MaterializeResult(metadata=_model_metadata(entry, model_dir))
+    promoted, why = _promote(settings, "high_need", model_dir, entry)
+    context.log.info(f"high-need test AUROC {entry['test']['auroc']:.3f}; flags: {len(entry['fairness']['flags'])}; {why}")
+    return dg.MaterializeResult(metadata={**_model_metadata(entry, model_dir), "promoted": promoted, "promotion": why})
 
 
 @dg.asset(
@@ -187,7 +234,7 @@ def ml_high_need_score(settings: RiskstratSettings) -> dg.MaterializeResult:
     score; TreeSHAP reasons (three, in plain words) for the highest-ranked members, enough to cover
     the intake list at capacity (3 x free slots, at least the top 5%); other rows have null reasons."""
     model_dir = _current_model_dir(settings, "high_need")
-    model = load_model(model_dir)
+    model = load_model(model_dir) if model_dir is not None else None
     with settings.connect() as con:
         as_of = settings.resolve_as_of(con)
         snapshot = con.execute(MEMBER_SNAPSHOT_SQL, {"as_of": as_of}).pl()
@@ -195,11 +242,15 @@ def ml_high_need_score(settings: RiskstratSettings) -> dg.MaterializeResult:
             raise ValueError(f"{HIGH_NEED_TABLE} has no rows for the run's as-of {as_of.isoformat()}: nothing to score")
         capacity = _program_capacity(con, as_of)
         explain_top = max(EXPLAIN_CAPACITY_MULTIPLE * capacity, int(EXPLAIN_MIN_SHARE * snapshot.height))
-        scores = score_frame(model, snapshot, id_columns=("person_id", "as_of_date"), explain_top=explain_top,
-                             current_features=member_features(), dictionary=member_dictionary())
+        if model is None:
+            scores = prior_cost_scores(snapshot, member_dictionary(), explain_top=explain_top)
+        else:
+            scores = score_frame(model, snapshot, id_columns=("person_id", "as_of_date"), explain_top=explain_top,
+                                 current_features=member_features(), dictionary=member_dictionary())
         con.execute("CREATE SCHEMA IF NOT EXISTS ml")
         con.execute("CREATE OR REPLACE TABLE ml.high_need_score AS SELECT * FROM scores ORDER BY score_raw DESC")
     return dg.MaterializeResult(
         metadata={"dagster/row_count": scores.height, "explained_rows": min(explain_top, scores.height),
-                  "as_of": as_of.isoformat(), "model_dir": model_dir.name}
+                  "as_of": as_of.isoformat(),
+                  "scored_by": model_dir.name if model_dir is not None else HIGH_NEED_BASELINE}
     )
