@@ -4,7 +4,8 @@
 -- observable) and point-in-time features. Every feature uses only data dated strictly before
 -- the stay's discharge_date, or the stay itself (labs dated on the discharge day count):
 --   age_at_discharge            full years between birth_date and discharge_date
---   female_flag, dual_flag      eligibility span covering the discharge (else latest span before it);
+--   female_flag, dual_flag      eligibility span covering the discharge (else latest span before it,
+--                               else, for EHR sources without an earlier span, the first later span);
 --                               dual = dual_status_code present and not '00'
 --   length_of_stay_days         discharge_date - admission_date of the (chained) stay
 --   emergency_admit_flag        admit_type_code '1' emergency or '2' urgent
@@ -62,10 +63,15 @@ elig AS (
     SELECT i.stay_id, e.birth_date, e.gender, e.race, e.ethnicity, e.dual_status_code, e.county_fips
     FROM idx AS i
     JOIN raw.eligibility AS e
-        ON e.person_id = i.person_id AND e.enrollment_start_date <= i.discharge_date
+        ON e.person_id = i.person_id
+    -- the span covering the discharge, else the latest before it; EHR sources (Synthea) may only
+    -- have spans that start later, whose birth date and gender are used rather than none at all
     QUALIFY row_number() OVER (
         PARTITION BY i.stay_id
-        ORDER BY (e.enrollment_end_date >= i.discharge_date) DESC, e.enrollment_start_date DESC
+        ORDER BY (e.enrollment_start_date <= i.discharge_date AND e.enrollment_end_date >= i.discharge_date) DESC,
+                 (e.enrollment_start_date <= i.discharge_date) DESC,
+                 CASE WHEN e.enrollment_start_date <= i.discharge_date THEN e.enrollment_start_date END DESC NULLS LAST,
+                 e.enrollment_start_date
     ) = 1
 ),
 prior_stays AS (

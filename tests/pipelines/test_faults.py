@@ -1,8 +1,13 @@
-"""Faults survived: a killed run leaves every table whole, two runs on one home never interleave."""
+"""Faults survived: a killed run leaves every table whole, two runs on one home never interleave.
+
+A whole-file extract is replaced in one transaction, a monthly extract one month at a time, so
+after a kill every table (every month of a partitioned one) is either as it was or as the run
+left it, never a mix within that unit.
+"""
 
 from __future__ import annotations
 
-import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,14 +24,22 @@ RISKSTRAT = [sys.executable, "-m", "pipelines.cli"]
 
 
 def _table_digests(warehouse: Path) -> dict[str, str]:
+    """A digest per table, and per month for partitioned tables: the unit a load replaces atomically."""
     with duckdb.connect(str(warehouse), read_only=True) as con:
         tables = con.execute(
-            "SELECT table_schema || '.' || table_name FROM information_schema.tables WHERE table_schema IN ('raw', 'quarantine')"
+            "SELECT table_schema || '.' || table_name, bool_or(column_name = '_partition') FROM information_schema.columns "
+            "WHERE table_schema IN ('raw', 'quarantine') GROUP BY 1"
         ).fetchall()
-        return {
-            name: con.execute(f"SELECT count(*) || ':' || coalesce(md5(string_agg(t::VARCHAR, '|' ORDER BY t::VARCHAR)), '') FROM {name} t").fetchone()[0]
-            for (name,) in tables
-        }
+        digests: dict[str, str] = {}
+        for name, partitioned in tables:
+            # run ids and load times differ between runs by design; the rows themselves must not
+            rows = con.execute(
+                f"SELECT {'_partition' if partitioned else 'NULL'} AS part, count(*) || ':' || "
+                f"md5(string_agg(t::VARCHAR, '|' ORDER BY t::VARCHAR)) "
+                f"FROM (SELECT COLUMNS(c -> c NOT IN ('_run_id', '_loaded_at')) FROM {name}) t GROUP BY part"
+            ).fetchall()
+            digests.update({f"{name}[{part}]": digest for part, digest in rows})
+        return digests
 
 
 def _run(landing: Path, home: Path, **kwargs) -> subprocess.Popen:
@@ -36,11 +49,22 @@ def _run(landing: Path, home: Path, **kwargs) -> subprocess.Popen:
     )
 
 
+def _resend_corrected(first: Path, second: Path) -> None:
+    """``second`` = ``first`` re-sent with corrections: every file of every extract loses its last row."""
+    shutil.copytree(first, second)
+    for path in second.rglob("*.csv"):
+        if "_oracle" in path.parts:
+            continue
+        lines = path.read_text().splitlines(keepends=True)
+        if len(lines) > 2:
+            path.write_text("".join(lines[:-1]))
+
+
 @pytest.fixture(scope="module")
 def landings(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("faults")
     generate(out_dir=root / "first", members=MEMBERS, seed=21)
-    generate(out_dir=root / "second", members=MEMBERS, seed=22)
+    _resend_corrected(root / "first", root / "second")
     return root / "first", root / "second"
 
 
