@@ -44,7 +44,9 @@ class _StepLineHandler(logging.Handler):
             evaluation = event.event_specific_data
             if not evaluation.passed:
                 key = "/".join(evaluation.asset_key.path)
-                print(f"  ✗ check {key}:{evaluation.check_name} failed", file=sys.stderr, flush=True)
+                warning = getattr(evaluation.severity, "value", "") == "WARN"
+                mark, verdict = ("!", "warning") if warning else ("✗", "failed")
+                print(f"  {mark} check {key}:{evaluation.check_name} {verdict}", file=sys.stderr, flush=True)
 
 
 @dg.logger(description="One line per step: started, succeeded (with seconds) or failed (with the reason).")

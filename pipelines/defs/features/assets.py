@@ -105,7 +105,7 @@ def readmission_stay_grain(settings: RiskstratSettings) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(passed=rows == stays, metadata={"rows": rows, "distinct_stays": stays})
 
 
-@dg.asset_check(asset=dg.AssetKey(["features", "readmission_stay"]), name="null_rates_within_bounds", blocking=True)
+@dg.asset_check(asset=dg.AssetKey(["features", "readmission_stay"]), name="null_rates_within_bounds", blocking=False)
 def readmission_stay_null_rates(settings: RiskstratSettings) -> dg.AssetCheckResult:
     """Each readmission feature's share of NULLs is within its bound (features.member.NULL_RATE_LIMITS;
     labs and 'since previous stay' features may be missing, the rest almost never)."""
@@ -114,7 +114,8 @@ def readmission_stay_null_rates(settings: RiskstratSettings) -> dg.AssetCheckRes
         over = {k: v for k, v in rates.items() if v > NULL_RATE_LIMITS.get(k, 0.01)}
         absent = features_from_absent_sources(con, over)
     breaches = {k: v for k, v in over.items() if k not in absent}
-    return dg.AssetCheckResult(passed=not breaches, metadata={"breaches": str(breaches), "features": len(MODEL_FEATURES),
+    # a warning, not a stop: real extracts legitimately lack inputs (geography, labs) for many members
+    return dg.AssetCheckResult(passed=not breaches, severity=dg.AssetCheckSeverity.WARN, metadata={"breaches": str(breaches), "features": len(MODEL_FEATURES),
                                                               "absent_source_features": ", ".join(sorted(absent)) or "none",
                                                               "max_null_rate": max(rates.values(), default=0.0)})
 
@@ -141,7 +142,7 @@ def member_features_grain(settings: RiskstratSettings) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(passed=rows == keys, metadata={"rows": rows, "distinct_keys": keys})
 
 
-@dg.asset_check(asset=dg.AssetKey(["features", "member_features"]), name="null_rates_within_bounds", blocking=True)
+@dg.asset_check(asset=dg.AssetKey(["features", "member_features"]), name="null_rates_within_bounds", blocking=False)
 def member_features_null_rates(settings: RiskstratSettings) -> dg.AssetCheckResult:
     """Each member feature's share of NULLs (over all as-of dates) is within its bound in
     features.member.NULL_RATE_LIMITS (default 1%)."""
@@ -152,6 +153,7 @@ def member_features_null_rates(settings: RiskstratSettings) -> dg.AssetCheckResu
     breaches = {k: v for k, v in over.items() if k not in absent}
     return dg.AssetCheckResult(
         passed=not breaches,
+        severity=dg.AssetCheckSeverity.WARN,
         metadata={"breaches": str(breaches), "features": len(MEMBER_FEATURES),
                   "absent_source_features": ", ".join(sorted(absent)) or "none",
                   "null_rates": {k: round(v, 4) for k, v in rates.items() if v > 0}},
