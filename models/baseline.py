@@ -34,11 +34,15 @@ def _reasons(
         picked = order[:, rank]
         names = [components[j] for j in picked]
         picked_values = values[np.arange(len(picked)), picked]
-        # one formatted sentence per listed row and reason: the rows people read
+        # one formatted sentence per listed row and reason (the rows people read); a part that is
+        # zero or missing raises nothing, so it gives no reason
         columns[f"reason_{rank + 1}"] = [
-            "raises risk: " + dictionary[n].reason(None if np.isnan(v) else float(v)) for n, v in zip(names, picked_values)
+            None if np.isnan(v) or v == 0 else "raises risk: " + dictionary[n].reason(float(v))
+            for n, v in zip(names, picked_values)
         ]
-        columns[f"reason_feature_{rank + 1}"] = names
+        columns[f"reason_feature_{rank + 1}"] = [
+            None if np.isnan(v) or v == 0 else n for n, v in zip(names, picked_values)
+        ]
     return pl.DataFrame(columns)
 
 

@@ -55,6 +55,9 @@ class IntakeOptions:
     program_caps: dict[str, int] = field(default_factory=lambda: dict(PROGRAM_CASELOAD_CAP))
     rising_delta: float = 0.10  # score rise since the member's previous scoring run that marks rising risk
     declined_days: int = 90  # members who declined within this many days are not offered again
+    # A source with no case-manager roster at all (EHR extracts) still gets a ranked list of this
+    # many members, with no suggested case manager; a roster that is full gets an empty list.
+    no_roster_list_size: int = 25
 
 
 def open_capacity(con: duckdb.DuckDBPyConnection, as_of: dt.date, options: IntakeOptions = IntakeOptions()) -> pl.DataFrame:
@@ -181,11 +184,15 @@ def build_intake_list(
     score, then score_raw where calibrated scores tie, then person_id. score_percentile is among
     eligible scored members before the cut. The list holds at most sum(free slots) of active case
     managers (capacity, capped by the program's caseload cap, minus the active caseload, acuity
-    weighted when configured). Needs raw.eligibility, raw.encounter, raw.cm_case, raw.cm_roster,
+    weighted when configured); with no roster at all, the top ``options.no_roster_list_size``
+    members and no suggested case manager. Needs raw.eligibility, raw.encounter, raw.cm_case, raw.cm_roster,
     core.inpatient_stay; reads marts.score_history when present for the rising-risk flag.
     """
     managers = open_capacity(con, as_of, options)
+    roster_size = con.execute("SELECT count(*) FROM raw.cm_roster").fetchone()[0]
     total_free = int(managers["free_slots"].sum()) if managers.height else 0
+    if roster_size == 0:
+        total_free = options.no_roster_list_size
     eligible = eligible_members(con, as_of, options).lazy()
     context = member_context(con, as_of).lazy()
     previous = previous_scores(con, score_name, as_of).lazy()

@@ -59,6 +59,7 @@ def run_pipeline(
     data_through: str = "",
     breach_threshold: float = -1.0,
     wait: bool = False,
+    intake_score: str = "readmission",
 ) -> bool:
     """Materialise every asset in-process, over every landing month; True when the run succeeded.
 
@@ -79,7 +80,8 @@ def run_pipeline(
             f"{landing}: no monthly files found (claims and EHR extracts land as <extract>/YYYY-MM.csv)"
         )
     settings = RiskstratSettings(
-        home=str(home), landing=str(landing), as_of=as_of, data_through=data_through, breach_threshold=breach_threshold
+        home=str(home), landing=str(landing), as_of=as_of, data_through=data_through, breach_threshold=breach_threshold,
+        intake_score=intake_score,
     )
     job = build_definitions(settings).resolve_job_def(ALL_ASSETS_JOB)
     with exclusive_home(home, wait=wait), dg.DagsterInstance.ephemeral() as instance:
@@ -182,7 +184,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"running the pipeline on {landing} into {home}", file=sys.stderr)
     started = time.monotonic()
     try:
-        ok = run_pipeline(home, landing, args.as_of or "", args.data_through or "", args.breach_threshold, args.wait)
+        ok = run_pipeline(
+            home, landing, args.as_of or "", args.data_through or "", args.breach_threshold, args.wait, args.intake_score
+        )
     except (HomeBusyError, LandingLayoutError) as exc:
         print(f"riskstrat: {exc}", file=sys.stderr)
         return 2
@@ -207,7 +211,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 1
     run_args = argparse.Namespace(
         home=str(home), landing=str(landing), as_of="", data_through="", breach_threshold=-1.0, wait=False,
-        format="canonical", sdoh="",
+        format="canonical", sdoh="", intake_score="readmission",
     )
     return cmd_run(run_args)
 
@@ -266,6 +270,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--format", choices=["auto", "canonical", "synthea", "mimic-iv", "tuva", "synpuf"], default="auto",
         help="source format of the landing folder (default: detected from the files present)",
+    )
+    run.add_argument(
+        "--intake-score", choices=["readmission", "high_need"], default="readmission",
+        help="the score that ranks the intake list: recent discharges by readmission risk, or all members by high need",
     )
     run.add_argument("--sdoh", default="", help="folder of public SDOH files (CDC SVI, ZIP-county crosswalk, ACS income)")
     run.set_defaults(func=cmd_run)
