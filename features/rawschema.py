@@ -12,6 +12,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from data_contracts.ingest import create_empty_raw_table
 from data_contracts.spec import load_contract
 
 _POLARS_TYPES = {"string": pl.String, "integer": pl.Int64, "double": pl.Float64, "date": pl.Date}
@@ -19,11 +20,9 @@ _POLARS_TYPES = {"string": pl.String, "integer": pl.Int64, "double": pl.Float64,
 
 def create_raw_tables(con: duckdb.DuckDBPyConnection, extracts: Iterable[str]) -> None:
     """Create empty ``raw.<extract>`` tables (replacing existing ones) from the contracts."""
-    con.execute("CREATE SCHEMA IF NOT EXISTS raw")
     for extract in extracts:
-        contract = load_contract(extract)  # raises on an unknown name, so the name is from a fixed list
-        cols = ", ".join(f'"{c.name}" {c.duckdb_type}' for c in contract.columns)
-        con.execute(f"CREATE OR REPLACE TABLE raw.{contract.extract} ({cols})")
+        # load_contract raises on an unknown name, so table names come from a fixed list
+        create_empty_raw_table(con, load_contract(extract))
 
 
 def insert_rows(con: duckdb.DuckDBPyConnection, extract: str, rows: list[Mapping[str, Any]]) -> None:
