@@ -6,7 +6,7 @@ Every window is half-open and ends at the as-of date: "365 days before as-of" me
 
 from __future__ import annotations
 
-from features.dictionary import FeatureSpec
+from features.feature_spec import FeatureSpec
 
 F = FeatureSpec
 WINDOWS: tuple[int, ...] = (30, 90, 180, 365)
