@@ -26,9 +26,9 @@ EXPECTED_RULE_PREFIXES = {
 
 
 @pytest.fixture(scope="module")
-def pipeline_run(generated_run) -> tuple[Path, Path, bool]:
-    landing, home = generated_run
-    return landing, home, True
+def pipeline_run(generated_run) -> tuple[Path, Path]:
+    """The shared run (tests/conftest.py), which itself asserts that the run succeeded."""
+    return generated_run
 
 
 def _rows(home: Path, sql: str) -> list[tuple]:
@@ -37,8 +37,7 @@ def _rows(home: Path, sql: str) -> list[tuple]:
 
 
 def test_run_succeeds_and_writes_raw_tables_and_outputs(pipeline_run) -> None:
-    landing, home, ok = pipeline_run
-    assert ok
+    landing, home = pipeline_run
     tables = {r[0] for r in _rows(home, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw'")}
     assert tables == set(EXTRACTS)
     assert (home / "outputs" / "intake_list.csv").exists()
@@ -46,7 +45,7 @@ def test_run_succeeds_and_writes_raw_tables_and_outputs(pipeline_run) -> None:
 
 
 def test_every_row_read_is_loaded_or_quarantined(pipeline_run) -> None:
-    _, home, _ = pipeline_run
+    _, home = pipeline_run
     for extract in EXTRACTS:
         read, loaded, quarantined = _rows(
             home,
@@ -60,7 +59,7 @@ def test_every_row_read_is_loaded_or_quarantined(pipeline_run) -> None:
 
 
 def test_every_injected_defect_is_quarantined_with_a_matching_rule(pipeline_run) -> None:
-    landing, home, _ = pipeline_run
+    landing, home = pipeline_run
     manifest = json.loads((landing / "_manifest.json").read_text())
     defects = manifest["defects"] if isinstance(manifest, dict) else manifest
     assert defects, "the generator injected nothing at dirty_rate 0.01"
@@ -88,7 +87,7 @@ def test_every_injected_defect_is_quarantined_with_a_matching_rule(pipeline_run)
 
 
 def test_intake_list_rows_are_within_capacity_and_carry_reasons(pipeline_run) -> None:
-    _, home, _ = pipeline_run
+    _, home = pipeline_run
     with open(home / "outputs" / "intake_list.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert rows, "the intake list is empty"
@@ -107,7 +106,7 @@ def test_intake_list_rows_are_within_capacity_and_carry_reasons(pipeline_run) ->
 
 
 def test_metrics_name_their_test_rows_and_baselines(pipeline_run) -> None:
-    _, home, _ = pipeline_run
+    _, home = pipeline_run
     metrics = json.loads((home / "outputs" / "metrics.json").read_text())["readmission"]
     assert 0.5 < metrics["test"]["auroc"] <= 1.0
     assert metrics["test"]["n"] > 0 and metrics["test"]["events"] > 0
@@ -116,7 +115,7 @@ def test_metrics_name_their_test_rows_and_baselines(pipeline_run) -> None:
 
 
 def test_rerun_leaves_raw_tables_identical(pipeline_run, tmp_path: Path) -> None:
-    landing, shared_home, _ = pipeline_run
+    landing, shared_home = pipeline_run
     home = tmp_path / "home"
     shutil.copytree(shared_home, home)
     before = {e: _rows(home, f"SELECT md5(string_agg(t::VARCHAR, '|' ORDER BY t::VARCHAR)) FROM raw.{e} t")[0][0] for e in EXTRACTS}
