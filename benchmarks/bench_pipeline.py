@@ -68,17 +68,14 @@ def _run_stage(stage: str, home: Path, landing: Path, members: int) -> dict:
 
     from data_contracts.landing import landing_months
     from pipelines.definitions import build_definitions
-    from pipelines.partitions import LANDING_MONTH
+    from pipelines.partitions import execute_over_months
 
     defs = build_definitions(_settings(home, landing))
     job = dg.define_asset_job(f"bench_{stage}", selection=_selection(stage))
     resolved = dg.Definitions.merge(defs, dg.Definitions(jobs=[job])).resolve_job_def(job.name)
     months = landing_months(landing)
-    tags = {"dagster/asset_partition_range_start": months[0], "dagster/asset_partition_range_end": months[-1]}
-    with dg.DagsterInstance.ephemeral() as instance:
-        instance.add_dynamic_partitions(LANDING_MONTH, months)
-        result = resolved.execute_in_process(instance=instance, raise_on_error=True, tags=tags)
-    return {"rows": _rows_for(stage, home), "success": result.success}
+    success = execute_over_months(resolved, months, months[0], months[-1], raise_on_error=True)
+    return {"rows": _rows_for(stage, home), "success": success}
 
 
 def _rows_for(stage: str, home: Path) -> int:
@@ -154,7 +151,7 @@ def _measure(stage: str, home: Path, landing: Path, members: int) -> dict:
 
 def _print_size(members: int, results: list[dict]) -> None:
     print(f"\n## {members:,} members")
-    print(f"| stage | seconds | peak RSS (MB) | rows | rows/s |")
+    print("| stage | seconds | peak RSS (MB) | rows | rows/s |")
     print("|---|---:|---:|---:|---:|")
     for r in results:
         rate = r.get("rows", 0) / r["seconds"] if r["seconds"] else 0

@@ -156,7 +156,7 @@ def _latest_load(con: duckdb.DuckDBPyConnection, extract: str, partition: str | 
     ).fetchone()
 
 
-def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
     return bool(
         con.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_schema = $s AND table_name = $t",
@@ -233,7 +233,7 @@ def ingest_extract(
 
     con.execute(AUDIT_DDL)
     previous = _latest_load(con, extract, partition)
-    if previous is not None and previous[0] == sha and _table_exists(con, "raw", extract):
+    if previous is not None and previous[0] == sha and table_exists(con, "raw", extract):
         return IngestResult(
             extract=extract, source_file=path.name, file_sha256=sha, rows_read=previous[1], rows_loaded=previous[2],
             rows_quarantined=previous[3], quarantined_by_rule={}, breach_threshold=threshold, partition=partition,

@@ -66,12 +66,10 @@ def run_pipeline(
     Raises ``HomeBusyError`` when another run holds the home folder (unless ``wait``) and
     ``LandingLayoutError`` when the landing folder has no monthly files.
     """
-    import dagster as dg
-
     from data_contracts.landing import LandingLayoutError, landing_months
     from pipelines.definitions import ALL_ASSETS_JOB, build_definitions
     from pipelines.locking import exclusive_home
-    from pipelines.partitions import LANDING_MONTH
+    from pipelines.partitions import execute_over_months
     from pipelines.resources import RiskstratSettings
 
     months = landing_months(landing)
@@ -84,29 +82,19 @@ def run_pipeline(
         intake_score=intake_score,
     )
     job = build_definitions(settings).resolve_job_def(ALL_ASSETS_JOB)
-    with exclusive_home(home, wait=wait), dg.DagsterInstance.ephemeral() as instance:
-        instance.add_dynamic_partitions(LANDING_MONTH, months)
-        result = job.execute_in_process(
-            run_config={"loggers": {"progress": {}}},
-            instance=instance,
-            raise_on_error=False,
-            tags={
-                "dagster/asset_partition_range_start": months[0],
-                "dagster/asset_partition_range_end": months[-1],
-            },
+    with exclusive_home(home, wait=wait):
+        return execute_over_months(
+            job, months, months[0], months[-1], run_config={"loggers": {"progress": {}}}, raise_on_error=False
         )
-    return result.success
 
 
 def backfill_months(home: Path, landing: Path, first: str, last: str, data_through: str = "") -> bool:
     """Reload the monthly extracts for months ``first``..``last`` (inclusive) in one run."""
-    import dagster as dg
-
     from data_contracts.landing import landing_months
     from pipelines.automation import ingest_monthly_job
     from pipelines.definitions import build_definitions
     from pipelines.locking import exclusive_home
-    from pipelines.partitions import LANDING_MONTH
+    from pipelines.partitions import execute_over_months
     from pipelines.resources import RiskstratSettings
 
     months = [m for m in landing_months(landing) if first <= m <= last]
@@ -114,15 +102,11 @@ def backfill_months(home: Path, landing: Path, first: str, last: str, data_throu
         raise ValueError(f"no landing files for months {first}..{last}")
     settings = RiskstratSettings(home=str(home), landing=str(landing), data_through=data_through)
     job = build_definitions(settings).resolve_job_def(ingest_monthly_job.name)
-    with exclusive_home(home), dg.DagsterInstance.ephemeral() as instance:
-        instance.add_dynamic_partitions(LANDING_MONTH, landing_months(landing))
-        result = job.execute_in_process(
-            run_config={"loggers": {"progress": {}}},
-            instance=instance,
-            raise_on_error=False,
-            tags={"dagster/asset_partition_range_start": months[0], "dagster/asset_partition_range_end": months[-1]},
+    with exclusive_home(home):
+        return execute_over_months(
+            job, landing_months(landing), months[0], months[-1],
+            run_config={"loggers": {"progress": {}}}, raise_on_error=False,
         )
-    return result.success
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ from data_contracts.ingest import (
     create_empty_raw_table,
     IngestResult,
     ingest_extract,
+    table_exists,
 )
 from data_contracts.landing import find_extract_file, month_files
 from data_contracts.spec import EXTRACTS, Contract, load_contract
@@ -212,7 +213,7 @@ def _conservation_check(contract: Contract) -> dg.AssetChecksDefinition:
     )
     def _check(context: dg.AssetCheckExecutionContext, settings: RiskstratSettings) -> dg.AssetCheckResult:
         with settings.connect(read_only=True) as con:
-            loads, rows_read = con.execute(CONSERVATION_SQL, {"extract": extract}).fetchone() if _has_audit(con) else (0, 0)
+            loads, rows_read = con.execute(CONSERVATION_SQL, {"extract": extract}).fetchone() if table_exists(con, "audit", "ingest_log") else (0, 0)
             loaded = con.execute(f'SELECT count(*) FROM raw."{extract}"').fetchone()[0]
             quarantined = con.execute(f'SELECT count(*) FROM quarantine."{extract}"').fetchone()[0] if loads else 0
         return recorded(context, settings, dg.AssetCheckResult(
@@ -221,14 +222,6 @@ def _conservation_check(contract: Contract) -> dg.AssetChecksDefinition:
         ))
 
     return _check
-
-
-def _has_audit(con) -> bool:
-    return bool(
-        con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'audit' AND table_name = 'ingest_log'"
-        ).fetchone()[0]
-    )
 
 
 CONTRACTS = [load_contract(name) for name in EXTRACTS]
