@@ -20,29 +20,42 @@ def oracle_dir(landing: Path) -> Path | None:
     return path if path.is_dir() else None
 
 
+# A discharge-time score cannot know whether the 7-day follow-up visit will happen; the
+# generator's at-discharge probability averages over it and is the ceiling such a score can reach.
+# Older oracle folders only carry the probability given the follow-up that happened.
+READMISSION_ORACLE_COLUMNS = ("p_readmit_30d_at_discharge", "p_readmit_30d")
+# The pipeline's need label (2+ unplanned admissions or 4+ ED visits) has its own true probability;
+# p_high_need (1+ unplanned admission) is the older, looser definition.
+NEED_LABEL = "high_need_utilization_12m"
+NEED_ORACLE_COLUMN = "p_high_need_utilization"
+
+
 def readmission_oracle(landing: Path) -> pl.DataFrame | None:
     """person_id, discharge_date, oracle_p from ``_oracle/index_stays.csv``, or None when absent."""
     d = oracle_dir(landing)
     if d is None or not (d / "index_stays.csv").exists():
         return None
+    frame = pl.read_csv(d / "index_stays.csv", schema_overrides={"person_id": pl.String, "claim_id": pl.String})
+    column = next(c for c in READMISSION_ORACLE_COLUMNS if c in frame.columns)
     return (
-        pl.read_csv(d / "index_stays.csv", schema_overrides={"person_id": pl.String, "claim_id": pl.String})
-        .select(pl.col("person_id"), pl.col("discharge_date").str.to_date(), pl.col("p_readmit_30d").alias("oracle_p"))
+        frame.select(pl.col("person_id"), pl.col("discharge_date").str.to_date(), pl.col(column).alias("oracle_p"))
         .unique(["person_id", "discharge_date"], keep="first")
     )
 
 
-def high_need_oracle(landing: Path) -> pl.DataFrame | None:
-    """person_id, oracle_as_of (the first day the oracle's label window covers), oracle_p from
-    ``_oracle/members.csv``, or None when absent."""
+def high_need_oracle(landing: Path, column: str = "p_high_need") -> pl.DataFrame | None:
+    """person_id, oracle_as_of (the first day the oracle's label window covers), oracle_p (the
+    given probability column) from ``_oracle/members.csv``, or None when absent."""
     d = oracle_dir(landing)
     if d is None or not (d / "members.csv").exists():
         return None
     frame = pl.read_csv(d / "members.csv", schema_overrides={"person_id": pl.String})
+    if column not in frame.columns:
+        return None
     return frame.select(
         pl.col("person_id"),
         (pl.col("as_of_date").cast(pl.String).str.to_date() + pl.duration(days=1)).alias("oracle_as_of"),
-        pl.col("p_high_need").alias("oracle_p"),
+        pl.col(column).alias("oracle_p"),
     )
 
 
@@ -66,14 +79,25 @@ def readmission_oracle_auroc(test: pl.DataFrame, landing: Path, label: str) -> d
 
 
 def high_need_oracle_auroc(test: pl.DataFrame, landing: Path, label: str, test_as_of: dt.date) -> dict | None:
-    """The oracle's p_high_need covers one period; it is comparable only when its as-of is the test as-of."""
-    oracle = high_need_oracle(landing)
+    """The oracle covers one period; it is comparable only when its as-of is the test as-of.
+
+    For the need label the oracle's probability of that same label is the ceiling; for any other
+    label (cost), or an older oracle folder, the looser 1+ admission probability is used with a note,
+    and both are also scored on that looser definition."""
+    aligned = high_need_oracle(landing, NEED_ORACLE_COLUMN) if label == NEED_LABEL else None
+    oracle = aligned if aligned is not None else high_need_oracle(landing)
     if oracle is None:
         return None
     oracle_as_of = oracle["oracle_as_of"].unique().to_list()
     if oracle_as_of != [test_as_of]:
         return {"note": f"oracle period starts {[d.isoformat() for d in oracle_as_of]}, test snapshot {test_as_of.isoformat()}: not comparable"}
     oracle = oracle.drop("oracle_as_of")
+    if aligned is not None:
+        return oracle_auroc(test, oracle, ["person_id"], label) | {
+            "label": label,
+            "note": "the oracle's probability of this same label (2+ unplanned admissions or 4+ ED visits in the "
+                    "12 months) from the member's true yearly rates",
+        }
     out = oracle_auroc(test, oracle, ["person_id"], label) | {
         "label": label,
         "note": "the oracle's p_high_need is the probability of 1+ unplanned admission in the period, not of this label",

@@ -58,6 +58,7 @@ from synth import tables as T
 
 OPEN_END = np.datetime64("2099-12-31")
 HGB_LOW, NA_LOW = 12.0, 135.0
+FOLLOWUP_LOG_ODDS = 0.55  # a 7-day follow-up visit lowers readmission odds by exp(-0.55) = 0.58x
 
 
 @dataclass(frozen=True)
@@ -292,7 +293,7 @@ def _events(rng, spans, rate_per_year, D):
 # ----------------------------------------------------------------------------------------
 class _Stays:
     cols = ("person", "span", "adm", "los", "admit_type", "dx", "drg", "pcs", "kind", "disp",
-            "hgb", "na", "p_chain", "ed6", "fu", "fu_day", "ct", "gen")
+            "hgb", "na", "p_chain", "p_chain_at_discharge", "ed6", "fu", "fu_day", "ct", "gen")
 
     def __init__(self):
         self.parts: list[dict[str, np.ndarray]] = []
@@ -338,7 +339,7 @@ def _stay_block(rng, m, person, span, adm, kind, dx=None, drg=None, pcs=None, ad
     return {"person": person, "span": span, "adm": adm, "los": los, "admit_type": admit_type,
             "dx": dx.astype("<U7"), "drg": np.asarray(drg).astype("<U3"), "pcs": np.asarray(pcs).astype("<U7"),
             "kind": np.full(n, kind, dtype="<U11"), "disp": disp, "hgb": np.round(np.clip(hgb, 5, 19), 1),
-            "na": np.round(np.clip(na, 118, 155), 0), "p_chain": z.copy(), "ed6": z.astype(np.int64),
+            "na": np.round(np.clip(na, 118, 155), 0), "p_chain": z.copy(), "p_chain_at_discharge": z.copy(), "ed6": z.astype(np.int64),
             "fu": z.astype(bool), "fu_day": z.astype(np.int64), "ct": z.astype(bool), "gen": z.astype(np.int64)}
 
 
@@ -400,12 +401,18 @@ def _simulate_stays(seed, m, spans, win, ed_keys, K, comm_cases, ct_budget):
         A = 3 * (cur["admit_type"] == "1")
         C = m["lace_c"][pe]
         E = np.minimum(cur["ed6"], 4)
-        logit = (-5.0 + 0.11 * L + 0.12 * A + 0.15 * C + 0.18 * E + 0.45 * (cur["hgb"] < HGB_LOW)
-                 + 0.35 * (cur["na"] < NA_LOW) + 0.12 * np.minimum(m["n_needs"][pe], 3)
-                 + 0.5 * (svi - 0.5) - 0.55 * fu + 0.75 * m["frailty"][pe]
-                 + 0.25 * (cur["disp"] == "03") + 0.2 * (m["age"][pe] >= 75))
-        p_chain = np.where(alive, expit(logit), 0.0)
+        logit_without_followup = (
+            -5.0 + 0.11 * L + 0.12 * A + 0.15 * C + 0.18 * E + 0.45 * (cur["hgb"] < HGB_LOW)
+            + 0.35 * (cur["na"] < NA_LOW) + 0.12 * np.minimum(m["n_needs"][pe], 3)
+            + 0.5 * (svi - 0.5) + 0.75 * m["frailty"][pe]
+            + 0.25 * (cur["disp"] == "03") + 0.2 * (m["age"][pe] >= 75))
+        p_chain = np.where(alive, expit(logit_without_followup - FOLLOWUP_LOG_ODDS * fu), 0.0)
+        # what is knowable at discharge: whether the 7-day follow-up happens is not, so the
+        # ceiling for a discharge-time score averages over it
+        p_at_discharge = (p_fu * expit(logit_without_followup - FOLLOWUP_LOG_ODDS)
+                          + (1 - p_fu) * expit(logit_without_followup))
         cur["p_chain"], cur["fu"], cur["fu_day"], cur["ct"] = p_chain, fu, fu_day, ct
+        cur["p_chain_at_discharge"] = np.where(alive, p_at_discharge, 0.0)
         stays.add(cur)
         # children: readmissions, transfers, planned chemotherapy
         readm = rng.random(n) < p_chain
@@ -1148,11 +1155,14 @@ def _write_oracle(out_dir, m, st, dd, spans, win, K, stay_claim_id, ev_type, ev_
     realised = _count_before(keys, p * K + disc + 1, p * K + disc + 31) > 0
     p_bg = 1 - np.exp(-m["rate_ip"][p] * 30 / 365.25)
     p_true = 1 - (1 - st["p_chain"]) * (1 - p_bg)
+    p_at_discharge = 1 - (1 - st["p_chain_at_discharge"]) * (1 - p_bg)
     i = np.flatnonzero(index)
     pl.DataFrame({
         "person_id": _ids("P", p[i], 8), "claim_id": pl.Series(stay_claim_id[i].astype(str)),
         "admission_date": win.dates(st["adm"][i]), "discharge_date": win.dates(disc[i]),
-        "p_readmit_30d": np.round(p_true[i], 6), "readmit_30d": realised[i].astype(np.int64),
+        "p_readmit_30d": np.round(p_true[i], 6),
+        "p_readmit_30d_at_discharge": np.round(p_at_discharge[i], 6),
+        "readmit_30d": realised[i].astype(np.int64),
     }).write_csv(out_dir / "_oracle" / "index_stays.csv")
     # members: high need in the last 12 months of the window
     n = len(m["age"])
@@ -1162,6 +1172,13 @@ def _write_oracle(out_dir, m, st, dd, spans, win, K, stay_claim_id, ev_type, ev_
     expo = np.zeros(n)
     np.add.at(expo, spans["person"], np.maximum(e - s + 1, 0))
     p_high = 1 - np.exp(-m["rate_ip"] * expo / 365.25)
+    # the pipeline's need label (2+ unplanned admissions or 4+ ED visits) from the member's true
+    # yearly rates; readmission chains add admissions beyond the Poisson count, so this is a
+    # slight underestimate for the frailest members, never information a model cannot earn
+    lam_adm, lam_ed = m["rate_ip"] * expo / 365.25, m["rate_ed"] * expo / 365.25
+    at_most_one_adm = np.exp(-lam_adm) * (1 + lam_adm)
+    at_most_three_ed = np.exp(-lam_ed) * (1 + lam_ed + lam_ed ** 2 / 2 + lam_ed ** 3 / 6)
+    p_need = 1 - at_most_one_adm * at_most_three_ed
     adm12 = np.zeros(n, dtype=np.int64)
     sel = unplanned & (st["adm"] >= T0)
     np.add.at(adm12, p[sel], 1)
@@ -1178,6 +1195,8 @@ def _write_oracle(out_dir, m, st, dd, spans, win, K, stay_claim_id, ev_type, ev_
         "exposure_days_last12": expo.astype(np.int64),
         "p_high_need": np.round(p_high, 6),
         "high_need": (adm12 > 0).astype(np.int64),
+        "p_high_need_utilization": np.round(p_need, 6),
+        "high_need_utilization": ((adm12 >= 2) | (ed12 >= 4)).astype(np.int64),
         "unplanned_admissions_last12": adm12, "ed_visits_last12": ed12,
         "medical_allowed_last12": np.round(spend, 2),
     }).write_csv(out_dir / "_oracle" / "members.csv")

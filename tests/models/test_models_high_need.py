@@ -127,7 +127,14 @@ def test_oracle_auroc_on_the_same_test_rows(model, frame, tmp_path):
     out = high_need_oracle_auroc(model.test_predictions, tmp_path, "high_need_utilization_12m", PLAN.test)
     assert out["matched_rows"] == 3000
     assert out["oracle_auroc"] >= out["model_auroc_on_matched"] - 0.02  # the truth is the ceiling
+    assert "not of this label" in out["note"]  # an older oracle folder: the looser definition, said so
     assert out["on_oracle_definition"]["matched_rows"] == 3000
+    # a current oracle carries the probability of the need label itself: that is the ceiling used
+    pl.read_csv(oracle_dir / "members.csv").with_columns(
+        pl.col("p_high_need").alias("p_high_need_utilization")).write_csv(oracle_dir / "members.csv")
+    aligned = high_need_oracle_auroc(model.test_predictions, tmp_path, "high_need_utilization_12m", PLAN.test)
+    assert aligned["oracle_auroc"] == out["oracle_auroc"] and "same label" in aligned["note"]
+    assert "on_oracle_definition" not in aligned
     assert high_need_oracle_auroc(model.test_predictions, tmp_path, "high_need_utilization_12m", D(2025, 4, 1))["note"]
     assert high_need_oracle_auroc(model.test_predictions, tmp_path / "nowhere", "x", PLAN.test) is None
     assert readmission_oracle_auroc(model.test_predictions, tmp_path, "x") is None  # no index_stays.csv

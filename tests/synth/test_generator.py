@@ -83,6 +83,13 @@ def test_oracle_agrees_with_claims(clean_small):
     assert members["p_high_need"].is_between(0, 1).all()
     # the true probability is calibrated against the realised outcome (loose, small sample)
     assert abs(members["p_high_need"].mean() - members["high_need"].mean()) < 0.02
+    # the need label's own probability (2+ unplanned admissions or 4+ ED visits)
+    assert members["p_high_need_utilization"].is_between(0, 1).all()
+    assert abs(members["p_high_need_utilization"].mean() - members["high_need_utilization"].mean()) < 0.02
+    stays = pl.read_csv(clean_small.out_dir / "_oracle" / "index_stays.csv")
+    # averaging over the follow-up visit keeps the mean but cannot know more than the full truth
+    assert abs(stays["p_readmit_30d_at_discharge"].mean() - stays["p_readmit_30d"].mean()) < 0.01
+    assert abs(stays["p_readmit_30d_at_discharge"].mean() - stays["readmit_30d"].mean()) < 0.04
 
 
 def _calibration(summary):
