@@ -82,6 +82,20 @@ _SPECS: tuple[FeatureSpec, ...] = (
                 "latest release", "raw.area_sdoh_county", "percentile",
                 "lives in a county at the {value:.0%} social-vulnerability percentile",
                 template_missing="county social vulnerability unknown"),
+    FeatureSpec("discharged_to_facility_flag", "1 when the discharge status sends the member to a post-acute or other "
+                "facility (UB-04 03, 04, 05, 61-65, 70: nursing, rehabilitation, long-term care, psychiatric); null "
+                "when the status is missing.", "index stay", "core.inpatient_stay.discharge_disposition_code", "flag",
+                "discharged to a nursing or rehabilitation facility", "not discharged to a facility",
+                "discharge destination not recorded"),
+    FeatureSpec("discharged_home_health_flag", "1 when discharged home with home health services (UB-04 06); null "
+                "when the status is missing.", "index stay", "core.inpatient_stay.discharge_disposition_code", "flag",
+                "discharged home with home health services", "no home health services after discharge",
+                "discharge destination not recorded"),
+    FeatureSpec("social_needs_positive", "Social-need domains (food, housing, transportation, utilities, safety, "
+                "financial strain, isolation) whose latest screening on or before the discharge day was positive; "
+                "null when never screened.", "any time up to discharge", "raw.sdoh_screening", "domains",
+                "{value:.0f} unmet social needs on the last screening", "no unmet social needs on the last screening",
+                "no social-needs screening on record"),
     FeatureSpec("hospital_low_hemoglobin", "HOSPITAL score H: 1 point when the last hemoglobin during the stay is "
                 "below 12 g/dL (0 when none was taken).", "index stay", "raw.lab_result (LOINC 718-7)", "points",
                 "low hemoglobin at discharge", "hemoglobin at discharge not low"),

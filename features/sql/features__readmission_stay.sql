@@ -32,6 +32,13 @@
 --                               before this discharge; NULL when there is no previous stay
 --   open_cm_case_flag           case-management case open at discharge
 --   svi_overall                 county SVI percentile of the county of residence
+--   discharged_to_facility_flag 1 when the stay's UB-04 discharge status sends the member to a post-acute
+--                               or other facility (03 SNF, 04 ICF, 05 other institution, 61 swing bed,
+--                               62 rehabilitation, 63 long-term care hospital, 64 nursing facility, 65
+--                               psychiatric, 70 other); NULL when the status is missing
+--   discharged_home_health_flag 1 when discharged home with home health services (06); NULL when missing
+--   social_needs_positive       social-need domains whose latest screening dated on or before the
+--                               discharge day is positive (0-7); NULL when never screened
 --   hospital_*                  HOSPITAL score (Donze J et al., JAMA Intern Med 2013;173:632-8), points:
 --                               low_hemoglobin 1 (last hemoglobin during the stay < 12 g/dL),
 --                               oncology_discharge 2 (a malignant-neoplasm diagnosis, ICD-10-CM C* or
@@ -53,7 +60,7 @@ CREATE OR REPLACE TABLE features.readmission_stay AS
 WITH idx AS (
     SELECT
         l.stay_id, l.person_id, l.admission_date, l.discharge_date, l.readmit_30d,
-        l.in_case_management_flag, s.length_of_stay_days, s.admit_type_code,
+        l.in_case_management_flag, s.length_of_stay_days, s.admit_type_code, s.discharge_disposition_code,
         CAST(coalesce(len(s.procedure_codes), 0) > 0 AS INTEGER) AS procedure_flag
     FROM _readmission_label AS l
     JOIN core.inpatient_stay AS s ON s.stay_id = l.stay_id
@@ -225,6 +232,17 @@ oncology AS (
                 OR regexp_matches(coalesce(c.diagnosis_code_2, ''), '^(1[4-9][0-9]|20[0-8])')
                 OR regexp_matches(coalesce(c.diagnosis_code_3, ''), '^(1[4-9][0-9]|20[0-8])')))
 ),
+social_needs_latest AS (
+    SELECT i.stay_id, s.domain, arg_max(s.positive_flag, (s.screening_date, s.screening_id)) AS positive
+    FROM idx AS i
+    JOIN raw.sdoh_screening AS s
+        ON s.person_id = i.person_id
+       AND s.screening_date <= i.discharge_date
+    GROUP BY i.stay_id, s.domain
+),
+social_needs AS (
+    SELECT stay_id, sum(positive) AS positive_domains FROM social_needs_latest GROUP BY stay_id
+),
 prior_admissions AS (
     SELECT i.stay_id, count(*) AS n_12m
     FROM idx AS i
@@ -299,7 +317,13 @@ assembled AS (
         CAST(coalesce(co.allowed_amount, 0) AS DOUBLE) AS allowed_amount_prior_365d,
         CAST(fu.flag AS DOUBLE) AS followup_7d_prior_discharge_flag,
         CAST(i.in_case_management_flag AS DOUBLE) AS open_cm_case_flag,
-        CAST(sv.svi_overall AS DOUBLE) AS svi_overall
+        CAST(sv.svi_overall AS DOUBLE) AS svi_overall,
+        CAST(CASE WHEN i.discharge_disposition_code IS NULL THEN NULL
+                  WHEN i.discharge_disposition_code IN ('03', '04', '05', '61', '62', '63', '64', '65', '70') THEN 1
+                  ELSE 0 END AS DOUBLE) AS discharged_to_facility_flag,
+        CAST(CASE WHEN i.discharge_disposition_code IS NULL THEN NULL
+                  WHEN i.discharge_disposition_code = '06' THEN 1 ELSE 0 END AS DOUBLE) AS discharged_home_health_flag,
+        CAST(sn.positive_domains AS DOUBLE) AS social_needs_positive
     FROM idx AS i
     LEFT JOIN elig AS e ON e.stay_id = i.stay_id
     LEFT JOIN prior_stays AS ps ON ps.stay_id = i.stay_id
@@ -312,6 +336,7 @@ assembled AS (
     LEFT JOIN stay_labs AS sl ON sl.stay_id = i.stay_id
     LEFT JOIN oncology AS onc ON onc.stay_id = i.stay_id
     LEFT JOIN prior_admissions AS pa ON pa.stay_id = i.stay_id
+    LEFT JOIN social_needs AS sn ON sn.stay_id = i.stay_id
 )
 SELECT
     stay_id,
@@ -361,6 +386,9 @@ SELECT
     followup_7d_prior_discharge_flag,
     open_cm_case_flag,
     svi_overall,
+    discharged_to_facility_flag,
+    discharged_home_health_flag,
+    social_needs_positive,
     hospital_low_hemoglobin,
     hospital_oncology_discharge,
     hospital_low_sodium,
