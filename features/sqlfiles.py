@@ -29,6 +29,13 @@ def load_sql(name: str) -> str:
     return path.read_text(encoding="utf-8")
 
 
+def define_macros(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the connection-local SQL macros in ``features/sql/macros__*.sql`` (subgroup bands
+    that several feature tables share, so each is defined once)."""
+    for path in sorted(SQL_DIR.glob("macros__*.sql")):
+        con.execute(load_sql(path.stem))
+
+
 def ensure_schema(con: duckdb.DuckDBPyConnection, schema: str) -> None:
     if not re.fullmatch(r"[a-z_]+", schema):
         raise ValueError(f"bad schema name {schema!r}")
@@ -38,6 +45,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, schema: str) -> None:
 def run_sql(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any] | None = None) -> None:
     """Run one named SQL file (a single statement) with bound parameters."""
     ensure_schema(con, name.split("__", 1)[0])
+    define_macros(con)
     con.execute(load_sql(name), params or {})
 
 

@@ -349,23 +349,10 @@ assembled AS (
         CASE WHEN lb.label_complete_flag = 1 THEN CAST(lb.next_ed AS INTEGER) END AS ed_visits_next_12m,
         CAST(coalesce(co.cost_365, 0) AS DOUBLE) AS prior_cost_12m,
         coalesce(c.gender, 'unknown') AS sex,
-        CASE
-            WHEN c.birth_date IS NULL THEN 'unknown'
-            WHEN date_sub('year', c.birth_date, c.as_of_date) < 18 THEN '0-17'
-            WHEN date_sub('year', c.birth_date, c.as_of_date) < 45 THEN '18-44'
-            WHEN date_sub('year', c.birth_date, c.as_of_date) < 65 THEN '45-64'
-            WHEN date_sub('year', c.birth_date, c.as_of_date) < 75 THEN '65-74'
-            ELSE '75+'
-        END AS age_band,
+        age_band(c.birth_date, c.as_of_date) AS age_band,
         coalesce(c.race, 'unknown') AS race,
         coalesce(c.ethnicity, 'unknown') AS ethnicity,
-        CASE
-            WHEN sv.svi_overall IS NULL THEN 'unknown'
-            WHEN sv.svi_overall < 0.25 THEN 'Q1'
-            WHEN sv.svi_overall < 0.5 THEN 'Q2'
-            WHEN sv.svi_overall < 0.75 THEN 'Q3'
-            ELSE 'Q4'
-        END AS svi_quartile,
+        svi_quartile(sv.svi_overall) AS svi_quartile,
         CAST(date_sub('year', c.birth_date, c.as_of_date) AS DOUBLE) AS age_years,
         CAST(CASE c.gender WHEN 'female' THEN 1 WHEN 'male' THEN 0 END AS DOUBLE) AS female_flag,
         CAST(CASE WHEN coalesce(c.dual_status_code, '00') <> '00' THEN 1 ELSE 0 END AS DOUBLE) AS dual_flag,

@@ -274,23 +274,10 @@ assembled AS (
         i.discharge_date,
         i.readmit_30d,
         coalesce(e.gender, 'unknown') AS sex,
-        CASE
-            WHEN e.birth_date IS NULL THEN 'unknown'
-            WHEN date_sub('year', e.birth_date, i.discharge_date) < 18 THEN '0-17'
-            WHEN date_sub('year', e.birth_date, i.discharge_date) < 45 THEN '18-44'
-            WHEN date_sub('year', e.birth_date, i.discharge_date) < 65 THEN '45-64'
-            WHEN date_sub('year', e.birth_date, i.discharge_date) < 75 THEN '65-74'
-            ELSE '75+'
-        END AS age_band,
+        age_band(e.birth_date, i.discharge_date) AS age_band,
         coalesce(e.race, 'unknown') AS race,
         coalesce(e.ethnicity, 'unknown') AS ethnicity,
-        CASE
-            WHEN sv.svi_overall IS NULL THEN 'unknown'
-            WHEN sv.svi_overall < 0.25 THEN 'Q1'
-            WHEN sv.svi_overall < 0.5 THEN 'Q2'
-            WHEN sv.svi_overall < 0.75 THEN 'Q3'
-            ELSE 'Q4'
-        END AS svi_quartile,
+        svi_quartile(sv.svi_overall) AS svi_quartile,
         CAST(CASE WHEN sl.hemoglobin < 12 THEN 1 ELSE 0 END AS DOUBLE) AS hospital_low_hemoglobin,
         CAST(CASE WHEN onc.stay_id IS NOT NULL THEN 2 ELSE 0 END AS DOUBLE) AS hospital_oncology_discharge,
         CAST(CASE WHEN sl.sodium < 135 THEN 1 ELSE 0 END AS DOUBLE) AS hospital_low_sodium,
