@@ -1,46 +1,70 @@
-"""Evaluation metrics: AUROC/AUPRC with vectorised bootstrap CIs, Brier, calibration, top-k use."""
+"""Evaluation metrics: AUROC/AUPRC with bootstrap CIs (one sort per score, each replicate a weighted
+sum), Brier, calibration, top-k use."""
 
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import rankdata
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 BOOTSTRAP_REPS = 200
 
 
-def _auroc_rows(y: np.ndarray, s: np.ndarray) -> np.ndarray:
-    """AUROC of each row of (reps, n) label/score matrices by the rank-sum formula."""
-    ranks = rankdata(s, axis=1)
-    n_pos = y.sum(axis=1)
-    n_neg = y.shape[1] - n_pos
-    rank_sum = (ranks * y).sum(axis=1)
+class _Ranked:
+    """Labels sorted once by score, with the groups of equal score, so a bootstrap replicate
+    (a vector of row multiplicities in this order) costs O(n) sums instead of a sort."""
+
+    def __init__(self, y: np.ndarray, score: np.ndarray):
+        self.order = np.argsort(score, kind="stable")
+        self.y = y[self.order]
+        ordered = score[self.order]
+        self.starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+
+    def positives_negatives(self, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per replicate (row), positive and negative weight of each tie group, ascending score."""
+        pos = weights * self.y
+        neg = weights - pos
+        if len(self.starts) < len(self.y):  # tied scores: one group each
+            pos = np.add.reduceat(pos, self.starts, axis=1)
+            neg = np.add.reduceat(neg, self.starts, axis=1)
+        return pos, neg
+
+
+def _weighted_auroc(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
+    """AUROC per replicate from positive/negative weights per ascending tie group: the share of
+    (positive, negative) pairs ranked right, ties counting one half (the rank-sum statistic)."""
+    neg_below = np.cumsum(neg, axis=1) - neg
     with np.errstate(invalid="ignore", divide="ignore"):
-        return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+        return (pos * (neg_below + 0.5 * neg)).sum(axis=1) / (pos.sum(axis=1) * neg.sum(axis=1))
 
 
-def _auprc_rows(y: np.ndarray, s: np.ndarray) -> np.ndarray:
-    """Average precision of each row (step-wise, as sklearn computes it; ties broken by order)."""
-    order = np.argsort(-s, axis=1, kind="stable")
-    ys = np.take_along_axis(y, order, axis=1)
-    tp = np.cumsum(ys, axis=1)
-    precision = tp / np.arange(1, y.shape[1] + 1)
-    n_pos = y.sum(axis=1)
+def _weighted_auprc(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
+    """Average precision per replicate with one threshold per distinct score, as sklearn's
+    average_precision_score: sum over thresholds (descending) of recall gained x precision."""
+    pos, neg = pos[:, ::-1], neg[:, ::-1]
+    tp, fp = np.cumsum(pos, axis=1), np.cumsum(neg, axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return (precision * ys).sum(axis=1) / n_pos
+        precision = np.where(tp + fp > 0, tp / (tp + fp), 0.0)
+        return (pos * precision).sum(axis=1) / pos.sum(axis=1)
 
 
-def _bootstrap_indices(n: int, reps: int, seed: int, max_cells: int = 20_000_000) -> list[np.ndarray]:
-    """Replicate index matrices, drawn in chunks so memory stays under ``max_cells`` cells."""
+def _bootstrap_weights(n: int, reps: int, seed: int, max_cells: int = 5_000_000):
+    """Row multiplicities of ``reps`` bootstrap resamples of n rows (each replicate draws n row
+    indices with replacement), yielded in chunks of (replicates, n) under ``max_cells`` cells."""
     rng = np.random.default_rng(seed)
     per_chunk = max(1, max_cells // max(n, 1))
-    chunks, left = [], reps
+    left = reps
     while left > 0:
         m = min(per_chunk, left)
-        chunks.append(rng.integers(0, n, size=(m, n)))
+        idx = rng.integers(0, n, size=(m, n)) + (np.arange(m) * n)[:, None]
+        yield np.bincount(idx.ravel(), minlength=m * n).reshape(m, n)
         left -= m
-    return chunks
+
+
+def _percentile_ci(values: np.ndarray) -> tuple[float, float]:
+    values = values[np.isfinite(values)]
+    lo, hi = np.percentile(values, [2.5, 97.5])
+    return float(lo), float(hi)
 
 
 def bootstrap_ci(
@@ -48,17 +72,14 @@ def bootstrap_ci(
 ) -> dict[str, tuple[float, float]]:
     """95% percentile bootstrap CIs of AUROC and AUPRC from the same resamples of the rows."""
     y, score = np.asarray(y, dtype=float), np.asarray(score, dtype=float)
+    ranked = _Ranked(y, score)
     aucs, aps = [], []
-    for idx in _bootstrap_indices(len(y), reps, seed):
-        yy, ss = y[idx], score[idx]
-        aucs.append(_auroc_rows(yy, ss))
-        aps.append(_auprc_rows(yy, ss))
-    out = {}
-    for name, values in (("auroc", np.concatenate(aucs)), ("auprc", np.concatenate(aps))):
-        values = values[np.isfinite(values)]
-        lo, hi = np.percentile(values, [2.5, 97.5])
-        out[name] = (float(lo), float(hi))
-    return out
+    # rows are numbered in score order: a replicate draws n of them uniformly either way
+    for w in _bootstrap_weights(len(y), reps, seed):
+        pos, neg = ranked.positives_negatives(w)
+        aucs.append(_weighted_auroc(pos, neg))
+        aps.append(_weighted_auprc(pos, neg))
+    return {"auroc": _percentile_ci(np.concatenate(aucs)), "auprc": _percentile_ci(np.concatenate(aps))}
 
 
 def bootstrap_auroc_ci(y: np.ndarray, score: np.ndarray, reps: int = BOOTSTRAP_REPS, seed: int = 7) -> tuple[float, float]:
@@ -73,15 +94,16 @@ def paired_auroc_difference(
     scores on each resample): the direct test of "better", tighter than comparing two intervals."""
     y = np.asarray(y, dtype=float)
     a, b = np.asarray(model_score, dtype=float), np.asarray(other_score, dtype=float)
+    ra, rb = _Ranked(y, a), _Ranked(y, b)
+    # replicate weights are drawn in a's score order; b's order reads them through a's positions
+    a_position = np.empty(len(y), dtype=np.int64)
+    a_position[ra.order] = np.arange(len(y))
+    b_from_a = a_position[rb.order]
     diffs = []
-    for idx in _bootstrap_indices(len(y), reps, seed):
-        yy = y[idx]
-        diffs.append(_auroc_rows(yy, a[idx]) - _auroc_rows(yy, b[idx]))
-    d = np.concatenate(diffs)
-    d = d[np.isfinite(d)]
-    lo, hi = np.percentile(d, [2.5, 97.5])
+    for w in _bootstrap_weights(len(y), reps, seed):
+        diffs.append(_weighted_auroc(*ra.positives_negatives(w)) - _weighted_auroc(*rb.positives_negatives(w[:, b_from_a])))
     point = float(roc_auc_score(y.astype(int), a) - roc_auc_score(y.astype(int), b))
-    return {"auroc_difference": point, "auroc_difference_ci": [float(lo), float(hi)]}
+    return {"auroc_difference": point, "auroc_difference_ci": list(_percentile_ci(np.concatenate(diffs)))}
 
 
 def calibration_slope_intercept(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:

@@ -47,3 +47,21 @@ def test_top_k_is_taken_within_each_window():
 def test_evaluate_refuses_one_class():
     with pytest.raises(ValueError, match="need both classes"):
         evaluate(np.zeros(10), np.random.default_rng(0).random(10), None)
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_a_bootstrap_replicate_scores_as_sklearn_on_the_resampled_rows(tied):
+    """Replicates are row multiplicities over one sort; each must equal sklearn on the rows drawn."""
+    from models.metrics import _Ranked, _weighted_auprc, _weighted_auroc
+
+    rng = np.random.default_rng(11)
+    y = (rng.random(400) < 0.2).astype(float)
+    score = rng.integers(0, 12, 400).astype(float) if tied else rng.random(400)
+    ranked = _Ranked(y, score)
+    for _ in range(10):
+        rows = rng.integers(0, 400, 400)
+        position = np.argsort(ranked.order)  # row -> its place in score order
+        weights = np.bincount(position[rows], minlength=400)[None, :]
+        pos, neg = ranked.positives_negatives(weights)
+        assert _weighted_auroc(pos, neg)[0] == pytest.approx(roc_auc_score(y[rows], score[rows]), abs=1e-12)
+        assert _weighted_auprc(pos, neg)[0] == pytest.approx(average_precision_score(y[rows], score[rows]), abs=1e-12)
