@@ -14,10 +14,15 @@ Each defective physical line carries exactly one defect of one of these classes:
 
 Primary-key columns are never altered, so every defect can be found by its key.  Each one is
 listed in ``_manifest.json`` with its 1-based physical line (header = line 1).
+
+Extracts are written through a ``LandingWriter``, so a generator working in member chunks
+appends each chunk's rows to the same files (header once) and its defects' lines count the
+rows earlier chunks wrote; ``duplicate_key`` copies then follow their own chunk's rows.
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -66,47 +71,112 @@ def _months(typed: pl.DataFrame, contract: Contract) -> pl.Series:
     return typed[contract.partition_by].dt.strftime("%Y-%m")
 
 
-def write_extract(df: pl.DataFrame, contract: Contract, out_dir: Path, file_format: str) -> int:
+class LandingWriter:
+    """Writes landing files, possibly in several calls per file (one per member chunk).
+
+    The first write of a CSV file in a run creates it with its header; later writes append data
+    lines, and ``data_lines`` says how many a file holds so far (defect line numbers continue
+    from there).  Parquet cannot be appended: with ``chunked=True`` each write goes to a part
+    under ``out_dir/_chunks/`` and ``finish()`` concatenates the parts, in order, into the one
+    file per extract or month the landing layout allows, then removes ``_chunks``.
+    """
+
+    PARTS = "_chunks"
+
+    def __init__(self, out_dir: Path, file_format: str = "csv", chunked: bool = False):
+        self.out_dir = Path(out_dir)
+        self.file_format = file_format
+        self.chunked = chunked
+        self.lines: dict[Path, int] = {}
+        self.parts: dict[Path, list[Path]] = {}
+        if chunked:
+            shutil.rmtree(self.out_dir / self.PARTS, ignore_errors=True)
+
+    def data_lines(self, path: Path) -> int:
+        """Data lines already written to ``path`` in this run (0 for a file not yet written)."""
+        return self.lines.get(Path(path), 0)
+
+    def csv(self, path: Path, header: str, lines: pl.Series) -> None:
+        path = Path(path)
+        first = path not in self.lines
+        with open(path, "wb" if first else "ab") as fh:
+            if first:
+                fh.write((header + "\n").encode())
+            if len(lines):
+                pl.DataFrame({"line": lines}).write_csv(fh, include_header=False, quote_style="never")
+        self.lines[path] = self.lines.get(path, 0) + len(lines)
+
+    def parquet(self, path: Path, frame: pl.DataFrame) -> None:
+        path = Path(path)
+        if not self.chunked:
+            frame.write_parquet(path, statistics=False)
+            return
+        parts = self.parts.setdefault(path, [])
+        part = self.out_dir / self.PARTS / path.relative_to(self.out_dir).with_suffix(f".{len(parts)}.parquet")
+        part.parent.mkdir(parents=True, exist_ok=True)
+        frame.write_parquet(part, statistics=False)
+        parts.append(part)
+
+    def oracle(self, name: str, frame: pl.DataFrame) -> None:
+        """Append a chunk's rows to ``_oracle/<name>.csv`` (header with the first chunk)."""
+        path = self.out_dir / "_oracle" / f"{name}.csv"
+        first = path not in self.lines
+        with open(path, "wb" if first else "ab") as fh:
+            frame.write_csv(fh, include_header=first)
+        self.lines[path] = self.lines.get(path, 0) + frame.height
+
+    def finish(self) -> None:
+        for path, parts in self.parts.items():
+            pl.concat([pl.read_parquet(p) for p in parts]).write_parquet(path, statistics=False)
+        if self.chunked:
+            shutil.rmtree(self.out_dir / self.PARTS, ignore_errors=True)
+        self.parts = {}
+
+
+def write_extract(df: pl.DataFrame, contract: Contract, out_dir: Path, file_format: str,
+                  writer: LandingWriter | None = None) -> int:
     """Write one extract: a single file, or one file per service month for monthly extracts
-    (``<extract>/YYYY-MM.csv``), the layout files arrive in."""
+    (``<extract>/YYYY-MM.csv``), the layout files arrive in.  With a ``writer`` that has already
+    written some of these files (an earlier member chunk), the rows are appended."""
+    writer = writer or LandingWriter(out_dir, file_format)
     typed = typed_frame(df, contract)
     if contract.partition_by is None:
         if file_format == "parquet":
-            typed.write_parquet(Path(out_dir) / f"{contract.extract}.parquet", statistics=False)
+            writer.parquet(Path(out_dir) / f"{contract.extract}.parquet", typed)
         else:
-            _write_lines(Path(out_dir) / f"{contract.extract}.csv", ",".join(contract.column_names),
-                         _lines(text_frame(typed, contract)))
+            writer.csv(Path(out_dir) / f"{contract.extract}.csv", ",".join(contract.column_names),
+                       _lines(text_frame(typed, contract)))
         return typed.height
     folder = Path(out_dir) / contract.extract
     folder.mkdir(parents=True, exist_ok=True)
     months = _months(typed, contract)
     if file_format == "parquet":
         for (month,), part in typed.with_columns(months.alias("_month")).partition_by("_month", as_dict=True).items():
-            part.drop("_month").write_parquet(folder / f"{month}.parquet", statistics=False)
+            writer.parquet(folder / f"{month}.parquet", part.drop("_month"))
     else:
-        _write_monthly(folder, ",".join(contract.column_names), _lines(text_frame(typed, contract)), months)
+        _write_monthly(writer, folder, ",".join(contract.column_names), _lines(text_frame(typed, contract)), months)
     return typed.height
 
 
-def _write_monthly(folder: Path, header: str, lines: pl.Series, months: pl.Series) -> pl.DataFrame:
-    """Write ``lines`` into ``folder/<month>.csv`` in order; return each line's file and 1-based line."""
+def _write_monthly(writer: LandingWriter, folder: Path, header: str, lines: pl.Series,
+                   months: pl.Series) -> pl.DataFrame:
+    """Write ``lines`` into ``folder/<month>.csv`` in order; return each line's file and 1-based
+    physical line (after the lines earlier writes put in that file)."""
     placed = pl.DataFrame({"month": months, "line": lines}).with_columns(
         (pl.int_range(pl.len()).over("month") + 2).alias("file_line")
     )
+    before = {month: writer.data_lines(folder / f"{month}.csv") for month in placed["month"].unique().to_list()}
+    if any(before.values()):
+        placed = placed.with_columns(
+            pl.col("file_line") + pl.col("month").replace_strict(before, return_dtype=pl.Int64)
+        )
     for (month,), part in placed.partition_by("month", as_dict=True, maintain_order=True).items():
-        _write_lines(folder / f"{month}.csv", header, part["line"])
+        writer.csv(folder / f"{month}.csv", header, part["line"])
     return placed.select("month", "file_line")
 
 
 def _lines(txt: pl.DataFrame) -> pl.Series:
     return txt.select(pl.concat_str(pl.all(), separator=",").alias("line")).to_series()
-
-
-def _write_lines(path: Path, header: str, lines: pl.Series) -> None:
-    with open(path, "wb") as fh:
-        fh.write((header + "\n").encode())
-        if len(lines):
-            pl.DataFrame({"line": lines}).write_csv(fh, include_header=False, quote_style="never")
 
 
 def _candidates(contract: Contract) -> dict[str, list]:
@@ -128,8 +198,13 @@ def _candidates(contract: Contract) -> dict[str, list]:
 
 
 def inject_defects(df: pl.DataFrame, contract: Contract, out_dir: Path, rate: float,
-                   rng: np.random.Generator, win) -> tuple[int, list[dict]]:
-    """Write ``contract.extract``.csv with about ``rate * rows`` defects; return (rows, manifest)."""
+                   rng: np.random.Generator, win, writer: LandingWriter | None = None,
+                   first: bool = True) -> tuple[int, list[dict]]:
+    """Write ``contract.extract``.csv with about ``rate * rows`` defects; return (rows, manifest).
+
+    With a ``writer`` the rows are appended after an earlier chunk's and the manifest's lines
+    count those; ``first`` is False for later chunks, which do not list ``missing_column`` again."""
+    writer = writer or LandingWriter(out_dir)
     typed = typed_frame(df, contract)
     txt = text_frame(typed, contract)
     n = txt.height
@@ -252,7 +327,12 @@ def inject_defects(df: pl.DataFrame, contract: Contract, out_dir: Path, rate: fl
             manifest.append({"extract": extract, "defect": "duplicate_key", "line": n + 2 + j, "key": None,
                              "column": None, "_row": r})
     if contract.partition_by is None:
-        _write_lines(Path(out_dir) / f"{extract}.csv", ",".join(names), lines)
+        path = Path(out_dir) / f"{extract}.csv"
+        before = writer.data_lines(path)
+        if before:
+            for d in manifest:
+                d["line"] += before
+        writer.csv(path, ",".join(names), lines)
         placed = None
     else:
         folder = Path(out_dir) / extract
@@ -260,7 +340,7 @@ def inject_defects(df: pl.DataFrame, contract: Contract, out_dir: Path, rate: fl
         months = _months(typed, contract)
         if dup_src:
             months = pl.concat([months, months.gather(np.array(dup_src, dtype=np.int64))])
-        placed = _write_monthly(folder, ",".join(names), lines, months)
+        placed = _write_monthly(writer, folder, ",".join(names), lines, months)
     # keys as written (key columns are never altered)
     if manifest:
         rows = np.array([d.pop("_row") for d in manifest], dtype=np.int64)
@@ -273,7 +353,7 @@ def inject_defects(df: pl.DataFrame, contract: Contract, out_dir: Path, rate: fl
                 at = d["line"] - 2  # position among all written lines
                 d["file"] = f"{extract}/{placed['month'][at]}.csv"
                 d["line"] = int(placed["file_line"][at])
-    if drop:
+    if drop and first:
         manifest.append({"extract": extract, "defect": "missing_column", "line": 1, "key": None, "column": drop,
                          "file": extract if placed is not None else f"{extract}.csv"})
     manifest.sort(key=lambda d: (d["file"], d["line"]))

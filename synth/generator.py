@@ -37,8 +37,13 @@ Generative model (full write-up with sources in docs/generator.md; figures in ``
    referrals) sized to ~75% occupancy, care-transitions cases at risky discharges; contacts,
    goals, declines, unable-to-reach, closures.
 
-Everything is vectorised with numpy/polars (loops only over extracts, programs and
-readmission generations); the same seed gives byte-identical files.
+Everything is vectorised with numpy/polars (loops only over member chunks, extracts, programs
+and readmission generations); the same seed (and chunk size) gives byte-identical files.
+
+Populations larger than ``chunk_members`` (default 100,000) are built chunk by chunk and appended
+to the same files, so peak memory is one chunk's (about 2.2 GB per 100k members) whatever the
+total; geography and the case-manager roster are built once for the whole population, and each
+chunk gets its members' share of the roster's case targets (docs/generator.md, "Member chunks").
 """
 
 from __future__ import annotations
@@ -72,12 +77,20 @@ class GenerationSummary:
     rows: dict[str, int] = field(default_factory=dict)
     defects: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    chunks: int = 1
 
 
 # ----------------------------------------------------------------------------------------
 # small helpers
 # ----------------------------------------------------------------------------------------
-def _rng(seed: int, name: str) -> np.random.Generator:
+def _rng(seed: int | tuple[int, int], name: str) -> np.random.Generator:
+    """The named random stream of a run (``seed``) or of member chunk k >= 1 of it (``(seed, k)``).
+    Chunk 0 draws the run's own streams, so a one-chunk run is the unchunked generator."""
+    if isinstance(seed, tuple):
+        base, chunk = seed
+        if chunk:
+            return np.random.default_rng([base, zlib.crc32(name.encode()), chunk])
+        seed = base
     return np.random.default_rng([seed, zlib.crc32(name.encode())])
 
 
@@ -97,6 +110,40 @@ def _row_choice(rng, weights: np.ndarray) -> np.ndarray:
 def _ids(prefix: str, idx: np.ndarray, width: int) -> pl.Series:
     s = pl.Series(np.asarray(idx, dtype=np.int64)).cast(pl.Utf8).str.zfill(width)
     return pl.select(pl.lit(prefix) + s).to_series()
+
+
+class _IdSpace:
+    """Row ids that stay unique across member chunks: chunk k numbers each id family after every
+    id of that family in chunks 0..k-1, and its members after theirs (P ids are member ranges)."""
+
+    def __init__(self):
+        self.base: dict[str, int] = {}
+        self.used: dict[str, int] = {}
+
+    def start_chunk(self, first_member: int) -> None:
+        for prefix, used in self.used.items():
+            self.base[prefix] = self.base.get(prefix, 0) + used
+        self.used = {}
+        self.base["P"] = first_member
+
+    def __call__(self, prefix: str, idx: np.ndarray, width: int) -> pl.Series:
+        idx = np.asarray(idx, dtype=np.int64)
+        if idx.size and prefix != "P":
+            self.used[prefix] = max(self.used.get(prefix, 0), int(idx.max()) + 1)
+        base = self.base.get(prefix, 0)
+        return _ids(prefix, idx + base if base else idx, width)
+
+
+class _Share:
+    """A member chunk's part of a whole-population count: members [lo, hi) of n get
+    round(total * hi / n) - round(total * lo / n), so the chunks' parts add up to the total
+    exactly (one chunk gets all of it)."""
+
+    def __init__(self, lo: int, hi: int, n: int):
+        self.lo, self.hi, self.n = lo, hi, n
+
+    def __call__(self, total: int) -> int:
+        return int(round(total * self.hi / self.n)) - int(round(total * self.lo / self.n))
 
 
 class _Window:
@@ -552,7 +599,7 @@ def _case_paths(rng, person, program, referral, source, D, dd, cov_end):
             "engaged": open_v}
 
 
-def _community_cases(seed, m, roster, D, dd, cov_start, cov_end):
+def _community_cases(seed, m, roster, D, dd, cov_start, cov_end, share: _Share):
     rng = _rng(seed, "community_cases")
     ci = m["ci"]
     cond = m["cond"]
@@ -573,7 +620,7 @@ def _community_cases(seed, m, roster, D, dd, cov_start, cov_end):
     parts = []
     for prog, w in weights.items():
         w = np.where(ok, w, 0.0)
-        k = min(_target_cases(roster, prog, D), int((w > 0).sum()))
+        k = min(share(_target_cases(roster, prog, D)), int((w > 0).sum()))
         if k <= 0:
             continue
         key = np.where(w > 0, np.log(np.maximum(w, 1e-300)) + rng.gumbel(size=len(w)), -np.inf)
@@ -595,7 +642,7 @@ def _cases_frame(parts) -> pl.DataFrame:
     return pl.DataFrame(cat)
 
 
-def _cm_tables(seed, cases: pl.DataFrame, roster: pl.DataFrame, win: _Window, m):
+def _cm_tables(seed, cases: pl.DataFrame, roster: pl.DataFrame, win: _Window, m, ids: _IdSpace):
     """cm_case, cm_contact and cm_goal frames from the case paths."""
     rng = _rng(seed, "cm_tables")
     D = win.days
@@ -622,8 +669,8 @@ def _cm_tables(seed, cases: pl.DataFrame, roster: pl.DataFrame, win: _Window, m)
                       np.where(prog == "brokerage", _choice(rng, np.array([1, 2]), [0.7, 0.3], n),
                                _choice(rng, np.array([1, 2, 3]), [0.3, 0.45, 0.25], n)))
     c = {k: cases[k].to_numpy() for k in cases.columns}
-    case_id = _ids("CASE", np.arange(n), 7)
-    person_id = _ids("P", c["person"], 8)
+    case_id = ids("CASE", np.arange(n), 7)
+    person_id = ids("P", c["person"], 8)
     cm_case = pl.DataFrame({
         "case_id": case_id, "person_id": person_id,
         "case_manager_id": pl.Series(cm_ids[cm_idx].astype(str)), "program": prog.astype(str),
@@ -667,7 +714,7 @@ def _cm_tables(seed, cases: pl.DataFrame, roster: pl.DataFrame, win: _Window, m)
                     _choice(rng, np.array(["phone", "in_person", "video", "text", "mail"]),
                             [0.65, 0.15, 0.08, 0.08, 0.04], rr.size))
     cm_contact = pl.DataFrame({
-        "contact_id": _ids("CT", np.arange(rr.size), 8), "case_id": case_id.gather(rr),
+        "contact_id": ids("CT", np.arange(rr.size), 8), "case_id": case_id.gather(rr),
         "person_id": person_id.gather(rr), "contact_date": win.dates(dd_), "contact_mode": mode.astype(str),
         "outcome": oo.astype(str),
     })
@@ -686,7 +733,7 @@ def _cm_tables(seed, cases: pl.DataFrame, roster: pl.DataFrame, win: _Window, m)
     achieved = (rng.random(g.size) < 0.6) & (ach <= end[g])
     status = np.where(achieved, "achieved", np.where(c["close_v"][g], "abandoned", "open"))
     cm_goal = pl.DataFrame({
-        "goal_id": _ids("G", np.arange(g.size), 8), "case_id": case_id.gather(g), "domain": dom.astype(str),
+        "goal_id": ids("G", np.arange(g.size), 8), "case_id": case_id.gather(g), "domain": dom.astype(str),
         "set_date": win.dates(set_d), "target_date": win.dates(target), "achieved_date": win.dates(ach, achieved),
         "status": status.astype(str),
     })
@@ -738,23 +785,90 @@ def _contact_standard_fields(seed, rr, day, outcome, follow_on, c, win: _Window)
 # ----------------------------------------------------------------------------------------
 # the entry point
 # ----------------------------------------------------------------------------------------
+DEFAULT_CHUNK_MEMBERS = 100_000
+# tables built once for the whole population, written by the first chunk only
+SHARED_EXTRACTS = ("area_sdoh_county", "area_sdoh_zip", "cm_roster")
+
+
+def chunk_sizes(members: int, chunk_members: int) -> list[int]:
+    """Members per chunk: as few chunks as ``chunk_members`` allows, sizes differing by at most one."""
+    n = -(-members // chunk_members)
+    return [members // n + (k < members % n) for k in range(n)]
+
+
 def generate(out_dir: Path, members: int, seed: int, start: str = "2023-01", months: int = 36,
-             dirty_rate: float = 0.0, file_format: str = "csv") -> GenerationSummary:
-    """Write every contract extract for ``members`` synthetic members into ``out_dir``."""
-    from synth.defects import inject_defects, write_extract
+             dirty_rate: float = 0.0, file_format: str = "csv",
+             chunk_members: int | None = None) -> GenerationSummary:
+    """Write every contract extract for ``members`` synthetic members into ``out_dir``.
+
+    Members are built in chunks of at most ``chunk_members`` (default 100,000), so memory stays
+    that of one chunk whatever the population: chunk k holds the next range of member ids, its
+    rows are appended to the same files, and its ids continue where chunk k-1's stopped.
+    Geography and the case-manager roster are built once for the whole population; each chunk
+    gets its members' share of the roster's case targets.  A run of one chunk is the unchunked
+    generator; a chunked run draws chunk k >= 1 from streams of its own (deterministic too).
+    """
+    from synth.defects import LandingWriter, inject_defects, write_extract
 
     t0 = time.perf_counter()
     if file_format not in ("csv", "parquet"):
         raise ValueError(f"file_format must be 'csv' or 'parquet', not {file_format!r}")
     if members < 1 or months < 13:
         raise ValueError("need at least 1 member and 13 months")
+    chunk_members = DEFAULT_CHUNK_MEMBERS if chunk_members is None else int(chunk_members)
+    if chunk_members < 1:
+        raise ValueError("chunk_members must be at least 1")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "_oracle").mkdir(exist_ok=True)
     win = _Window(start, months)
+    geo = _geography(seed)
+    roster = _roster(seed, members)  # sized for the whole population
+    sizes = chunk_sizes(members, chunk_members)
+    writer = LandingWriter(out_dir, file_format, chunked=len(sizes) > 1)
+    ids = _IdSpace()
+    dirty = file_format == "csv" and dirty_rate > 0
+    rows: dict[str, int] = {e: 0 for e in EXTRACTS}
+    found: dict[str, list[dict]] = {e: [] for e in EXTRACTS}
+    lo = 0
+    for k, n in enumerate(sizes):
+        cseed = seed if k == 0 else (seed, k)
+        ids.start_chunk(lo)
+        frames, oracle = _chunk(cseed, n, win, geo, roster, _Share(lo, lo + n, members), ids)
+        for name, frame in oracle.items():
+            writer.oracle(name, frame)
+        drop_rng = _rng(cseed, "defects")
+        for extract in EXTRACTS:
+            if k > 0 and extract in SHARED_EXTRACTS:
+                continue
+            contract = load_contract(extract)
+            if dirty:
+                written, defects = inject_defects(frames[extract], contract, out_dir, dirty_rate, drop_rng, win,
+                                                  writer=writer, first=k == 0)
+                found[extract].extend(defects)
+            else:
+                written = write_extract(frames[extract], contract, out_dir, file_format, writer=writer)
+            rows[extract] += written
+        del frames, oracle
+        lo += n
+    writer.finish()
+    manifest = [d for e in EXTRACTS for d in sorted(found[e], key=lambda d: (d["file"], d["line"]))]
+    counts: dict[str, int] = {}
+    for d in manifest:
+        counts[d["defect"]] = counts.get(d["defect"], 0) + 1
+    if dirty:
+        (out_dir / "_manifest.json").write_text(json.dumps(
+            {"seed": seed, "dirty_rate": dirty_rate, "window_end": str(win.end), "counts": counts,
+             "defects": manifest}, indent=1))
+    return GenerationSummary(out_dir=out_dir, members=members, seed=seed, window_start=str(win.start),
+                             window_end=str(win.end), file_format=file_format, rows=rows, defects=counts,
+                             seconds=round(time.perf_counter() - t0, 2), chunks=len(sizes))
+
+
+def _chunk(seed, members: int, win: _Window, geo, roster: pl.DataFrame, share: _Share, ids: _IdSpace):
+    """Every extract's rows for one member chunk (``{extract: frame}``) and its oracle frames."""
     D = win.days
     K = D + 1000
-    geo = _geography(seed)
     m = _members(seed, members, win, geo)
     spans, death_day = _spans(seed, m, win)
 
@@ -764,14 +878,13 @@ def generate(out_dir: Path, members: int, seed: int, start: str = "2023-01", mon
     of_p, of_d, _ = _events(rng, spans, m["rate_office"], D)
     ed_keys = np.sort(ed_p * K + ed_d)
 
-    roster = _roster(seed, members)
     cov_start = np.full(members, 10**6)
     np.minimum.at(cov_start, spans["person"], np.maximum(spans["start"], 0))
     cov_end = np.full(members, -10**6)
     np.maximum.at(cov_end, spans["person"], spans["end"])  # 10**6 = still enrolled
-    comm_parts = _community_cases(seed, m, roster, D, death_day, cov_start, cov_end)
+    comm_parts = _community_cases(seed, m, roster, D, death_day, cov_start, cov_end, share)
     comm = _cases_frame(comm_parts)
-    ct_budget = _target_cases(roster, "care_transitions", D)
+    ct_budget = share(_target_cases(roster, "care_transitions", D))
     raw = _simulate_stays(seed, m, spans, win, ed_keys, K, comm, ct_budget)
     st, dd = _clean_stays(raw, spans, death_day, D)
     spans["end"] = np.minimum(spans["end"], dd[spans["person"]])
@@ -835,7 +948,7 @@ def generate(out_dir: Path, members: int, seed: int, start: str = "2023-01", mon
     allowed = _money(np.select([ev_type == 0, ev_type == 1], [ip_allowed, ed_allowed], of_allowed))
     ratio = np.array([0.82, 0.97, 0.78])[m["payer"][ev_p]]
     paid = _money(np.where(rng.random(ne) < 0.02, 0.0, np.minimum(allowed, allowed * ratio)))
-    claim_ids = _ids("MC", np.arange(ne), 9)
+    claim_ids = ids("MC", np.arange(ne), 9)
     ip_rows = np.flatnonzero(ev_type == 0)
     # medical_claim lines: inpatient 3 lines (room&board / pharmacy / lab), others 1 line
     nlines = np.where(ev_type == 0, 3, 1)
@@ -855,7 +968,7 @@ def generate(out_dir: Path, members: int, seed: int, start: str = "2023-01", mon
     medical_claim = pl.DataFrame({
         "claim_id": claim_ids.gather(li), "claim_line_number": line_no.astype(np.int64),
         "claim_type": np.where(lt <= 1, "institutional", "professional"),
-        "person_id": _ids("P", ev_p[li], 8), "claim_start_date": win.dates(ev_s[li]),
+        "person_id": ids("P", ev_p[li], 8), "claim_start_date": win.dates(ev_s[li]),
         "claim_end_date": win.dates(ev_e[li]), "admission_date": win.dates(ev_s[li], is_ip),
         "discharge_date": win.dates(ev_e[li], is_ip),
         "admit_type_code": _nullable(st["admit_type"][sil].astype(str), is_ip),
@@ -872,10 +985,10 @@ def generate(out_dir: Path, members: int, seed: int, start: str = "2023-01", mon
 
     # ---------------- EHR: encounters, conditions, labs ----------------
     enc_type = np.select([ev_type == 0, ev_type == 1, tele], ["inpatient", "emergency", "telehealth"], "office")
-    enc_ids = _ids("E", np.arange(ne), 9)
+    enc_ids = ids("E", np.arange(ne), 9)
     pcp = np.where(ev_type >= 2, (rng.random(ne) < np.where(ev_type == 3, 0.55, 0.7)).astype(np.int64), 0)
     encounter = pl.DataFrame({
-        "encounter_id": enc_ids, "person_id": _ids("P", ev_p, 8), "encounter_type": enc_type,
+        "encounter_id": enc_ids, "person_id": ids("P", ev_p, 8), "encounter_type": enc_type,
         "encounter_start_date": win.dates(ev_s), "encounter_end_date": win.dates(ev_e),
         "primary_diagnosis_code": dx1, "diagnosis_code_type": np.full(ne, "icd-10-cm"),
         "discharge_disposition_code": _nullable(st["disp"][si].astype(str), ev_type == 0),
@@ -884,17 +997,17 @@ def generate(out_dir: Path, members: int, seed: int, start: str = "2023-01", mon
     cdx = np.stack([dx1, dx2, dx3], axis=1)
     ce, cj = np.nonzero(cdx != "")
     condition = pl.DataFrame({
-        "condition_id": _ids("DX", np.arange(ce.size), 10), "person_id": _ids("P", ev_p[ce], 8),
+        "condition_id": ids("DX", np.arange(ce.size), 10), "person_id": ids("P", ev_p[ce], 8),
         "encounter_id": enc_ids.gather(ce), "recorded_date": win.dates(ev_s[ce]),
         "diagnosis_code_type": np.full(ce.size, "icd-10-cm"), "diagnosis_code": cdx[ce, cj],
     })
-    lab_result = _labs(rng, m, win, ev_type, ev_p, ev_s, ev_e, ev_stay, tele, enc_ids, st)
+    lab_result = _labs(rng, m, win, ev_type, ev_p, ev_s, ev_e, ev_stay, tele, enc_ids, st, ids)
 
     # ---------------- pharmacy and medications ----------------
-    pharmacy_claim, medication = _pharmacy(seed, m, spans, dd, win)
+    pharmacy_claim, medication = _pharmacy(seed, m, spans, dd, win, ids)
 
     # ---------------- SDOH ----------------
-    sdoh_screening = _sdoh(seed, m, spans, win)
+    sdoh_screening = _sdoh(seed, m, spans, win, ids)
 
     # ---------------- case management ----------------
     ct_idx = np.flatnonzero(st["ct"] & (disc <= D - 1) & (m["optout"][st["person"]] == 0))
@@ -916,7 +1029,7 @@ def generate(out_dir: Path, members: int, seed: int, start: str = "2023-01", mon
             (pl.col("first_v") & (pl.col("first") <= pl.col("close"))).alias("first_v"),
             (pl.col("open_v") & (pl.col("open") <= pl.col("close"))).alias("open_v"),
         ).drop("dd")
-    cm_case, cm_contact, cm_goal = _cm_tables(seed, all_cases, roster, win, m)
+    cm_case, cm_contact, cm_goal = _cm_tables(seed, all_cases, roster, win, m, ids)
 
     # ---------------- eligibility ----------------
     live = spans["start"] <= spans["end"]
@@ -930,7 +1043,7 @@ def generate(out_dir: Path, members: int, seed: int, start: str = "2023-01", mon
     cfips = county["county_fips"].to_numpy()
     cstate = county["state"].to_numpy()
     eligibility = pl.DataFrame({
-        "person_id": _ids("P", sp, 8), "birth_date": win.dates(m["birth"][sp]),
+        "person_id": ids("P", sp, 8), "birth_date": win.dates(m["birth"][sp]),
         "death_date": win.dates(dd[sp], dd[sp] <= D - 1), "gender": m["gender"][sp], "race": m["race"][sp],
         "ethnicity": m["ethnicity"][sp], "zip_code": zips[m["zip"][sp]], "county_fips": cfips[m["county"][sp]],
         "state": cstate[m["county"][sp]], "dual_status_code": m["dual"][sp],
@@ -945,34 +1058,11 @@ def generate(out_dir: Path, members: int, seed: int, start: str = "2023-01", mon
         "cm_roster": roster, "cm_case": cm_case, "cm_contact": cm_contact, "cm_goal": cm_goal,
     }
 
-    # ---------------- oracle ----------------
-    _write_oracle(out_dir, m, st, dd, spans, win, K, stay_claim_id, ev_type, ev_p, ev_s, allowed)
-
-    # ---------------- write ----------------
-    rows: dict[str, int] = {}
-    manifest: list[dict] = []
-    drop_rng = _rng(seed, "defects")
-    for extract in EXTRACTS:
-        contract = load_contract(extract)
-        df = frames[extract]
-        if file_format == "csv" and dirty_rate > 0:
-            rows[extract], defects = inject_defects(df, contract, out_dir, dirty_rate, drop_rng, win)
-            manifest.extend(defects)
-        else:
-            rows[extract] = write_extract(df, contract, out_dir, file_format)
-    counts: dict[str, int] = {}
-    for d in manifest:
-        counts[d["defect"]] = counts.get(d["defect"], 0) + 1
-    if file_format == "csv" and dirty_rate > 0:
-        (out_dir / "_manifest.json").write_text(json.dumps(
-            {"seed": seed, "dirty_rate": dirty_rate, "window_end": str(win.end), "counts": counts,
-             "defects": manifest}, indent=1))
-    return GenerationSummary(out_dir=out_dir, members=members, seed=seed, window_start=str(win.start),
-                             window_end=str(win.end), file_format=file_format, rows=rows, defects=counts,
-                             seconds=round(time.perf_counter() - t0, 2))
+    oracle = _oracle(m, st, dd, spans, win, K, stay_claim_id, ev_type, ev_p, ev_s, allowed, ids)
+    return frames, oracle
 
 
-def _labs(rng, m, win, ev_type, ev_p, ev_s, ev_e, ev_stay, tele, enc_ids, st):
+def _labs(rng, m, win, ev_type, ev_p, ev_s, ev_e, ev_stay, tele, enc_ids, st, ids: _IdSpace):
     ci = m["ci"]
     cond = m["cond"]
     parts = []  # (event rows, loinc, values, observation type)
@@ -1029,13 +1119,13 @@ def _labs(rng, m, win, ev_type, ev_p, ev_s, ev_e, ev_stay, tele, enc_ids, st):
     for c, u in T.LOINC_UNITS.items():
         units[loinc == c] = u
     return pl.DataFrame({
-        "lab_result_id": _ids("L", np.arange(rows.size), 10), "person_id": _ids("P", ev_p[rows], 8),
+        "lab_result_id": ids("L", np.arange(rows.size), 10), "person_id": ids("P", ev_p[rows], 8),
         "encounter_id": enc_ids.gather(rows), "result_date": win.dates(day), "observation_type": otype,
         "loinc_code": loinc, "result_value": val, "result_units": units,
     })
 
 
-def _pharmacy(seed, m, spans, dd, win):
+def _pharmacy(seed, m, spans, dd, win, ids: _IdSpace):
     rng = _rng(seed, "pharmacy")
     D = win.days
     ci = m["ci"]
@@ -1101,8 +1191,8 @@ def _pharmacy(seed, m, spans, dd, win):
                                           1 / 30 * 8.5, 1.0), 1)
     cls_names = np.array(T.DRUG_CLASSES)
     pharmacy = pl.DataFrame({
-        "claim_id": _ids("RX", np.arange(nf_total), 10), "claim_line_number": np.ones(nf_total, dtype=np.int64),
-        "person_id": _ids("P", pr, 8), "dispensing_date": win.dates(day), "ndc_code": ndc,
+        "claim_id": ids("RX", np.arange(nf_total), 10), "claim_line_number": np.ones(nf_total, dtype=np.int64),
+        "person_id": ids("P", pr, 8), "dispensing_date": win.dates(day), "ndc_code": ndc,
         "drug_class": cls_names[cr], "days_supply": dsr.astype(np.int64), "quantity": qty,
         "paid_amount": paid, "allowed_amount": allowed,
     })
@@ -1114,7 +1204,7 @@ def _pharmacy(seed, m, spans, dd, win):
     stopped = stop[idx] <= D - 1
     rx = np.array([T.DRUGS[c][0] for c in T.DRUG_CLASSES])
     medication = pl.DataFrame({
-        "medication_id": _ids("M", np.arange(idx.size), 9), "person_id": _ids("P", pe[idx], 8),
+        "medication_id": ids("M", np.arange(idx.size), 9), "person_id": ids("P", pe[idx], 8),
         "start_date": win.dates(first[idx]),
         "end_date": win.dates(np.maximum(stop[idx], first[idx]), stopped),
         "rxnorm_code": rx[cls[P[idx]]], "drug_class": cls_names[cls[P[idx]]],
@@ -1122,7 +1212,7 @@ def _pharmacy(seed, m, spans, dd, win):
     return pharmacy, medication
 
 
-def _sdoh(seed, m, spans, win):
+def _sdoh(seed, m, spans, win, ids: _IdSpace):
     rng = _rng(seed, "sdoh")
     rate = (0.10 + 0.25 * (m["payer"] == 1) + 0.2 * (m["svi"] > 0.6) + 0.08 * (m["n_chronic"] >= 3))
     p, d, _ = _events(rng, spans, rate, win.days)
@@ -1137,12 +1227,13 @@ def _sdoh(seed, m, spans, win):
     si, dj = np.nonzero(mask)
     pos = m["needs"][p[si], dj] ^ (rng.random(si.size) < 0.03)
     return pl.DataFrame({
-        "screening_id": _ids("S", si, 9), "person_id": _ids("P", p[si], 8), "screening_date": win.dates(d[si]),
+        "screening_id": ids("S", si, 9), "person_id": ids("P", p[si], 8), "screening_date": win.dates(d[si]),
         "instrument": inst[si], "domain": T.SDOH_DOMAINS[dj], "positive_flag": pos.astype(np.int64),
     })
 
 
-def _write_oracle(out_dir, m, st, dd, spans, win, K, stay_claim_id, ev_type, ev_p, ev_s, allowed):
+def _oracle(m, st, dd, spans, win, K, stay_claim_id, ev_type, ev_p, ev_s, allowed, ids: _IdSpace):
+    """The answer key of one member chunk: ``{"index_stays": frame, "members": frame}``."""
     D = win.days
     disc = st["adm"] + st["los"]
     p = st["person"]
@@ -1157,13 +1248,13 @@ def _write_oracle(out_dir, m, st, dd, spans, win, K, stay_claim_id, ev_type, ev_
     p_true = 1 - (1 - st["p_chain"]) * (1 - p_bg)
     p_at_discharge = 1 - (1 - st["p_chain_at_discharge"]) * (1 - p_bg)
     i = np.flatnonzero(index)
-    pl.DataFrame({
-        "person_id": _ids("P", p[i], 8), "claim_id": pl.Series(stay_claim_id[i].astype(str)),
+    index_stays = pl.DataFrame({
+        "person_id": ids("P", p[i], 8), "claim_id": pl.Series(stay_claim_id[i].astype(str)),
         "admission_date": win.dates(st["adm"][i]), "discharge_date": win.dates(disc[i]),
         "p_readmit_30d": np.round(p_true[i], 6),
         "p_readmit_30d_at_discharge": np.round(p_at_discharge[i], 6),
         "readmit_30d": realised[i].astype(np.int64),
-    }).write_csv(out_dir / "_oracle" / "index_stays.csv")
+    })
     # members: high need in the last 12 months of the window
     n = len(m["age"])
     T0 = win.last12
@@ -1189,8 +1280,8 @@ def _write_oracle(out_dir, m, st, dd, spans, win, K, stay_claim_id, ev_type, ev_
     spend = np.zeros(n)
     sel = ev_s >= T0
     np.add.at(spend, ev_p[sel], allowed[sel])
-    pl.DataFrame({
-        "person_id": _ids("P", np.arange(n), 8),
+    members = pl.DataFrame({
+        "person_id": ids("P", np.arange(n), 8),
         "as_of_date": win.dates(np.full(n, T0 - 1)),
         "exposure_days_last12": expo.astype(np.int64),
         "p_high_need": np.round(p_high, 6),
@@ -1199,4 +1290,5 @@ def _write_oracle(out_dir, m, st, dd, spans, win, K, stay_claim_id, ev_type, ev_
         "high_need_utilization": ((adm12 >= 2) | (ed12 >= 4)).astype(np.int64),
         "unplanned_admissions_last12": adm12, "ed_visits_last12": ed12,
         "medical_allowed_last12": np.round(spend, 2),
-    }).write_csv(out_dir / "_oracle" / "members.csv")
+    })
+    return {"index_stays": index_stays, "members": members}

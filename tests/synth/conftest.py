@@ -26,3 +26,10 @@ def calibration_run(tmp_path_factory):
 def dirty_small(tmp_path_factory):
     out = tmp_path_factory.mktemp("dirty_small")
     return generate(out, members=3000, seed=12, dirty_rate=0.02)
+
+
+@pytest.fixture(scope="session")
+def dirty_chunked(tmp_path_factory):
+    """Three member chunks of 2,000 appended to the same files, with defects."""
+    out = tmp_path_factory.mktemp("dirty_chunked")
+    return generate(out, members=6000, seed=12, dirty_rate=0.02, chunk_members=2000)

@@ -8,7 +8,12 @@ from collections import Counter
 from datetime import date
 
 from data_contracts.spec import EXTRACTS, load_contract
+import pytest
+
 from synth.defects import DEFECT_CLASSES
+
+# one run written at once, and one written in three member chunks (lines continue across chunks)
+DIRTY_RUNS = pytest.mark.parametrize("run", ["dirty_small", "dirty_chunked"])
 
 
 def _parse(value: str, ctype: str):
@@ -52,7 +57,9 @@ def _single_file_view(out, extract, defects):
     return lines, moved
 
 
-def test_manifest_counts_and_lines(dirty_small):
+@DIRTY_RUNS
+def test_manifest_counts_and_lines(run, request):
+    dirty_small = request.getfixturevalue(run)
     out = dirty_small.out_dir
     man = json.loads((out / "_manifest.json").read_text())
     defects = man["defects"]
@@ -126,7 +133,9 @@ def test_manifest_counts_and_lines(dirty_small):
                 raise AssertionError(kind)
 
 
-def test_one_defect_per_line(dirty_small):
+@DIRTY_RUNS
+def test_one_defect_per_line(run, request):
+    dirty_small = request.getfixturevalue(run)
     man = json.loads((dirty_small.out_dir / "_manifest.json").read_text())
     lines = Counter((d["file"], d["line"]) for d in man["defects"])
     assert max(lines.values()) == 1
