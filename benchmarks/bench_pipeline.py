@@ -12,6 +12,13 @@ measured in the same run, so machine noise cancels:
 - our SHAP reasons / shap.TreeExplainer on the same rows and model;
 - contracts / ingest: the great-expectations checks against the ingestion they guard.
 
+Between consecutive sizes it prints the ratio of every stage's time and peak RSS (1M / 100k
+with ``--members 100000 1000000``). Each child's stderr goes to ``<workdir>/logs/`` (a failed
+stage's last lines are printed) and every measurement is appended to
+``<workdir>/results.jsonl`` as soon as it is taken, so a run that dies part-way keeps its figures.
+The generator builds members in chunks of 100k (``synth.generator.DEFAULT_CHUNK_MEMBERS``), so
+its peak RSS stays that of one chunk.
+
 Prints figures; asserts nothing about time.
 """
 
@@ -135,18 +142,21 @@ def _shap_compare(home: Path) -> dict:
 
 
 # ---------------------------------------------------------------- parent side
-def _measure(stage: str, home: Path, landing: Path, members: int) -> dict:
+def _measure(stage: str, home: Path, landing: Path, members: int, log: Path) -> dict:
     command = [sys.executable, __file__, "--child", stage, "--home", str(home), "--landing", str(landing),
                "--members", str(members)]
+    log.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    _, status, usage = os.wait4(process.pid, 0)
+    with open(log, "w") as err:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err, text=True)
+        output = process.stdout.read().strip().splitlines()  # read before waiting: no pipe deadlock
+        _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - started
-    output = process.stdout.read().strip().splitlines()
+    base = {"members": members, "stage": stage, "seconds": seconds, "peak_rss_mb": usage.ru_maxrss / 1024}
     if status != 0 or not output:
-        return {"stage": stage, "seconds": seconds, "peak_rss_mb": usage.ru_maxrss / 1024, "failed": True}
-    info = json.loads(output[-1])
-    return {"stage": stage, "seconds": seconds, "peak_rss_mb": usage.ru_maxrss / 1024, **info}
+        tail = log.read_text(errors="replace").strip().splitlines()[-5:]
+        return {**base, "failed": True, "exit_status": status, "error": " | ".join(tail)}
+    return {**base, **json.loads(output[-1])}
 
 
 def _print_size(members: int, results: list[dict]) -> None:
@@ -157,6 +167,9 @@ def _print_size(members: int, results: list[dict]) -> None:
         rate = r.get("rows", 0) / r["seconds"] if r["seconds"] else 0
         flag = " (failed)" if r.get("failed") else ""
         print(f"| {r['stage']}{flag} | {r['seconds']:.1f} | {r['peak_rss_mb']:.0f} | {r.get('rows', 0):,} | {rate:,.0f} |")
+    for r in results:
+        if r.get("failed"):
+            print(f"- {r['stage']} failed (exit status {r['exit_status']}): {r['error']}")
     by = {r["stage"]: r for r in results}
     total = sum(by[s]["seconds"] for s in STAGES if s in by)
     peak = max(by[s]["peak_rss_mb"] for s in STAGES if s in by)
@@ -185,14 +198,20 @@ def main() -> None:
         print(json.dumps(_run_stage(args.child, Path(args.home), Path(args.landing), args.members[0])))
         return
     root = Path(args.workdir or tempfile.mkdtemp(prefix="riskstrat-bench-"))
+    root.mkdir(parents=True, exist_ok=True)
+    journal = root / "results.jsonl"
     by_size: dict[int, dict[str, dict]] = {}
     for members in args.members:
         home, landing = root / f"n{members}" / "home", root / f"n{members}" / "landing"
         shutil.rmtree(root / f"n{members}", ignore_errors=True)
         results = []
         for stage in (*STAGES[:4], "bare_scan", *STAGES[4:6], "shap_compare", *STAGES[6:]):
-            results.append(_measure(stage, home, landing, members))
-            print(f"  {members:>9,} {stage:<13} {results[-1]['seconds']:7.1f} s", file=sys.stderr, flush=True)
+            results.append(_measure(stage, home, landing, members, root / "logs" / f"n{members}-{stage}.log"))
+            with open(journal, "a") as fh:
+                fh.write(json.dumps(results[-1]) + "\n")
+            print(f"  {members:>9,} {stage:<13} {results[-1]['seconds']:7.1f} s "
+                  f"{results[-1]['peak_rss_mb']:7.0f} MB{'  FAILED' if results[-1].get('failed') else ''}",
+                  file=sys.stderr, flush=True)
         by_size[members] = {r["stage"]: r for r in results}
         _print_size(members, results)
         if not args.keep:
@@ -200,12 +219,13 @@ def main() -> None:
     sizes = sorted(by_size)
     for small, large in zip(sizes, sizes[1:]):
         print(f"\n## scaling {large:,} / {small:,} members (x{large / small:.0f} = linear)")
-        print("| stage | ratio |")
-        print("|---|---:|")
-        for stage in STAGES:
+        print("| stage | time ratio | peak RSS ratio |")
+        print("|---|---:|---:|")
+        for stage in (*STAGES, *EXTRA):
             a, b = by_size[small].get(stage), by_size[large].get(stage)
             if a and b and a["seconds"]:
-                print(f"| {stage} | {b['seconds'] / a['seconds']:.1f} |")
+                flag = " (failed at the larger size)" if b.get("failed") else ""
+                print(f"| {stage}{flag} | {b['seconds'] / a['seconds']:.1f} | {b['peak_rss_mb'] / a['peak_rss_mb']:.1f} |")
 
 
 if __name__ == "__main__":
