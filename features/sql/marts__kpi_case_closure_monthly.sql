@@ -30,12 +30,7 @@ closed AS (
 )
 SELECT
     CAST(date_trunc('month', close_date) AS DATE) AS close_month,
-    CASE
-        WHEN grouping(program) = 1 THEN 'all'
-        WHEN grouping(team) = 1 THEN 'program'
-        WHEN grouping(case_manager_id) = 1 THEN 'team'
-        ELSE 'case_manager'
-    END AS level,
+    rollup_level(grouping(program), grouping(team), grouping(case_manager_id)) AS level,
     program, team, case_manager_id,
     CAST(count(*) AS BIGINT) AS closed_cases,
     CAST(count(open_date) AS BIGINT) AS closed_engaged_cases,

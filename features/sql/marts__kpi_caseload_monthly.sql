@@ -36,12 +36,7 @@ per_manager AS (
 )
 SELECT
     snapshot_date,
-    CASE
-        WHEN grouping(program) = 1 THEN 'all'
-        WHEN grouping(team) = 1 THEN 'program'
-        WHEN grouping(case_manager_id) = 1 THEN 'team'
-        ELSE 'case_manager'
-    END AS level,
+    rollup_level(grouping(program), grouping(team), grouping(case_manager_id)) AS level,
     program, team, case_manager_id,
     CAST(count(*) AS BIGINT) AS case_managers,
     CAST(sum(active_cases) AS BIGINT) AS active_cases,

@@ -13,12 +13,7 @@ WITH contacts AS (
 )
 SELECT
     CAST(date_trunc('month', scheduled_date) AS DATE) AS scheduled_month,
-    CASE
-        WHEN grouping(program) = 1 THEN 'all'
-        WHEN grouping(team) = 1 THEN 'program'
-        WHEN grouping(case_manager_id) = 1 THEN 'team'
-        ELSE 'case_manager'
-    END AS level,
+    rollup_level(grouping(program), grouping(team), grouping(case_manager_id)) AS level,
     program, team, case_manager_id,
     CAST(count(*) AS BIGINT) AS scheduled_contacts,
     CAST(count(*) FILTER (WHERE contact_date <= scheduled_date) AS BIGINT) AS on_time_contacts,

@@ -29,12 +29,7 @@ parts AS (
     FROM open_cases AS o
 )
 SELECT
-    CASE
-        WHEN grouping(program) = 1 THEN 'all'
-        WHEN grouping(team) = 1 THEN 'program'
-        WHEN grouping(case_manager_id) = 1 THEN 'team'
-        ELSE 'case_manager'
-    END AS level,
+    rollup_level(grouping(program), grouping(team), grouping(case_manager_id)) AS level,
     program, team, case_manager_id,
     CAST(count(*) AS BIGINT) AS open_cases,
     CAST(sum(has_assessment) AS BIGINT) AS with_assessment,

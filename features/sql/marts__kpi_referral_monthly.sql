@@ -18,12 +18,7 @@ WITH cases AS (
 )
 SELECT
     CAST(date_trunc('month', referral_date) AS DATE) AS referral_month,
-    CASE
-        WHEN grouping(program) = 1 THEN 'all'
-        WHEN grouping(team) = 1 THEN 'program'
-        WHEN grouping(case_manager_id) = 1 THEN 'team'
-        ELSE 'case_manager'
-    END AS level,
+    rollup_level(grouping(program), grouping(team), grouping(case_manager_id)) AS level,
     program, team, case_manager_id,
     CAST(count(*) AS BIGINT) AS referrals,
     CAST(count(first_contact_date) AS BIGINT) AS contacted,

@@ -80,12 +80,7 @@ agg AS (
     SELECT
         discharge_month,
         cohort,
-        CASE
-            WHEN grouping(program) = 1 THEN 'all'
-            WHEN grouping(team) = 1 THEN 'program'
-            WHEN grouping(case_manager_id) = 1 THEN 'team'
-            ELSE 'case_manager'
-        END AS level,
+        rollup_level(grouping(program), grouping(team), grouping(case_manager_id)) AS level,
         program, team, case_manager_id,
         CAST(count(*) AS BIGINT) AS index_stays,
         CAST(sum(followup_observable) AS BIGINT) AS followup_eligible_stays,

@@ -64,12 +64,7 @@ mm AS (
 agg AS (
     SELECT
         month, cohort,
-        CASE
-            WHEN grouping(program) = 1 THEN 'all'
-            WHEN grouping(team) = 1 THEN 'program'
-            WHEN grouping(case_manager_id) = 1 THEN 'team'
-            ELSE 'case_manager'
-        END AS level,
+        rollup_level(grouping(program), grouping(team), grouping(case_manager_id)) AS level,
         program, team, case_manager_id,
         CAST(count(*) AS BIGINT) AS member_months,
         CAST(sum(ed_visits) AS BIGINT) AS ed_visits,
