@@ -37,6 +37,10 @@ class RiskstratSettings(dg.ConfigurableResource):
     intake_score: str = "readmission"
     # Dagster steps in other processes (the UI's executor) may hold the file briefly.
     lock_wait_seconds: float = 60.0
+    # DuckDB's own cap (its default is 80% of RAM): past it, joins, aggregates and sorts spill to
+    # <warehouse>.tmp next to the warehouse instead of growing; at 1M members the member-feature
+    # and KPI statements otherwise hold 7-8 GB (docs/scaling.md).
+    duckdb_memory_limit: str = "6GB"
 
     @property
     def home_path(self) -> Path:
@@ -85,7 +89,8 @@ class RiskstratSettings(dg.ConfigurableResource):
         deadline = time.monotonic() + self.lock_wait_seconds
         while True:
             try:
-                con = duckdb.connect(str(self.warehouse_path), read_only=read_only)
+                con = duckdb.connect(str(self.warehouse_path), read_only=read_only,
+                                     config={"memory_limit": self.duckdb_memory_limit})
                 break
             except duckdb.IOException as exc:
                 if "lock" not in str(exc).lower():
