@@ -43,20 +43,20 @@ def readmission_oracle(landing: Path) -> pl.DataFrame | None:
     )
 
 
-def high_need_oracle(landing: Path, column: str = "p_high_need") -> pl.DataFrame | None:
-    """person_id, oracle_as_of (the first day the oracle's label window covers), oracle_p (the
-    given probability column) from ``_oracle/members.csv``, or None when absent."""
+def high_need_oracle(landing: Path, label: str = NEED_LABEL) -> tuple[pl.DataFrame, bool] | None:
+    """person_id, oracle_as_of (the first day the oracle's label window covers), oracle_p from
+    ``_oracle/members.csv``, and whether oracle_p is the probability of ``label`` itself (the need
+    label in a current folder) rather than of the looser 1+ admission; None when absent."""
     d = oracle_dir(landing)
     if d is None or not (d / "members.csv").exists():
         return None
     frame = pl.read_csv(d / "members.csv", schema_overrides={"person_id": pl.String})
-    if column not in frame.columns:
-        return None
+    aligned = label == NEED_LABEL and NEED_ORACLE_COLUMN in frame.columns
     return frame.select(
         pl.col("person_id"),
         (pl.col("as_of_date").cast(pl.String).str.to_date() + pl.duration(days=1)).alias("oracle_as_of"),
-        pl.col(column).alias("oracle_p"),
-    )
+        pl.col(NEED_ORACLE_COLUMN if aligned else "p_high_need").alias("oracle_p"),
+    ), aligned
 
 
 def oracle_auroc(test: pl.DataFrame, oracle: pl.DataFrame, on: list[str], label: str, score: str = "score_raw") -> dict:
@@ -84,25 +84,21 @@ def high_need_oracle_auroc(test: pl.DataFrame, landing: Path, label: str, test_a
     For the need label the oracle's probability of that same label is the ceiling; for any other
     label (cost), or an older oracle folder, the looser 1+ admission probability is used with a note,
     and both are also scored on that looser definition."""
-    aligned = high_need_oracle(landing, NEED_ORACLE_COLUMN) if label == NEED_LABEL else None
-    oracle = aligned if aligned is not None else high_need_oracle(landing)
-    if oracle is None:
+    found = high_need_oracle(landing, label)
+    if found is None:
         return None
+    oracle, aligned = found
     oracle_as_of = oracle["oracle_as_of"].unique().to_list()
     if oracle_as_of != [test_as_of]:
         return {"note": f"oracle period starts {[d.isoformat() for d in oracle_as_of]}, test snapshot {test_as_of.isoformat()}: not comparable"}
     oracle = oracle.drop("oracle_as_of")
-    if aligned is not None:
-        return oracle_auroc(test, oracle, ["person_id"], label) | {
-            "label": label,
-            "note": "the oracle's probability of this same label (2+ unplanned admissions or 4+ ED visits in the "
-                    "12 months) from the member's true yearly rates",
-        }
     out = oracle_auroc(test, oracle, ["person_id"], label) | {
         "label": label,
-        "note": "the oracle's p_high_need is the probability of 1+ unplanned admission in the period, not of this label",
+        "note": "the oracle's probability of this same label (2+ unplanned admissions or 4+ ED visits in the "
+                "12 months) from the member's true yearly rates" if aligned else
+                "the oracle's p_high_need is the probability of 1+ unplanned admission in the period, not of this label",
     }
-    if "oracle_definition_label" in test.columns:
+    if not aligned and "oracle_definition_label" in test.columns:
         same = oracle_auroc(test, oracle, ["person_id"], "oracle_definition_label")
         out["on_oracle_definition"] = same | {"label": "1+ unplanned admission in [as_of, as_of + 12 months)"}
     return out

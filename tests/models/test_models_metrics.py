@@ -58,9 +58,9 @@ def test_a_bootstrap_replicate_scores_as_sklearn_on_the_resampled_rows(tied):
     y = (rng.random(400) < 0.2).astype(float)
     score = rng.integers(0, 12, 400).astype(float) if tied else rng.random(400)
     ranked = _Ranked(y, score)
+    position = np.argsort(ranked.order)  # row -> its place in score order
     for _ in range(10):
         rows = rng.integers(0, 400, 400)
-        position = np.argsort(ranked.order)  # row -> its place in score order
         weights = np.bincount(position[rows], minlength=400)[None, :]
         pos, neg = ranked.positives_negatives(weights)
         assert _weighted_auroc(pos, neg)[0] == pytest.approx(roc_auc_score(y[rows], score[rows]), abs=1e-12)
