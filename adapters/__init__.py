@@ -16,6 +16,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from data_contracts.errors import RiskstratDataError
 from adapters import mimic_iv, synpuf, synthea, tuva
 from adapters import sdoh as sdoh_reference
 from adapters.common import AdapterReport, Conversion, NotMapped, SourceLayoutError, find_table
@@ -34,7 +35,7 @@ EXPECTED_FILES: dict[str, str] = {
 }
 
 
-class UnknownSourceFormat(Exception):
+class UnknownSourceFormat(RiskstratDataError):
     """The folder matches no known source format."""
 
 

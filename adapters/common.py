@@ -17,6 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
+from data_contracts.errors import RiskstratDataError
 from data_contracts.landing import write_landing_extract
 from data_contracts.spec import load_contract, monthly_extracts
 
@@ -27,7 +28,7 @@ ID_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 SOURCE_SUFFIXES = (".csv.gz", ".csv")
 
 
-class SourceLayoutError(Exception):
+class SourceLayoutError(RiskstratDataError):
     """A source table is present but lacks the columns its adapter needs."""
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import duckdb
 
+from data_contracts.errors import RiskstratDataError
 from data_contracts.rules import classify_sql, compile_rules, partition_rules, quote_ident, typed_select_list, typed_value
 from data_contracts.spec import Contract
 
@@ -46,11 +47,11 @@ ALTER TABLE audit.ingest_log ADD COLUMN IF NOT EXISTS partition VARCHAR;
 BREACH_MIN_ROWS = 5
 
 
-class ContractBreach(Exception):
+class ContractBreach(RiskstratDataError):
     """An extract broke its contract past the threshold; the message names file, rule and count."""
 
 
-class ExtractFileError(Exception):
+class ExtractFileError(RiskstratDataError):
     """A landing file is missing, unreadable or lacks required columns."""
 
 

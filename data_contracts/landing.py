@@ -10,13 +10,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from data_contracts.errors import RiskstratDataError
 from data_contracts.spec import load_contract, monthly_extracts
 
 LANDING_SUFFIXES = (".csv", ".csv.gz", ".parquet")
 MONTH_NAME = re.compile(r"^(\d{4}-(0[1-9]|1[0-2]))(\.csv|\.csv\.gz|\.parquet)$")
 
 
-class LandingLayoutError(Exception):
+class LandingLayoutError(RiskstratDataError):
     """The landing folder holds an extract in a shape the pipeline does not read."""
 
 

@@ -4,6 +4,7 @@ import dagster as dg
 
 from features.diagnosis import DIAGNOSIS_TABLE, build_diagnosis
 from features.stays import build_inpatient_stays
+from pipelines.failures import surfaces_data_errors
 from pipelines.resources import DUCKDB_POOL, RiskstratSettings
 
 
@@ -14,6 +15,7 @@ from pipelines.resources import DUCKDB_POOL, RiskstratSettings
     kinds={"duckdb"},
     pool=DUCKDB_POOL,
 )
+@surfaces_data_errors
 def core_inpatient_stay(settings: RiskstratSettings) -> dg.MaterializeResult:
     """One row per acute inpatient stay: institutional inpatient claims of one person whose dates
     overlap, or chain as a transfer, collapsed into a single stay (grain: stay_id), with the CMS
@@ -30,6 +32,7 @@ def core_inpatient_stay(settings: RiskstratSettings) -> dg.MaterializeResult:
     kinds={"duckdb"},
     pool=DUCKDB_POOL,
 )
+@surfaces_data_errors
 def core_diagnosis(settings: RiskstratSettings) -> dg.MaterializeResult:
     """One row per diagnosis record and position (claims diagnosis_code_1..3, EHR conditions,
     encounter primary diagnoses) with its code system and an ICD-10-CM code (ICD-9-CM via the CMS
@@ -41,6 +44,7 @@ def core_diagnosis(settings: RiskstratSettings) -> dg.MaterializeResult:
 
 
 @dg.asset_check(asset=dg.AssetKey(["core", "diagnosis"]), name="one_row_per_diagnosis", blocking=True)
+@surfaces_data_errors
 def diagnosis_grain(settings: RiskstratSettings) -> dg.AssetCheckResult:
     """core.diagnosis has one row per (source, source_id, position) and every row has a code system."""
     with settings.connect(read_only=True) as con:

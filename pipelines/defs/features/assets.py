@@ -21,6 +21,7 @@ from features.readmission import (
     readmission_null_rates,
 )
 from models.timesplit import high_need_snapshots
+from pipelines.failures import surfaces_data_errors
 from pipelines.resources import DUCKDB_POOL, RiskstratSettings
 
 READMISSION_INPUTS = ["eligibility", "medical_claim", "pharmacy_claim", "encounter", "lab_result", "area_sdoh_county", "cm_case"]
@@ -42,6 +43,7 @@ class ReadmissionConfig(dg.Config):
     kinds={"duckdb"},
     pool=DUCKDB_POOL,
 )
+@surfaces_data_errors
 def features_readmission_stay(
     context: dg.AssetExecutionContext, settings: RiskstratSettings, config: ReadmissionConfig
 ) -> dg.MaterializeResult:
@@ -71,6 +73,7 @@ def features_readmission_stay(
     kinds={"duckdb"},
     pool=DUCKDB_POOL,
 )
+@surfaces_data_errors
 def features_member_features(context: dg.AssetExecutionContext, settings: RiskstratSettings) -> dg.MaterializeResult:
     """One row per member and as-of date (the modelling snapshot plan: quarterly training dates, the
     calibration and test dates, and the run's as-of date) with point-in-time member features and both
@@ -98,6 +101,7 @@ def features_member_features(context: dg.AssetExecutionContext, settings: Riskst
 
 
 @dg.asset_check(asset=dg.AssetKey(["features", "readmission_stay"]), name="one_row_per_stay", blocking=True)
+@surfaces_data_errors
 def readmission_stay_grain(settings: RiskstratSettings) -> dg.AssetCheckResult:
     """The feature table has exactly one row per stay_id."""
     with settings.connect(read_only=True) as con:
@@ -106,6 +110,7 @@ def readmission_stay_grain(settings: RiskstratSettings) -> dg.AssetCheckResult:
 
 
 @dg.asset_check(asset=dg.AssetKey(["features", "readmission_stay"]), name="null_rates_within_bounds", blocking=False)
+@surfaces_data_errors
 def readmission_stay_null_rates(settings: RiskstratSettings) -> dg.AssetCheckResult:
     """Each readmission feature's share of NULLs is within its bound (features.member.NULL_RATE_LIMITS;
     labs and 'since previous stay' features may be missing, the rest almost never)."""
@@ -121,6 +126,7 @@ def readmission_stay_null_rates(settings: RiskstratSettings) -> dg.AssetCheckRes
 
 
 @dg.asset_check(asset=dg.AssetKey(["features", "readmission_stay"]), name="no_feature_date_at_or_after_cutoff", blocking=True)
+@surfaces_data_errors
 def readmission_stay_cutoff(settings: RiskstratSettings) -> dg.AssetCheckResult:
     """Every stay was discharged before the as-of date and no 'days since' feature is negative."""
     with settings.connect(read_only=True) as con:
@@ -134,6 +140,7 @@ def readmission_stay_cutoff(settings: RiskstratSettings) -> dg.AssetCheckResult:
 
 
 @dg.asset_check(asset=dg.AssetKey(["features", "member_features"]), name="one_row_per_member_and_date", blocking=True)
+@surfaces_data_errors
 def member_features_grain(settings: RiskstratSettings) -> dg.AssetCheckResult:
     """features.member_features has exactly one row per (person_id, as_of_date)."""
     with settings.connect(read_only=True) as con:
@@ -143,6 +150,7 @@ def member_features_grain(settings: RiskstratSettings) -> dg.AssetCheckResult:
 
 
 @dg.asset_check(asset=dg.AssetKey(["features", "member_features"]), name="null_rates_within_bounds", blocking=False)
+@surfaces_data_errors
 def member_features_null_rates(settings: RiskstratSettings) -> dg.AssetCheckResult:
     """Each member feature's share of NULLs (over all as-of dates) is within its bound in
     features.member.NULL_RATE_LIMITS (default 1%)."""
@@ -161,6 +169,7 @@ def member_features_null_rates(settings: RiskstratSettings) -> dg.AssetCheckResu
 
 
 @dg.asset_check(asset=dg.AssetKey(["features", "member_features"]), name="no_feature_date_at_or_after_cutoff", blocking=True)
+@surfaces_data_errors
 def member_features_cutoff(settings: RiskstratSettings) -> dg.AssetCheckResult:
     """Re-derives, per as-of date, the latest source-event date inside every feature window and
     requires it to fall before the as-of date (features.member.cutoff_violations)."""

@@ -13,6 +13,7 @@ from data_contracts.ingest import (
 )
 from data_contracts.landing import find_extract_file, month_files
 from data_contracts.spec import EXTRACTS, Contract, load_contract
+from pipelines.failures import surfaces_data_errors
 from pipelines.audit import recorded
 from pipelines.partitions import landing_month_partitions
 from pipelines.resources import DUCKDB_POOL, RiskstratSettings
@@ -83,6 +84,7 @@ def _whole_file_asset(contract: Contract) -> dg.AssetsDefinition:
     extract = contract.extract
 
     @dg.multi_asset(name=f"ingest_{extract}", specs=_specs(contract), pool=DUCKDB_POOL)
+    @surfaces_data_errors
     def _asset(context: dg.AssetExecutionContext, settings: RiskstratSettings):
         path = find_extract_file(settings.landing_path, extract)
         with settings.connect() as con:
@@ -124,6 +126,7 @@ def _monthly_asset(contract: Contract) -> dg.AssetsDefinition:
         # one run loads a whole range of months; each month is its own transaction
         backfill_policy=dg.BackfillPolicy.single_run(),
     )
+    @surfaces_data_errors
     def _asset(context: dg.AssetExecutionContext, settings: RiskstratSettings):
         files = month_files(settings.landing_path, extract)
         loaded: list[IngestResult] = []
@@ -173,6 +176,7 @@ def _contract_check(contract: Contract) -> dg.AssetChecksDefinition:
         blocking=contract.feeds_models,
         pool=DUCKDB_POOL,
     )
+    @surfaces_data_errors
     def _check(context: dg.AssetCheckExecutionContext, settings: RiskstratSettings) -> dg.AssetCheckResult:
         with settings.connect(read_only=True) as con:
             total = con.execute(f'SELECT count(*) FROM raw."{extract}"').fetchone()[0]
@@ -211,6 +215,7 @@ def _conservation_check(contract: Contract) -> dg.AssetChecksDefinition:
         blocking=True,
         pool=DUCKDB_POOL,
     )
+    @surfaces_data_errors
     def _check(context: dg.AssetCheckExecutionContext, settings: RiskstratSettings) -> dg.AssetCheckResult:
         with settings.connect(read_only=True) as con:
             loads, rows_read = con.execute(CONSERVATION_SQL, {"extract": extract}).fetchone() if table_exists(con, "audit", "ingest_log") else (0, 0)

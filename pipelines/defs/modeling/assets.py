@@ -30,6 +30,7 @@ from models.store import CARD_FILE, load_model
 from models.training import InsufficientTrainingData
 from models.timesplit import high_need_snapshots
 from models.workflow import finish_model, merge_metrics, metrics_entry
+from pipelines.failures import surfaces_data_errors
 from pipelines.resources import DUCKDB_POOL, RiskstratSettings
 
 MODEL_SEED = 7
@@ -127,6 +128,7 @@ def _model_metadata(entry: dict, model_dir: Path) -> dict:
     group_name="modeling",
     kinds={"lightgbm"},
 )
+@surfaces_data_errors
 def ml_readmission_model(context: dg.AssetExecutionContext, settings: RiskstratSettings) -> dg.MaterializeResult:
     """LightGBM 30-day readmission model on a time split (train, then calibration, then test on the
     latest labelled months), with logistic-regression, LACE and HOSPITAL baselines on the same test
@@ -159,6 +161,7 @@ def ml_readmission_model(context: dg.AssetExecutionContext, settings: RiskstratS
     kinds={"duckdb"},
     pool=DUCKDB_POOL,
 )
+@surfaces_data_errors
 def ml_readmission_score(settings: RiskstratSettings) -> dg.MaterializeResult:
     """Calibrated readmission risk and the top three SHAP reasons for every index stay discharged
     in the 30 days before the as-of date (the stays whose outcome is still open)."""
@@ -193,6 +196,7 @@ def ml_readmission_score(settings: RiskstratSettings) -> dg.MaterializeResult:
     group_name="modeling",
     kinds={"lightgbm"},
 )
+@surfaces_data_errors
 def ml_high_need_model(context: dg.AssetExecutionContext, settings: RiskstratSettings, config: HighNeedConfig) -> dg.MaterializeResult:
     """LightGBM high-need model (label chosen by config, default: an unplanned admission in the next
     12 months) on member snapshots: quarterly training snapshots, a calibration snapshot whose
@@ -229,6 +233,7 @@ def ml_high_need_model(context: dg.AssetExecutionContext, settings: RiskstratSet
     kinds={"duckdb"},
     pool=DUCKDB_POOL,
 )
+@surfaces_data_errors
 def ml_high_need_score(settings: RiskstratSettings) -> dg.MaterializeResult:
     """Calibrated high-need probability for every member in the as-of snapshot, ranked by the raw
     score; TreeSHAP reasons (three, in plain words) for the highest-ranked members, enough to cover

@@ -13,6 +13,7 @@ from features.kpi import CaseloadGuideline, build_kpi_readmission_monthly, build
 from features.readmission import READMISSION_TABLE
 from models.intake import IntakeOptions, build_intake_list, expected_readmission_risk
 from models.store import load_model
+from pipelines.failures import surfaces_data_errors
 from pipelines.resources import DUCKDB_POOL, RiskstratSettings
 from reports.analysis import calibration_on_test_window
 from reports.program_report import write_program_report
@@ -65,6 +66,7 @@ def _intake_preview(intake: pl.DataFrame) -> str:
     kinds={"duckdb", "csv", "excel"},
     pool=DUCKDB_POOL,
 )
+@surfaces_data_errors
 def marts_intake_list(settings: RiskstratSettings, config: IntakeConfig) -> dg.MaterializeResult:
     """Members eligible for outreach (enrolled, alive, no open or pending case, not opted out, not
     recently declined), ranked by the configured score (settings.intake_score) and cut at the team's
@@ -107,6 +109,7 @@ def marts_intake_list(settings: RiskstratSettings, config: IntakeConfig) -> dg.M
     kinds={"duckdb", "csv"},
     pool=DUCKDB_POOL,
 )
+@surfaces_data_errors
 def marts_kpi_readmission_monthly(settings: RiskstratSettings) -> dg.MaterializeResult:
     """30-day readmission rate by discharge month, for members in case management at discharge and
     for those not in it. Numerator: index stays with an unplanned readmission within 30 days;
@@ -130,6 +133,7 @@ def marts_kpi_readmission_monthly(settings: RiskstratSettings) -> dg.Materialize
            for name in PROGRAM_KPI_TABLES],
     pool=DUCKDB_POOL,
 )
+@surfaces_data_errors
 def marts_program_kpis(settings: RiskstratSettings, config: KpiConfig):
     """Program KPIs (each table's grain, numerator, denominator and exclusions are in
     marts.kpi_definition and the SQL headers): readmission observed/expected/O-E and 7-day follow-up
@@ -164,6 +168,7 @@ def marts_program_kpis(settings: RiskstratSettings, config: KpiConfig):
     kinds={"html"},
     pool=DUCKDB_POOL,
 )
+@surfaces_data_errors
 def reports_program_report(settings: RiskstratSettings) -> dg.MaterializeResult:
     """The program-lead report, one self-contained HTML file (inline CSS and SVG, no scripts, works
     offline): KPI trends, model calibration and lift, fairness, the last run's data quality and the
@@ -189,6 +194,7 @@ def reports_program_report(settings: RiskstratSettings) -> dg.MaterializeResult:
     kinds={"html"},
     pool=DUCKDB_POOL,
 )
+@surfaces_data_errors
 def reports_case_manager_worklists(settings: RiskstratSettings) -> dg.MaterializeResult:
     """One HTML worklist per suggested case manager (members, reasons, care gaps, contact-by date),
     in HOME/outputs/worklists/."""
