@@ -49,8 +49,18 @@ def build_suite(contract: Contract, data_through: date) -> Any:
     else:
         suite.add_expectation(gxe.ExpectColumnValuesToBeUnique(column=contract.primary_key[0]))
     for col in contract.columns:
-        if col.required:
+        if col.required and col.blank_allowed_when:
+            exempt = " & ".join(
+                f"({other}.fillna('').str.fullmatch({pattern!r}))" for other, pattern in col.blank_allowed_when
+            )
+            suite.add_expectation(gxe.ExpectColumnValuesToNotBeNull(
+                column=col.name, row_condition=f"~({exempt})", condition_parser="pandas"))
+        elif col.required:
             suite.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column=col.name))
+        if col.required_with:
+            present = " | ".join(f"{other}.notna()" for other in col.required_with)
+            suite.add_expectation(gxe.ExpectColumnValuesToNotBeNull(
+                column=col.name, row_condition=present, condition_parser="pandas"))
         if col.allowed is not None:
             suite.add_expectation(gxe.ExpectColumnValuesToBeInSet(column=col.name, value_set=list(col.allowed)))
         if col.pattern is not None:

@@ -67,8 +67,27 @@ def compile_rules(contract: Contract, data_through: date) -> tuple[list[Rule], d
     for col in contract.columns:
         ident = quote_ident(col.name)
         typed = typed_value(col)
-        if col.required:
+        if col.required and col.blank_allowed_when:
+            # blank is accepted only on rows where every condition column matches its pattern
+            exempt = " AND ".join(
+                f"coalesce(regexp_full_match({quote_ident(other)}, {params.bind(pattern)}), false)"
+                for other, pattern in col.blank_allowed_when
+            )
+            rules.append(Rule(
+                f"not_null:{col.name}", col.name,
+                f"{col.name} is required but blank (blank allowed only when "
+                + " and ".join(f"{other} matches {pattern}" for other, pattern in col.blank_allowed_when) + ")",
+                f"({ident} IS NULL AND NOT ({exempt}))",
+            ))
+        elif col.required:
             rules.append(Rule(f"not_null:{col.name}", col.name, f"{col.name} is required but blank", f"{ident} IS NULL"))
+        if col.required_with:
+            present = " OR ".join(f"{quote_ident(other)} IS NOT NULL" for other in col.required_with)
+            rules.append(Rule(
+                f"required_with:{col.name}", col.name,
+                f"{col.name} is blank but {', '.join(col.required_with)} holds a value that needs it",
+                f"({ident} IS NULL AND ({present}))",
+            ))
         if col.type != "string":
             rules.append(
                 Rule(

@@ -41,6 +41,13 @@ class ColumnSpec:
     min: float | str | None = None
     max: float | str | None = None
     not_in_future: bool = False
+    # A required column may be blank on rows where every named column matches its pattern
+    # (e.g. the diagnosis of an institutional inpatient claim): {column: regex}.
+    blank_allowed_when: tuple[tuple[str, str], ...] = ()
+    # An optional column becomes required on rows where any of these columns holds a value.
+    required_with: tuple[str, ...] = ()
+    # Warn (never block) when more than this share of the loaded rows leave the column blank.
+    max_blank_share: float | None = None
 
     @property
     def duckdb_type(self) -> str:
@@ -106,6 +113,9 @@ def _parse(path: Path) -> Contract:
                 min=raw.get("min"),
                 max=raw.get("max"),
                 not_in_future=bool(raw.get("not_in_future", False)),
+                blank_allowed_when=tuple((str(k), str(v)) for k, v in (raw.get("blank_allowed_when") or {}).items()),
+                required_with=tuple(raw.get("required_with") or ()),
+                max_blank_share=float(raw["max_blank_share"]) if raw.get("max_blank_share") is not None else None,
             )
         )
     contract = Contract(
@@ -138,6 +148,18 @@ def _validate_contract(contract: Contract) -> None:
             raise ValueError(f"contract {contract.extract}: partition_by must name a date column")
         if not contract.column(contract.partition_by).required:
             raise ValueError(f"contract {contract.extract}: partition_by column must be required")
+    for col in contract.columns:
+        if col.blank_allowed_when and not col.required:
+            raise ValueError(f"contract {contract.extract}: blank_allowed_when on {col.name!r}, which is not required")
+        if col.required_with and col.required:
+            raise ValueError(f"contract {contract.extract}: required_with on {col.name!r}, which is always required")
+        if col.name in contract.primary_key and col.blank_allowed_when:
+            raise ValueError(f"contract {contract.extract}: key column {col.name!r} can never be blank")
+        for name in [k for k, _ in col.blank_allowed_when] + list(col.required_with):
+            if name not in names or name == col.name:
+                raise ValueError(f"contract {contract.extract}: {col.name!r} refers to {name!r}, not another declared column")
+        if col.max_blank_share is not None and not 0 <= col.max_blank_share <= 1:
+            raise ValueError(f"contract {contract.extract}: max_blank_share of {col.name!r} must lie in [0, 1]")
     for earlier, later in contract.date_order:
         for name in (earlier, later):
             if name not in names or contract.column(name).type != "date":

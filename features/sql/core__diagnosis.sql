@@ -26,7 +26,7 @@ WITH claim_header AS (
 src AS (
     SELECT 'medical_claim' AS source, claim_id AS source_id, 1 AS position, person_id,
            claim_start_date AS diagnosis_date, diagnosis_code_type AS code_system, diagnosis_code_1 AS diagnosis_code
-    FROM claim_header
+    FROM claim_header WHERE diagnosis_code_1 IS NOT NULL  -- an inpatient claim may carry no diagnosis
     UNION ALL
     SELECT 'medical_claim', claim_id, 2, person_id, claim_start_date, diagnosis_code_type, diagnosis_code_2
     FROM claim_header WHERE diagnosis_code_2 IS NOT NULL

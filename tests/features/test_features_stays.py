@@ -39,8 +39,10 @@ def test_overlapping_and_multi_line_claims_collapse(raw_db):
     ])
     counts = build_inpatient_stays(con)
     assert _stays(con) == [("p1", D(2023, 2, 1), D(2023, 2, 10), 9, "1", "01", "I509", 1500.0, 2)]
-    assert counts == {"claim_lines_in": 3, "claims_in": 2, "stays_out": 1, "transfers_chained": 0,
-                      "stays_with_transfer": 0, "claims_merged": 1, "planned_stays": 0}
+    assert counts == {"claim_lines_in": 3, "claims_in": 2, "encounters_in": 0, "stays_out": 1,
+                      "encounter_only_stays": 0, "transfers_chained": 0, "stays_with_transfer": 0,
+                      "claims_merged": 1, "planned_stays": 0, "stays_without_diagnosis": 0,
+                      "potentially_planned_unknown_diagnosis": 0}
 
 
 def test_adjacent_without_transfer_or_two_day_gap_stays_apart(raw_db):

@@ -10,16 +10,18 @@ from pipelines.resources import DUCKDB_POOL, RiskstratSettings
 
 @dg.asset(
     key=["core", "inpatient_stay"],
-    deps=[dg.AssetKey(["raw", "medical_claim"])],
+    deps=[dg.AssetKey(["raw", "medical_claim"]), dg.AssetKey(["raw", "encounter"])],
     group_name="core",
     kinds={"duckdb"},
     pool=DUCKDB_POOL,
 )
 @surfaces_data_errors
 def core_inpatient_stay(settings: RiskstratSettings) -> dg.MaterializeResult:
-    """One row per acute inpatient stay: institutional inpatient claims of one person whose dates
-    overlap, or chain as a transfer, collapsed into a single stay (grain: stay_id), with the CMS
-    Planned Readmission Algorithm v4.0 flag (planned_flag, planned_reason)."""
+    """One row per acute inpatient stay: institutional inpatient claims (with or without a diagnosis)
+    and EHR inpatient encounters no claim overlaps, of one person, whose dates overlap or chain as a
+    transfer, collapsed into a single stay (grain: stay_id), with the CMS Planned Readmission
+    Algorithm v4.0 flag (planned_flag, planned_reason; an unknown principal diagnosis never makes a
+    potentially planned procedure planned)."""
     with settings.connect() as con:
         counts = build_inpatient_stays(con)
     return dg.MaterializeResult(metadata={k: int(v) for k, v in counts.items()})
