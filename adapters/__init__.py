@@ -6,7 +6,12 @@
 rows read per source table, rows written per extract, every source row not mapped with its
 reason, source tables absent (and the canonical extracts not produced because of it), code
 systems, SDOH match counts per route, notes, and the recommended ``data_through`` / ``as_of``
-for ``pipelines.cli.run_pipeline``.
+for ``pipelines.cli.run_pipeline``. ``describe_columns(fmt)`` returns the columns each source
+table of a format needs (with what for), may have, and has had under other names.
+
+A problem in the data a user brings raises :class:`RiskstratDataError` (``SourceLayoutError``,
+``UnknownSourceFormat``) with one sentence naming the format, the file, the column and what to do;
+no polars exception escapes ``convert`` or ``detect_format``.
 
 Each adapter maps source tables onto canonical extracts and nothing else; see docs/adapters.md.
 """
@@ -16,12 +21,16 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import polars as pl
+
 from data_contracts.errors import RiskstratDataError
 from adapters import mimic_iv, synpuf, synthea, tuva
 from adapters import sdoh as sdoh_reference
-from adapters.common import AdapterReport, Conversion, NotMapped, SourceLayoutError, find_table
+from adapters.columns import SPECS, TableSpec, describe_columns
+from adapters.common import AdapterReport, Conversion, NotMapped, SourceLayoutError, locate
 
-__all__ = ["FORMATS", "AdapterReport", "NotMapped", "SourceLayoutError", "UnknownSourceFormat", "convert", "detect_format"]
+__all__ = ["FORMATS", "AdapterReport", "NotMapped", "SourceLayoutError", "TableSpec", "UnknownSourceFormat", "convert",
+           "describe_columns", "detect_format"]
 
 FORMATS: tuple[str, ...] = ("canonical", "synthea", "mimic-iv", "tuva", "synpuf")
 
@@ -29,7 +38,7 @@ FORMATS: tuple[str, ...] = ("canonical", "synthea", "mimic-iv", "tuva", "synpuf"
 EXPECTED_FILES: dict[str, str] = {
     "canonical": "eligibility.csv and medical_claim/YYYY-MM.csv (the riskstrat landing layout)",
     "synthea": ", ".join(f"{t}.csv[.gz]" for t in synthea.SIGNATURE),
-    "mimic-iv": ", ".join(f"{t}.csv[.gz]" for t in mimic_iv.SIGNATURE) + " (in the folder or its hosp/)",
+    "mimic-iv": ", ".join(f"{t}.csv[.gz]" for t in mimic_iv.SIGNATURE) + " (in the folder or its hosp/ or core/)",
     "tuva": "eligibility[_seed].csv[.gz] and medical_claim[_seed].csv[.gz]",
     "synpuf": "DE1_0_*_Beneficiary_Summary_File_*.csv[.gz] and DE1_0_*_Inpatient_Claims_*.csv[.gz]",
 }
@@ -48,9 +57,9 @@ def _matches(source: Path) -> list[str]:
     found = []
     if _is_canonical(source):
         found.append("canonical")
-    if all(find_table(source, t) is not None for t in mimic_iv.SIGNATURE):
+    if all(locate(source, SPECS["mimic-iv"][t]) for t in mimic_iv.SIGNATURE):
         found.append("mimic-iv")
-    elif all(find_table(source, t) is not None for t in synthea.SIGNATURE):
+    elif all(locate(source, SPECS["synthea"][t]) for t in synthea.SIGNATURE):
         found.append("synthea")
     if tuva.find(source, "eligibility") is not None and tuva.find(source, "medical_claim") is not None and not _is_canonical(source):
         found.append("tuva")
@@ -89,15 +98,23 @@ def convert(fmt: str, source: Path, landing: Path, sdoh: Path | None = None) -> 
         raise UnknownSourceFormat(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if not source.is_dir():
         raise UnknownSourceFormat(f"{source}: not a folder")
-    if fmt == "canonical":
-        run = _copy_canonical(source, landing)
-    else:
-        module = {"synthea": synthea, "mimic-iv": mimic_iv, "tuva": tuva, "synpuf": synpuf}[fmt]
-        run = module.convert(source, landing)
-        run.finish_extract("eligibility")
-    if sdoh is not None:
-        sdoh_reference.convert(Path(sdoh), run)
-    return run.finish()
+    try:
+        if fmt == "canonical":
+            run = _copy_canonical(source, landing)
+        else:
+            module = {"synthea": synthea, "mimic-iv": mimic_iv, "tuva": tuva, "synpuf": synpuf}[fmt]
+            run = module.convert(source, landing)
+            run.finish_extract("eligibility")
+        if sdoh is not None:
+            sdoh_reference.convert(Path(sdoh), run)
+        return run.finish()
+    except pl.exceptions.PolarsError as exc:
+        # the boundary: a value polars could not handle is a data problem; its message may quote row
+        # contents, so only its type is named here (the chained exception keeps it for --debug)
+        raise SourceLayoutError(
+            f"{fmt}: a table in {source.name} holds values the {fmt} adapter cannot map ({type(exc).__name__}); "
+            "check the columns listed in docs/adapters.md for this format, or run with --debug", source=source.name,
+        ) from exc
 
 
 def _copy_canonical(source: Path, landing: Path) -> Conversion:

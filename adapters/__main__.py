@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from adapters import FORMATS, UnknownSourceFormat, convert, detect_format
+from adapters import FORMATS, convert, detect_format
+from data_contracts.errors import RiskstratDataError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         fmt = args.format or detect_format(args.source)
         report = convert(fmt, args.source, args.out, sdoh=args.sdoh)
-    except UnknownSourceFormat as exc:
+    except RiskstratDataError as exc:
         print(f"adapters: {exc}", file=sys.stderr)
         return 2
     print(report.summary())

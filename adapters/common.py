@@ -1,15 +1,26 @@
 """Helpers every adapter shares: reading source tables, dating, rule-based row accounting, writing.
 
-An adapter reads source tables as text (every column a string, so nothing is lost to type
-guessing), maps them with polars expressions, and hands each canonical frame to
-:class:`Conversion`, which writes it with ``data_contracts.landing.write_landing_extract`` and
-keeps the books: rows read per source table, rows written per extract, and every source row that
-did not become a canonical row, counted under the reason it was left out. Nothing is dropped
-without a count. Counts and reasons only: no row contents are ever logged or raised.
+An adapter reads each source table through :meth:`Conversion.table`, which finds its file
+(``adapters.columns.TableSpec``), reads it as text (every column a string, so nothing is lost to
+type guessing; ``.csv``, ``.txt``, ``.tsv``, ``.psv`` plain or gzipped, the delimiter sniffed from
+the header line, and ``.parquet`` cast to text), matches the header to the spec case- and
+whitespace-insensitively and through the format's aliases, fills absent optional columns with
+nulls, drops the rest, and raises :class:`SourceLayoutError` naming the file and the column when a
+required one is missing. It maps them with polars expressions and hands each canonical frame to
+:class:`Conversion`, which writes it with ``data_contracts.landing.write_landing_extract`` and keeps
+the books: rows read per source table, the columns used, filled and ignored, rows written per
+extract, and every source row that did not become a canonical row, counted under the reason it was
+left out and what that costs. Nothing is dropped without a count. Counts and reasons only: no row
+contents are ever logged or raised.
 """
 
 from __future__ import annotations
 
+import csv
+import gzip
+import io
+import re
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -17,6 +28,7 @@ from pathlib import Path
 
 import polars as pl
 
+from adapters.columns import TableSpec
 from data_contracts.errors import RiskstratDataError
 from data_contracts.landing import write_landing_extract
 from data_contracts.spec import load_contract, monthly_extracts
@@ -25,20 +37,30 @@ from data_contracts.spec import load_contract, monthly_extracts
 EARLIEST_SERVICE_DATE = date(1990, 1, 1)
 ID_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 
-SOURCE_SUFFIXES = (".csv.gz", ".csv")
+TEXT_SUFFIXES = (".csv", ".txt", ".tsv", ".psv")
+# gzipped first, so 'x.csv.gz' is not taken for a '.gz' file named 'x.csv'
+SOURCE_SUFFIXES = (*[s + ".gz" for s in TEXT_SUFFIXES], *TEXT_SUFFIXES, ".parquet")
+DELIMITERS = {",": "comma", "|": "pipe", "\t": "tab"}
+TRUNCATED_LINE = "truncated last line (the file ends in the middle of a row)"
 
 
 class SourceLayoutError(RiskstratDataError):
-    """A source table is present but lacks the columns its adapter needs."""
+    """A source table is missing, unreadable, or lacks the columns its adapter needs."""
 
 
 @dataclass(frozen=True)
 class NotMapped:
-    """Source rows that produced no canonical row, with the reason."""
+    """Source rows that produced no canonical row: the reason (cause) and what it costs (consequence).
+
+    ``inpatient_admissions``: how many of the rows were inpatient admissions (for tables that hold
+    them; None elsewhere), so lost stays are never silent.
+    """
 
     source_table: str
     reason: str
     rows: int
+    consequence: str = ""
+    inpatient_admissions: int | None = None
 
 
 @dataclass(frozen=True)
@@ -46,11 +68,15 @@ class AdapterReport:
     """What one conversion read, wrote and left out.
 
     ``rows_in``: source table -> rows read. ``rows_written``: canonical extract -> rows written.
-    ``not_mapped``: source rows left out, per table and reason. ``absent_tables``: source tables the
-    format defines that were not in the folder; ``extracts_not_produced``: canonical extracts left
-    out as a consequence (features needing them are null or absent). ``code_systems``: extract ->
-    ``{diagnosis_code_type: rows}``. ``sdoh_match``: route -> members matched (and ``members``).
-    ``data_through`` / ``as_of``: recommended dates for ``run_pipeline``.
+    ``not_mapped``: source rows left out, per table and reason, with the consequence.
+    ``absent_tables``: source tables the format defines that were not in the folder;
+    ``extracts_not_produced``: canonical extracts left out as a consequence (features needing them
+    are null or absent). ``columns``: source table -> ``{"file", "used", "absent_filled_with_nulls",
+    "ignored", "renamed"}`` (renamed: canonical column -> the header it was read from).
+    ``enrolment_assumed``: no usable enrolment in the source, one span per person was assumed, so
+    the enrolment checks cannot be made. ``code_systems``: extract -> ``{diagnosis_code_type: rows}``.
+    ``sdoh_match``: route -> members matched (and ``members``). ``data_through`` / ``as_of``:
+    recommended dates for ``run_pipeline``.
     """
 
     format: str
@@ -65,6 +91,8 @@ class AdapterReport:
     data_through: date | None
     as_of: date | None
     sdoh_match: dict[str, int] = field(default_factory=dict)
+    columns: dict[str, dict] = field(default_factory=dict)
+    enrolment_assumed: bool = False
 
     def not_mapped_by_table(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
@@ -75,9 +103,22 @@ class AdapterReport:
     def summary(self) -> str:
         """Plain-text summary (counts and reasons only)."""
         lines = [f"format {self.format}: data_through {self.data_through}, as_of {self.as_of}"]
+        if self.enrolment_assumed:
+            lines.append(f"  ENROLMENT ASSUMED: {self.notes[0] if self.notes else ''}")
         lines += [f"  read    {t:<28} {n:>9,}" for t, n in self.rows_in.items()]
         lines += [f"  wrote   {e:<28} {n:>9,}" for e, n in self.rows_written.items()]
-        lines += [f"  skipped {i.source_table:<28} {i.rows:>9,}  {i.reason}" for i in self.not_mapped]
+        for i in self.not_mapped:
+            lines.append(f"  skipped {i.source_table:<28} {i.rows:>9,}  {i.reason}")
+            if i.consequence:
+                lines.append(f"          {'':<28} {'':>9}  -> {i.consequence}")
+        for table, cols in self.columns.items():
+            if cols.get("absent_filled_with_nulls"):
+                lines.append(f"  columns {table} ({cols['file']}): absent, filled with nulls: {', '.join(cols['absent_filled_with_nulls'])}")
+            if cols.get("ignored"):
+                lines.append(f"  columns {table} ({cols['file']}): ignored: {', '.join(cols['ignored'])}")
+            if cols.get("renamed"):
+                lines.append(f"  columns {table} ({cols['file']}): read under other names: "
+                             + ", ".join(f"{k} <- {v}" for k, v in cols["renamed"].items()))
         if self.absent_tables:
             lines.append(f"  absent source tables: {', '.join(self.absent_tables)}")
         if self.extracts_not_produced:
@@ -86,40 +127,144 @@ class AdapterReport:
             lines.append(f"  code systems in {extract}: " + ", ".join(f"{k} {v:,}" for k, v in systems.items()))
         if self.sdoh_match:
             lines.append("  SDOH match: " + ", ".join(f"{k} {v:,}" for k, v in self.sdoh_match.items()))
-        lines += [f"  note: {n}" for n in self.notes]
+        lines += [f"  note: {n}" for n in self.notes[1 if self.enrolment_assumed else 0:]]
         return "\n".join(lines)
 
 
-def find_table(source: Path, name: str) -> Path | None:
-    """``<name>.csv.gz`` or ``<name>.csv`` in ``source`` (or its ``hosp/`` folder), else None."""
-    for folder in (source, source / "hosp"):
-        for suffix in SOURCE_SUFFIXES:
-            path = folder / f"{name}{suffix}"
-            if path.exists():
-                return path
+# ---- finding and reading source files -----------------------------------------------------------
+
+def split_suffix(name: str) -> tuple[str, str] | None:
+    """``(stem, suffix)`` for a readable source file name (suffix lower-cased), else None."""
+    lower = name.lower()
+    for suffix in SOURCE_SUFFIXES:
+        if lower.endswith(suffix):
+            return name[: -len(suffix)], suffix
     return None
 
 
-def read_table(path: Path) -> pl.LazyFrame:
-    """A source CSV (gzip or plain) with every column as text; header names stripped of quotes/space."""
-    frame = pl.read_csv(path, infer_schema=False, null_values=[""], truncate_ragged_lines=False)
-    return frame.rename({c: c.strip().lstrip("\ufeff") for c in frame.columns}).lazy()
+def locate(source: Path, spec: TableSpec) -> list[Path]:
+    """The file(s) holding ``spec``'s table in ``source`` or its ``spec.folders``: names matched
+    case-insensitively, the first stem pattern (and, per stem, gzip before plain) preferred;
+    every matching file when ``spec.many``."""
+    for folder in (source, *[source / f for f in spec.folders]):
+        if not folder.is_dir():
+            continue
+        files = [(p, split_suffix(p.name)) for p in sorted(folder.iterdir()) if p.is_file()]
+        files = [(p, parts) for p, parts in files if parts is not None]
+        for pattern in spec.files:
+            found = [(p, suffix) for p, (stem, suffix) in files if re.fullmatch(pattern, stem, re.IGNORECASE)]
+            if found and spec.many:
+                return [p for p, _ in found]
+            if found:
+                return [min(found, key=lambda f: SOURCE_SUFFIXES.index(f[1]))[0]]
+    return []
 
 
-def require_columns(frame: pl.LazyFrame, table: str, columns: list[str]) -> None:
-    have = set(frame.collect_schema().names())
-    missing = [c for c in columns if c not in have]
+def _key(name: str) -> str:
+    """A header name as matched: no BOM, quotes or surrounding space, lower case."""
+    return name.replace("\ufeff", "").strip().strip('"').strip().lower()
+
+
+def _sniff(header: str) -> str:
+    counts = {d: header.count(d) for d in (",", "|", "\t")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def read_source(path: Path, fmt: str = "source") -> tuple[pl.DataFrame, int]:
+    """A source file as a frame of text columns, and the number of broken lines left out (a truncated
+    last line). Raises :class:`SourceLayoutError` naming the file when it cannot be read at all."""
+    parts = split_suffix(path.name)
+    suffix = parts[1] if parts else ".csv"
+    if suffix == ".parquet":
+        try:
+            frame = pl.read_parquet(path)
+            return frame.select(pl.all().cast(pl.String)), 0
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            raise SourceLayoutError(f"{fmt}: {path.name} is not a readable Parquet file of flat columns "
+                                    f"({type(exc).__name__}); re-export it", source=path.name) from exc
+    try:
+        raw = path.read_bytes()
+        if suffix.endswith(".gz"):
+            raw = gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise SourceLayoutError(f"{fmt}: {path.name} could not be read or decompressed ({type(exc).__name__}); "
+                                "copy or export the file again", source=path.name) from exc
+    raw = raw.removeprefix(b"\xef\xbb\xbf")
+    if not raw.strip():
+        raise SourceLayoutError(f"{fmt}: {path.name} is empty (no header row); export the table with its header",
+                                source=path.name)
+    header_end = raw.find(b"\n")
+    header = raw[: header_end if header_end >= 0 else len(raw)].decode("utf-8", "replace").rstrip("\r")
+    sep = _sniff(header)
+    broken = 0
+    if header_end >= 0 and not raw.endswith(b"\n"):
+        # the last line has no line end: keep it only if it is a whole row
+        last = raw[raw.rfind(b"\n") + 1:]
+        width = len(next(csv.reader([header], delimiter=sep)))
+        fields = next(csv.reader([last.decode("utf-8", "replace").rstrip("\r")], delimiter=sep), [])
+        if last.count(b'"') % 2 == 1 or len(fields) < width:
+            raw, broken = raw[: raw.rfind(b"\n") + 1], 1
+    last_error: Exception | None = None
+    for quote in ('"', None):
+        try:
+            frame = pl.read_csv(io.BytesIO(raw), separator=sep, quote_char=quote, infer_schema=False,
+                                null_values=[""], encoding="utf8-lossy")
+            return frame, broken
+        except pl.exceptions.PolarsError as exc:
+            last_error = exc
+    raise SourceLayoutError(
+        f"{fmt}: {path.name} could not be parsed as {DELIMITERS[sep]}-delimited text ({type(last_error).__name__}); "
+        "check that every row has as many fields as the header and that quotes are closed", source=path.name,
+    ) from last_error
+
+
+def apply_spec(frame: pl.DataFrame, spec: TableSpec, fmt: str, file: str) -> tuple[pl.DataFrame, dict]:
+    """``frame`` with exactly the spec's columns under their canonical names (absent optional ones
+    null), and the column accounting; raises :class:`SourceLayoutError` for a missing required column."""
+    by_key: dict[str, str] = {}
+    for name in frame.columns:
+        by_key.setdefault(_key(name), name)
+    picked: dict[str, str] = {}  # canonical -> source header
+    for col in spec.columns:
+        for candidate in (col, *spec.aliases.get(col, ())):
+            src = by_key.get(_key(candidate))
+            if src is not None and src not in picked.values():
+                picked[col] = src
+                break
+    missing = [c for c in spec.required if c not in picked]
     if missing:
-        raise SourceLayoutError(f"{table}: missing column(s) {missing}; cannot map this table")
+        needs = "; ".join(dict.fromkeys(spec.required[c] for c in missing))
+        other = [f"{a}" for c in missing for a in spec.aliases.get(c, ())]
+        also = f" (nor {', '.join(other)})" if other else ""
+        raise SourceLayoutError(
+            f"{fmt}: {file} has no column{'s' if len(missing) > 1 else ''} {', '.join(missing)}{also} "
+            f"(needed for {needs}); add {'them' if len(missing) > 1 else 'it'}, or check the header row",
+            source=file, column=missing[0],
+        )
+    absent = [c for c in spec.optional if c not in picked]
+    out = frame.select(
+        *[pl.col(src).alias(col) for col, src in picked.items()],
+        *[pl.lit(None, dtype=pl.String).alias(c) for c in absent],
+    )
+    info = {
+        "file": file,
+        "used": [c for c in spec.columns if c in picked],
+        "absent_filled_with_nulls": absent,
+        "ignored": [c for c in frame.columns if c not in picked.values()],
+        "renamed": {c: s for c, s in picked.items() if _key(s) != _key(c)},
+    }
+    return out, info
+
+
+def read_table(path: Path, fmt: str = "source") -> pl.LazyFrame:
+    """A reference file (no spec: SDOH) as text columns, header names stripped of BOM, quotes and space."""
+    frame, _ = read_source(path, fmt)
+    return frame.rename({c: c.replace("\ufeff", "").strip().strip('"') for c in frame.columns}).lazy()
 
 
 def has_column(frame: pl.LazyFrame, name: str) -> bool:
     return name in frame.collect_schema().names()
-
-
-def col_or_null(frame: pl.LazyFrame, name: str) -> pl.Expr:
-    """The column when the source version has it, else a typed null (column layouts differ by version)."""
-    return pl.col(name) if has_column(frame, name) else pl.lit(None, dtype=pl.String).alias(name)
 
 
 # ---- value expressions -------------------------------------------------------------------------
@@ -193,6 +338,11 @@ class Conversion:
         self.rows_in: dict[str, int] = {}
         self.rows_written: Counter[str] = Counter()
         self.not_mapped: Counter[tuple[str, str]] = Counter()
+        self.consequences: dict[tuple[str, str], str] = {}
+        self.inpatient_lost: dict[tuple[str, str], int] = {}
+        self.columns: dict[str, dict] = {}
+        self.specs: dict[str, TableSpec] = {}
+        self.enrolment_assumed = False
         self.absent: list[str] = []
         self.not_produced: list[str] = []
         self.notes: list[str] = []
@@ -205,44 +355,95 @@ class Conversion:
         self.max_service_date: date | None = None
 
     # reading
-    def table(self, name: str, required: bool = False) -> pl.LazyFrame | None:
-        path = find_table(self.source, name)
-        if path is None:
+    def table(self, spec: TableSpec, required: bool = False) -> pl.LazyFrame | None:
+        """The source table ``spec`` describes, read through the spec (see :func:`apply_spec`); None
+        (and listed as absent) when the folder has no such file, unless ``required``."""
+        self.specs[spec.table] = spec
+        paths = locate(self.source, spec)
+        if not paths:
             if required:
-                raise SourceLayoutError(f"{self.source.name}: the {self.fmt} table {name} is missing")
-            self.absent.append(name)
+                raise SourceLayoutError(
+                    f"{self.fmt}: {self.source.name} has no {spec.table} table ({spec.expected_files()}), "
+                    f"which is needed for {spec.needed_for}; add it, or check the format", source=spec.table)
+            self.absent.append(spec.table)
             return None
-        frame = read_table(path)
-        self.rows_in[name] = self.rows_in.get(name, 0) + frame.select(pl.len()).collect().item()
-        return frame
+        frames, infos, broken = [], [], 0
+        for path in paths:
+            raw, bad = read_source(path, self.fmt)
+            frame, info = apply_spec(raw, spec, self.fmt, path.name)
+            frames.append(frame.with_columns(pl.lit(path.name).alias("_file")) if spec.many else frame)
+            infos.append(info)
+            broken += bad
+        frame = pl.concat(frames, how="vertical") if len(frames) > 1 else frames[0]
+        self.columns[spec.table] = {
+            "file": ", ".join(i["file"] for i in infos),
+            "used": infos[0]["used"],
+            "absent_filled_with_nulls": infos[0]["absent_filled_with_nulls"],
+            "ignored": list(dict.fromkeys(c for i in infos for c in i["ignored"])),
+            "renamed": infos[0]["renamed"],
+        }
+        self.count_in(spec.table, frame.height + broken)
+        self.skip(spec.table, TRUNCATED_LINE, broken, "that row is not read; check the copy of the file is complete")
+        return frame.lazy()
 
     def count_in(self, name: str, rows: int) -> None:
         self.rows_in[name] = self.rows_in.get(name, 0) + rows
 
-    def skip(self, table: str, reason: str, rows: int) -> None:
-        if rows:
-            self.not_mapped[(table, reason)] += rows
+    def skip(self, table: str, reason: str, rows: int, consequence: str | None = None, inpatient: int | None = None) -> None:
+        """Count ``rows`` of ``table`` not carried over, with the reason and what it costs (``consequence``,
+        default the table's ``lost`` text) and, for tables that hold admissions, how many were inpatient."""
+        if not rows:
+            return
+        key = (table, reason)
+        self.not_mapped[key] += rows
+        spec = self.specs.get(table)
+        self.consequences.setdefault(key, consequence if consequence is not None else (spec.lost if spec else ""))
+        if inpatient is not None:
+            self.inpatient_lost[key] = self.inpatient_lost.get(key, 0) + inpatient
+
+    def _consequence(self, key: tuple[str, str]) -> str:
+        text = self.consequences.get(key, "")
+        if key not in self.inpatient_lost:
+            return text
+        n = self.inpatient_lost[key]
+        if n == 0:
+            return f"none of them inpatient admissions; {text}" if text else "none of them inpatient admissions"
+        stays = f"{n} of them inpatient admission{'s' if n > 1 else ''}, so th{'ose stays are' if n > 1 else 'at stay is'} lost"
+        return stays if not text or "stays are lost" in text else f"{stays}; {text}"
 
     def note(self, text: str) -> None:
         if text not in self.notes:
             self.notes.append(text)
+
+    def assume_enrolment(self, why: str) -> None:
+        """No usable enrolment in the source: say so first (the report's top note and ``enrolment_assumed``)."""
+        self.enrolment_assumed = True
+        text = (f"{why}: one enrolment span per person was assumed so the run can proceed, so the enrolment checks "
+                "(enrolled at discharge, enrolled through the follow-up window) cannot be made")
+        if text not in self.notes:
+            self.notes.insert(0, text)
 
     def not_producing(self, extract: str, because: str) -> None:
         self.not_produced.append(extract)
         self.note(f"{extract} not produced: {because}")
 
     # mapping with accounting
-    def keep(self, table: str, frame: pl.LazyFrame, rules: list[tuple[str, pl.Expr]]) -> pl.DataFrame:
-        """Rows of ``frame`` that break none of ``rules`` (reason, TRUE-when-left-out expression);
-        the others are counted under the first rule they break."""
+    def keep(self, table: str, frame: pl.LazyFrame, rules: list[tuple], inpatient: pl.Expr | None = None) -> pl.DataFrame:
+        """Rows of ``frame`` that break none of ``rules`` (reason, TRUE-when-left-out expression[, consequence]);
+        the others are counted under the first rule they break, with the rule's consequence (default the
+        table's) and, when ``inpatient`` (TRUE for an inpatient admission row) is given, how many of them
+        were inpatient admissions."""
         reason = pl.lit(None, dtype=pl.String)
-        for text, broken in reversed(rules):
-            reason = pl.when(broken.fill_null(False)).then(pl.lit(text)).otherwise(reason)
-        tagged = frame.with_columns(reason.alias("_skip_reason")).collect()
-        for text, rows in tagged.group_by("_skip_reason").len().iter_rows():
+        for rule in reversed(rules):
+            reason = pl.when(rule[1].fill_null(False)).then(pl.lit(rule[0])).otherwise(reason)
+        flag = (inpatient.fill_null(False) if inpatient is not None else pl.lit(False)).alias("_inpatient")
+        tagged = frame.with_columns(reason.alias("_skip_reason"), flag).collect()
+        own = {rule[0]: rule[2] for rule in rules if len(rule) > 2}
+        counts = tagged.group_by("_skip_reason").agg(pl.len().alias("n"), pl.col("_inpatient").sum().alias("inp"))
+        for text, rows, inp in counts.iter_rows():
             if text is not None:
-                self.skip(table, text, rows)
-        return tagged.filter(pl.col("_skip_reason").is_null()).drop("_skip_reason")
+                self.skip(table, text, rows, own.get(text), int(inp) if inpatient is not None else None)
+        return tagged.filter(pl.col("_skip_reason").is_null()).drop("_skip_reason", "_inpatient")
 
     def add(self, extract: str, frame: pl.DataFrame) -> None:
         """Queue canonical rows for ``extract`` (several source tables may feed one extract)."""
@@ -299,7 +500,8 @@ class Conversion:
             source=str(self.source),
             rows_in=dict(self.rows_in),
             rows_written=dict(sorted(self.rows_written.items())),
-            not_mapped=tuple(NotMapped(t, r, n) for (t, r), n in sorted(self.not_mapped.items())),
+            not_mapped=tuple(NotMapped(t, r, n, self._consequence((t, r)), self.inpatient_lost.get((t, r)))
+                             for (t, r), n in sorted(self.not_mapped.items())),
             absent_tables=tuple(self.absent),
             extracts_not_produced=tuple(self.not_produced),
             notes=tuple(self.notes),
@@ -307,6 +509,8 @@ class Conversion:
             data_through=self.max_date,
             as_of=self.max_service_date + timedelta(days=1) if self.max_service_date else None,
             sdoh_match=dict(self.sdoh_match),
+            columns=dict(self.columns),
+            enrolment_assumed=self.enrolment_assumed,
         )
 
 

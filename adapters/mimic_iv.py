@@ -1,4 +1,4 @@
-"""MIMIC-IV ``hosp`` module -> canonical landing extracts.
+"""MIMIC-IV ``hosp`` module (1.0: patients and admissions in ``core``) -> canonical landing extracts.
 
 | source | canonical | how |
 |---|---|---|
@@ -11,6 +11,9 @@
 
 Dates are MIMIC's shifted dates (2100-2200), kept as they are: the report recommends a
 ``data_through`` at the latest date and an ``as_of`` the day after the latest discharge.
+
+Tables are found in the folder, its ``hosp/`` or its ``core/`` (MIMIC-IV 1.0); the columns each
+needs are declared in ``adapters.columns.MIMIC_IV`` (1.0's admissions ``ethnicity`` is read as ``race``).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 
 import polars as pl
 
+from adapters.columns import MIMIC_IV as SPEC
 from adapters.common import (
     NO_DATE,
     NO_PERSON,
@@ -26,12 +30,11 @@ from adapters.common import (
     code_map,
     drug_class,
     iso_date,
-    require_columns,
     undotted,
 )
 
 FORMAT = "mimic-iv"
-TABLES = ("patients", "admissions", "diagnoses_icd", "labevents", "prescriptions", "drgcodes", "procedures_icd")
+TABLES = tuple(SPEC)
 SIGNATURE = ("patients", "admissions", "diagnoses_icd")
 
 ENROLMENT_TAIL_DAYS = 30
@@ -101,13 +104,9 @@ def _ethnicity(expr: pl.Expr) -> pl.Expr:
 
 def convert(source: Path, landing: Path) -> Conversion:
     run = Conversion(FORMAT, source, landing)
-    patients = run.table("patients", required=True)
-    admissions = run.table("admissions", required=True)
-    diagnoses = run.table("diagnoses_icd", required=True)
-    require_columns(patients, "patients", ["subject_id", "gender", "anchor_age", "anchor_year", "dod"])
-    require_columns(admissions, "admissions", ["subject_id", "hadm_id", "admittime", "dischtime", "admission_type",
-                                               "discharge_location", "insurance", "race"])
-    require_columns(diagnoses, "diagnoses_icd", ["subject_id", "hadm_id", "seq_num", "icd_code", "icd_version"])
+    patients = run.table(SPEC["patients"], required=True)
+    admissions = run.table(SPEC["admissions"], required=True)
+    diagnoses = run.table(SPEC["diagnoses_icd"], required=True)
 
     adm = admissions.with_columns(
         iso_date("admittime").alias("admission_date"),
@@ -119,7 +118,7 @@ def convert(source: Path, landing: Path) -> Conversion:
         (NO_PERSON, pl.col("_known").is_null()),
         (NO_DATE, pl.col("admission_date").is_null() | pl.col("discharge_date").is_null()),
         ("discharge before admission", pl.col("discharge_date") < pl.col("admission_date")),
-    ]).drop("_known")
+    ], inpatient=pl.lit(True)).drop("_known")
 
     _eligibility(run, patients, adm)
     dx = _diagnoses(run, diagnoses, adm)
@@ -130,8 +129,8 @@ def convert(source: Path, landing: Path) -> Conversion:
     run.note("MIMIC-IV dates are shifted per patient into 2100-2200; data_through and as_of are set from the data, "
              "not from today")
     run.note("MIMIC-IV has no costs: paid_amount and allowed_amount are 0.0 on the synthesised inpatient claims")
-    run.note(f"MIMIC-IV has no enrolment: each patient gets one span from the first admission to the last discharge "
-             f"+ {ENROLMENT_TAIL_DAYS} days, so every discharge has a complete 30-day follow-up window")
+    run.assume_enrolment(f"MIMIC-IV has no enrolment (each patient's span runs from the first admission to the last "
+                         f"discharge + {ENROLMENT_TAIL_DAYS} days, so every discharge has a complete 30-day follow-up window)")
     run.note("MIMIC-IV has no geography: zip_code, county_fips and state are null, so no SDOH can be joined")
     return run
 
@@ -144,9 +143,14 @@ def _eligibility(run: Conversion, patients: pl.LazyFrame, adm: pl.DataFrame) -> 
         pl.col("race").last().alias("race_text"),
     )
     frame = patients.join(spans, on="subject_id", how="left").with_columns(
-        pl.date(pl.col("anchor_year").cast(pl.Int32) - pl.col("anchor_age").cast(pl.Int32), 7, 1).alias("birth_date"),
+        pl.date(pl.col("anchor_year").cast(pl.Int32, strict=False) - pl.col("anchor_age").cast(pl.Int32, strict=False), 7, 1)
+        .alias("birth_date"),
     )
-    kept = run.keep("patients", frame, [("no admission (no enrolment span can be derived)", pl.col("enrollment_start_date").is_null())])
+    kept = run.keep("patients", frame, [
+        ("no admission (no enrolment span can be derived)", pl.col("enrollment_start_date").is_null(),
+         "nothing is lost: a patient without an admission has no stay to score"),
+        ("anchor_year or anchor_age not a number (no birth date)", pl.col("birth_date").is_null()),
+    ])
     run.add("eligibility", kept.select(
         pl.col("subject_id").alias("person_id"),
         pl.min_horizontal("birth_date", "enrollment_start_date").alias("birth_date"),
@@ -168,7 +172,9 @@ def _diagnoses(run: Conversion, diagnoses: pl.LazyFrame, adm: pl.DataFrame) -> p
     frame = diagnoses.with_columns(
         undotted(pl.col("icd_code")).alias("diagnosis_code"),
         code_map(pl.col("icd_version").str.strip_chars(), {"9": "icd-9-cm", "10": "icd-10-cm"}).alias("diagnosis_code_type"),
-        pl.col("seq_num").cast(pl.Int32, strict=False).alias("seq"),
+        # seq_num absent or blank: the file's order within the admission
+        pl.coalesce(pl.col("seq_num").cast(pl.Int32, strict=False), (pl.int_range(pl.len()).over("hadm_id") + 1).cast(pl.Int32))
+        .alias("seq"),
         pl.col("hadm_id").str.strip_chars(),
     ).join(adm.lazy().select("hadm_id", "admission_date"), on="hadm_id", how="left")
     kept = run.keep("diagnoses_icd", frame, [
@@ -214,13 +220,13 @@ def _encounters_and_claims(run: Conversion, adm: pl.DataFrame, dx: pl.DataFrame)
         "discharge_disposition_code",
     ))
 
-    drg = run.table("drgcodes")
+    drg = run.table(SPEC["drgcodes"])
     if drg is not None:
         # HCFA rows are CMS MS-DRGs; APR-DRGs are a different grouper and stay out
         ms = drg.filter(pl.col("drg_type") == "HCFA").group_by("hadm_id").agg(pl.col("drg_code").first().str.zfill(3))
         run.skip("drgcodes", "APR-DRG row (the claim carries the MS-DRG only)", drg.filter(pl.col("drg_type") != "HCFA").select(pl.len()).collect().item())
         stays = stays.join(ms.collect(), on="hadm_id", how="left")
-    procs = run.table("procedures_icd")
+    procs = run.table(SPEC["procedures_icd"])
     if procs is not None:
         principal = procs.filter((pl.col("seq_num") == "1") & (pl.col("icd_version") == "10")).group_by("hadm_id").agg(
             pl.col("icd_code").first().alias("procedure_code_1"))
@@ -255,7 +261,7 @@ def _encounters_and_claims(run: Conversion, adm: pl.DataFrame, dx: pl.DataFrame)
 
 
 def _labs(run: Conversion) -> None:
-    labs = run.table("labevents")
+    labs = run.table(SPEC["labevents"])
     if labs is None:
         run.not_producing("lab_result", "labevents is absent")
         return
@@ -265,7 +271,8 @@ def _labs(run: Conversion) -> None:
         iso_date("charttime").alias("result_date"),
     )
     kept = run.keep("labevents", frame, [
-        ("lab item not in the contract's LOINC list", pl.col("loinc_code").is_null()),
+        ("lab item not in the contract's LOINC list", pl.col("loinc_code").is_null(),
+         "nothing is lost: not a result the features use"),
         ("no numeric value", pl.col("result_value").is_null()),
         (NO_DATE, pl.col("result_date").is_null()),
         ("value outside the contract's 0-1000 range", (pl.col("result_value") < 0) | (pl.col("result_value") > 1000)),
@@ -283,7 +290,7 @@ def _labs(run: Conversion) -> None:
 
 
 def _medications(run: Conversion, adm: pl.DataFrame) -> None:
-    rx = run.table("prescriptions")
+    rx = run.table(SPEC["prescriptions"])
     if rx is None:
         run.not_producing("medication", "prescriptions is absent")
         return

@@ -9,7 +9,9 @@
 | Prescription Drug Events | pharmacy_claim | NDC, days supply, quantity; allowed = total cost, paid = total cost - patient pay |
 
 SynPUF has no discharge disposition and no admission type, and its county codes are SSA codes
-(not FIPS), so county_fips stays null.
+(not FIPS), so county_fips stays null. Files are found by kind whatever the sample number, part
+(Carrier 1A/1B) or case of the name; the columns each kind needs are declared in
+``adapters.columns.SYNPUF``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from pathlib import Path
 
 import polars as pl
 
+from adapters.columns import CARRIER_LINES
+from adapters.columns import SYNPUF as SPEC
 from adapters.common import (
     BEFORE_1990,
     EARLIEST_SERVICE_DATE,
@@ -25,7 +29,7 @@ from adapters.common import (
     Conversion,
     code_map,
     compact_date,
-    read_table,
+    locate,
     undotted,
 )
 
@@ -41,27 +45,45 @@ SSA_STATE = {
     "37": "OK", "38": "OR", "39": "PA", "40": "PR", "41": "RI", "42": "SC", "43": "SD", "44": "TN", "45": "TX",
     "46": "UT", "47": "VT", "49": "VA", "50": "WA", "51": "WV", "52": "WI", "53": "WY",
 }
-CARRIER_LINES = 13
+KIND = {
+    "Beneficiary_Summary_File": "beneficiary_summary",
+    "Inpatient_Claims": "inpatient_claims",
+    "Outpatient_Claims": "outpatient_claims",
+    "Carrier_Claims": "carrier_claims",
+    "Prescription_Drug_Events": "prescription_drug_events",
+}
 
 
 def find(source: Path, kind: str) -> list[Path]:
     """Every SynPUF file of one kind (e.g. 'Inpatient_Claims', 'Carrier_Claims'), in name order."""
-    return sorted(p for p in source.iterdir() if kind in p.name and p.name.endswith((".csv", ".csv.gz")))
+    return locate(source, SPEC[KIND[kind]])
 
 
 def beneficiary_files(source: Path) -> list[Path]:
     return find(source, "Beneficiary_Summary_File")
 
 
-def _read_all(run: Conversion, kind: str, table: str) -> pl.LazyFrame | None:
-    paths = find(run.source, kind)
-    if not paths:
-        run.absent.append(table)
-        return None
-    frames = [read_table(p).with_columns(pl.lit(p.name).alias("_file")) for p in paths]
-    frame = pl.concat(frames, how="diagonal")
-    run.count_in(table, frame.select(pl.len()).collect().item())
-    return frame
+def _read_all(run: Conversion, kind: str, table: str, required: bool = False) -> pl.LazyFrame | None:
+    return run.table(SPEC[table], required=required)
+
+
+def _segment() -> pl.Expr:
+    return pl.col("SEGMENT").cast(pl.Int64, strict=False).fill_null(1).alias("claim_line_number")
+
+
+def _dx_type() -> pl.Expr:
+    return pl.when(pl.col("diagnosis_code_1").is_not_null()).then(pl.lit("icd-9-cm")).alias("diagnosis_code_type")
+
+
+def _claim_rules(inpatient: bool = False) -> list[tuple]:
+    """Rules for SynPUF claims: an inpatient claim is kept without a diagnosis (the stay needs its dates)."""
+    rules: list[tuple] = [
+        (NO_DATE, pl.col("claim_start_date").is_null() | pl.col("claim_end_date").is_null()),
+        (BEFORE_1990, pl.col("claim_start_date") < pl.lit(EARLIEST_SERVICE_DATE)),
+    ]
+    if not inpatient:
+        rules.append(("no principal diagnosis", pl.col("diagnosis_code_1").is_null()))
+    return rules
 
 
 def _amount(name: str) -> pl.Expr:
@@ -75,29 +97,25 @@ def _dx(i: int) -> pl.Expr:
 def convert(source: Path, landing: Path) -> Conversion:
     run = Conversion(FORMAT, source, landing)
     _eligibility(run)
-    claim_rules = [
-        (NO_DATE, pl.col("claim_start_date").is_null() | pl.col("claim_end_date").is_null()),
-        (BEFORE_1990, pl.col("claim_start_date") < pl.lit(EARLIEST_SERVICE_DATE)),
-        ("no principal diagnosis", pl.col("diagnosis_code_1").is_null()),
-    ]
+    claim_rules = _claim_rules()
     ip = _read_all(run, "Inpatient_Claims", "inpatient_claims")
     if ip is not None:
         frame = ip.with_columns(
             compact_date("CLM_FROM_DT").alias("claim_start_date"), compact_date("CLM_THRU_DT").alias("claim_end_date"),
             *[_dx(i) for i in (1, 2, 3)],
         )
-        kept = run.keep("inpatient_claims", frame, claim_rules)
+        kept = run.keep("inpatient_claims", frame, _claim_rules(inpatient=True), inpatient=pl.lit(True))
         allowed = sum(_amount(c) for c in ("CLM_PMT_AMT", "NCH_PRMRY_PYR_CLM_PD_AMT", "NCH_BENE_IP_DDCTBL_AMT",
                                            "NCH_BENE_PTA_COINSRNC_LBLTY_AM", "NCH_BENE_BLOOD_DDCTBL_LBLTY_AM"))
         run.add("medical_claim", kept.select(
-            pl.col("CLM_ID").alias("claim_id"), pl.col("SEGMENT").cast(pl.Int64, strict=False).alias("claim_line_number"),
+            pl.col("CLM_ID").alias("claim_id"), _segment(),
             pl.lit("institutional").alias("claim_type"), pl.col("DESYNPUF_ID").alias("person_id"),
             "claim_start_date", "claim_end_date",
             pl.coalesce(compact_date("CLM_ADMSN_DT"), pl.col("claim_start_date")).alias("admission_date"),
             pl.coalesce(compact_date("NCH_BENE_DSCHRG_DT"), pl.col("claim_end_date")).alias("discharge_date"),
             pl.lit("0111").alias("bill_type_code"),
             pl.when(pl.col("CLM_DRG_CD").str.contains(r"^[0-9]{3}$")).then(pl.col("CLM_DRG_CD")).alias("drg_code"),
-            pl.lit("icd-9-cm").alias("diagnosis_code_type"), "diagnosis_code_1", "diagnosis_code_2", "diagnosis_code_3",
+            _dx_type(), "diagnosis_code_1", "diagnosis_code_2", "diagnosis_code_3",
             _amount("CLM_PMT_AMT").clip(lower_bound=0).alias("paid_amount"), allowed.clip(lower_bound=0).alias("allowed_amount"),
         ))
     op = _read_all(run, "Outpatient_Claims", "outpatient_claims")
@@ -109,7 +127,7 @@ def convert(source: Path, landing: Path) -> Conversion:
         kept = run.keep("outpatient_claims", frame, claim_rules)
         allowed = sum(_amount(c) for c in ("CLM_PMT_AMT", "NCH_PRMRY_PYR_CLM_PD_AMT", "NCH_BENE_PTB_DDCTBL_AMT", "NCH_BENE_PTB_COINSRNC_AMT"))
         run.add("medical_claim", kept.select(
-            pl.col("CLM_ID").alias("claim_id"), pl.col("SEGMENT").cast(pl.Int64, strict=False).alias("claim_line_number"),
+            pl.col("CLM_ID").alias("claim_id"), _segment(),
             pl.lit("institutional").alias("claim_type"), pl.col("DESYNPUF_ID").alias("person_id"),
             "claim_start_date", "claim_end_date", pl.lit("0131").alias("bill_type_code"),
             pl.when(pl.col("HCPCS_CD_1").str.contains(r"^[A-Z0-9][0-9]{3}[A-Z0-9]$")).then(pl.col("HCPCS_CD_1")).alias("hcpcs_code"),
@@ -125,10 +143,8 @@ def convert(source: Path, landing: Path) -> Conversion:
 
 
 def _eligibility(run: Conversion) -> None:
-    bene = _read_all(run, "Beneficiary_Summary_File", "beneficiary_summary")
-    if bene is None:
-        raise FileNotFoundError(f"{run.source.name}: no DE-SynPUF Beneficiary Summary file")
-    year = pl.col("_file").str.extract(r"DE1_0_(\d{4})_Beneficiary").cast(pl.Int32)
+    bene = _read_all(run, "Beneficiary_Summary_File", "beneficiary_summary", required=True)
+    year = pl.col("_file").str.extract(r"(20[0-9]{2})").cast(pl.Int32, strict=False)
     months = pl.col("BENE_HI_CVRAGE_TOT_MONS").cast(pl.Int32, strict=False).fill_null(0)
     start = pl.date(year, 1, 1)
     end = pl.date(year, 1, 1).dt.offset_by(pl.format("{}mo", months)) - pl.duration(days=1)
@@ -137,9 +153,12 @@ def _eligibility(run: Conversion) -> None:
         start.alias("enrollment_start_date"), months.alias("_months"),
     ).with_columns(pl.min_horizontal(end, pl.col("death_date")).alias("enrollment_end_date"))
     kept = run.keep("beneficiary_summary", frame, [
-        (NO_DATE, pl.col("birth_date").is_null() | pl.col("enrollment_start_date").is_null()),
-        ("no Part A coverage months that year", pl.col("_months") <= 0),
-        ("died before the year began", pl.col("enrollment_end_date") < pl.col("enrollment_start_date")),
+        ("no year in the file name (DE1_0_YYYY_Beneficiary_Summary_File...)", pl.col("enrollment_start_date").is_null()),
+        (NO_DATE, pl.col("birth_date").is_null()),
+        ("no Part A coverage months that year", pl.col("_months") <= 0,
+         "nothing is lost: that beneficiary was not enrolled that year"),
+        ("died before the year began", pl.col("enrollment_end_date") < pl.col("enrollment_start_date"),
+         "nothing is lost: no enrolment after death"),
     ])
     run.add("eligibility", kept.select(
         pl.col("DESYNPUF_ID").alias("person_id"), "birth_date", "death_date",

@@ -9,9 +9,12 @@
 | observations | lab_result | LOINC codes in the contract's list with a numeric value |
 | medications | medication | RxNorm code, drug class from the description |
 
-Column layouts differ between Synthea versions (e.g. FIPS and INCOME only in 3.x patients,
-START_DATE vs START_YEAR in payer_transitions, SYSTEM only in newer conditions); missing optional
-columns become nulls. Synthea diagnoses are SNOMED CT everywhere, claims included.
+Column layouts differ between Synthea versions (e.g. FIPS only in 3.x patients, START_YEAR/END_YEAR
+with years in 2.x payer_transitions, SYSTEM only in newer conditions, CATEGORY only in newer
+observations): the columns each table needs, may have and has had under other names are declared in
+``adapters.columns.SYNTHEA``; missing optional columns become nulls. Synthea diagnoses are SNOMED CT
+everywhere, claims included. Every inpatient encounter becomes an institutional inpatient claim,
+with or without a diagnosis.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import polars as pl
 
 from data_contracts.spec import load_contract
 
+from adapters.columns import SYNTHEA as SPEC
 from adapters.common import (
     BEFORE_1990,
     EARLIEST_SERVICE_DATE,
@@ -29,12 +33,9 @@ from adapters.common import (
     NO_PERSON,
     Conversion,
     code_map,
-    col_or_null,
     drug_class,
     fips5,
-    has_column,
     iso_date,
-    require_columns,
     state_code,
     undotted,
     zip5,
@@ -42,7 +43,7 @@ from adapters.common import (
 
 FORMAT = "synthea"
 SIGNATURE = ("patients", "encounters", "conditions")
-TABLES = ("patients", "encounters", "conditions", "claims", "observations", "medications", "payer_transitions", "payers")
+TABLES = tuple(SPEC)
 
 ENCOUNTER_TYPE = {
     "inpatient": "inpatient",
@@ -67,6 +68,8 @@ ETHNICITY = {"hispanic": "hispanic", "nonhispanic": "not_hispanic"}
 GENDER = {"F": "female", "M": "male"}
 PAYER_TYPE = {"Medicare": "medicare", "Medicaid": "medicaid", "Dual Eligible": "medicare"}
 LAB_LOINC = ("718-7", "2951-2", "4548-4", "33914-3", "62238-1", "2160-0", "8480-6", "8462-4", "39156-5", "8867-4")
+VITAL_LOINC = ("8480-6", "8462-4", "39156-5", "8867-4")
+INPATIENT = pl.col("ENCOUNTERCLASS").str.to_lowercase() == "inpatient"
 
 
 def _hash_id(prefix: str, *cols: str) -> pl.Expr:
@@ -76,16 +79,14 @@ def _hash_id(prefix: str, *cols: str) -> pl.Expr:
 
 def convert(source: Path, landing: Path) -> Conversion:
     run = Conversion(FORMAT, source, landing)
-    patients = run.table("patients", required=True)
-    encounters = run.table("encounters", required=True)
-    require_columns(patients, "patients", ["Id", "BIRTHDATE", "DEATHDATE", "RACE", "ETHNICITY", "GENDER", "STATE", "ZIP"])
-    require_columns(encounters, "encounters", ["Id", "START", "STOP", "PATIENT", "ENCOUNTERCLASS", "REASONCODE"])
+    patients = run.table(SPEC["patients"], required=True)
+    encounters = run.table(SPEC["encounters"], required=True).with_columns(pl.col("ENCOUNTERCLASS").str.to_lowercase())
 
     people = patients.with_columns(
         iso_date("BIRTHDATE").alias("birth_date"), iso_date("DEATHDATE").alias("death_date")
     ).collect()
     enc = _encounters(run, encounters, people)
-    _eligibility(run, patients, people, enc)
+    _eligibility(run, people, enc)
     _claims(run, enc)
     _conditions(run, people)
     _observations(run)
@@ -106,9 +107,10 @@ def _encounters(run: Conversion, encounters: pl.LazyFrame, people: pl.DataFrame)
     kept = run.keep("encounters", frame, [
         (NO_PERSON, pl.col("_known").is_null()),
         (NO_DATE, pl.col("start_date").is_null() | pl.col("end_date").is_null()),
-        (BEFORE_1990, pl.col("start_date") < pl.lit(EARLIEST_SERVICE_DATE)),
+        (BEFORE_1990, pl.col("start_date") < pl.lit(EARLIEST_SERVICE_DATE),
+         "the contracts accept no service before 1990, so these are outside any history the features read"),
         ("encounter class with no canonical encounter_type (hospice)", pl.col("encounter_type").is_null()),
-    ])
+    ], inpatient=INPATIENT)
     died = (pl.col("encounter_type") == "inpatient") & pl.col("death_date").is_between("start_date", "end_date")
     kept = kept.with_columns(
         pl.when(died).then(pl.lit("20")).alias("discharge_disposition_code"),
@@ -129,7 +131,27 @@ def _encounters(run: Conversion, encounters: pl.LazyFrame, people: pl.DataFrame)
     return kept
 
 
-def _eligibility(run: Conversion, patients: pl.LazyFrame, people: pl.DataFrame, enc: pl.DataFrame) -> None:
+def _span_date(name: str, end: bool) -> pl.Expr:
+    """A span bound: a date/timestamp as it is, a bare year (Synthea 2.x START_YEAR/END_YEAR) as 1 January
+    (start) or 31 December (end) of that year."""
+    text = pl.col(name).str.strip_chars()
+    year = text.cast(pl.Int32, strict=False)
+    return pl.when(text.str.contains(r"^[0-9]{4}$")).then(pl.date(year, 12 if end else 1, 31 if end else 1)).otherwise(iso_date(name))
+
+
+def _assumed_spans(run: Conversion, demo: pl.DataFrame, enc: pl.DataFrame, why: str) -> None:
+    """One commercial span per patient from birth (or 1990) to death or the last encounter."""
+    last = enc.group_by(pl.col("PATIENT").alias("person_id")).agg(pl.col("end_date").max().alias("last_seen"))
+    spans = demo.join(last, on="person_id", how="left").with_columns(
+        pl.max_horizontal("birth_date", pl.lit(EARLIEST_SERVICE_DATE)).alias("enrollment_start_date"),
+        pl.coalesce("death_date", "last_seen", "birth_date").alias("enrollment_end_date"),
+        pl.lit("commercial").alias("payer_type"),
+    )
+    run.assume_enrolment(f"{why}; payer_type 'commercial' assumed")
+    run.add("eligibility", spans.drop("last_seen"))
+
+
+def _eligibility(run: Conversion, people: pl.DataFrame, enc: pl.DataFrame) -> None:
     demo = people.select(
         pl.col("Id").alias("person_id"),
         "birth_date",
@@ -138,34 +160,30 @@ def _eligibility(run: Conversion, patients: pl.LazyFrame, people: pl.DataFrame, 
         code_map(pl.col("RACE"), RACE, "unknown").alias("race"),
         code_map(pl.col("ETHNICITY"), ETHNICITY, "unknown").alias("ethnicity"),
         zip5(pl.col("ZIP")).alias("zip_code"),
-        fips5(col_or_null(patients, "FIPS")).alias("county_fips"),
+        fips5(pl.col("FIPS")).alias("county_fips"),
         state_code(pl.col("STATE")).alias("state"),
     )
-    if has_column(patients, "COUNTY"):
+    if "COUNTY" not in run.columns["patients"]["absent_filled_with_nulls"]:
         run.county_names = people.select(pl.col("Id").alias("person_id"), pl.col("COUNTY").alias("county_name"))
     blank_zip = people.filter(zip5(pl.col("ZIP")).is_null()).height
     run.note(f"{blank_zip} of {people.height} patients have a blank or 00000 ZIP (zip_code null)")
-    if has_column(patients, "FIPS"):
+    if "FIPS" not in run.columns["patients"]["absent_filled_with_nulls"]:
         run.note(f"{demo['county_fips'].null_count()} of {people.height} patients have a blank county FIPS (county_fips null)")
     else:
         run.note("this Synthea version has no FIPS column: county_fips is null (SDOH joins by ZIP or county name)")
 
-    transitions = run.table("payer_transitions")
-    payers = run.table("payers")
+    transitions = run.table(SPEC["payer_transitions"])
+    payers = run.table(SPEC["payers"])
     if transitions is None or payers is None:
-        last = enc.group_by(pl.col("PATIENT").alias("person_id")).agg(pl.col("end_date").max().alias("last_seen"))
-        spans = demo.join(last, on="person_id", how="left").with_columns(
-            pl.max_horizontal("birth_date", pl.lit(EARLIEST_SERVICE_DATE)).alias("enrollment_start_date"),
-            pl.coalesce("death_date", "last_seen", "birth_date").alias("enrollment_end_date"),
-            pl.lit("commercial").alias("payer_type"),
-        )
-        run.note("no payer_transitions/payers: one enrolment span per patient, payer_type 'commercial' assumed")
-        run.add("eligibility", spans.drop("last_seen"))
+        _assumed_spans(run, demo, enc, "no payer_transitions/payers table, so the source has no enrolment")
         return
-    start_col = "START_DATE" if has_column(transitions, "START_DATE") else "START_YEAR"
-    end_col = "END_DATE" if has_column(transitions, "END_DATE") else "END_YEAR"
+    years = transitions.filter(pl.col("START_DATE").str.strip_chars().str.contains(r"^[0-9]{4}$")).select(pl.len()).collect().item()
+    if years:
+        run.note(f"{years} payer spans give years, not dates (Synthea 2.x START_YEAR/END_YEAR): each runs from "
+                 "1 January of its start year to 31 December of its end year")
     frame = (
-        transitions.with_columns(iso_date(start_col).alias("span_start"), iso_date(end_col).alias("span_end"))
+        transitions.with_columns(_span_date("START_DATE", end=False).alias("span_start"),
+                                 _span_date("END_DATE", end=True).alias("span_end"))
         .join(payers.select(pl.col("Id").alias("PAYER"), pl.col("NAME")), on="PAYER", how="left")
         .join(demo.lazy(), left_on="PATIENT", right_on="person_id", how="left")
         .with_columns(
@@ -190,9 +208,11 @@ def _eligibility(run: Conversion, patients: pl.LazyFrame, people: pl.DataFrame, 
          (pl.col("NAME") == "NO_INSURANCE") & pl.lit(uninsured_type is None)),
         ("payer not in payers", pl.col("NAME").is_null()),
         (NO_DATE, pl.col("span_start").is_null() | pl.col("span_end").is_null()),
-        ("span ended before 1990-01-01", pl.col("span_end") < pl.lit(EARLIEST_SERVICE_DATE)),
+        ("span ended before 1990-01-01", pl.col("span_end") < pl.lit(EARLIEST_SERVICE_DATE),
+         "the contracts accept no enrolment before 1990; nothing the features read is lost"),
         ("span ends before it starts", pl.col("enrollment_end_date") < pl.col("enrollment_start_date")),
-        ("second span with the same start date", pl.col("_dup") > 1),
+        ("second span with the same start date", pl.col("_dup") > 1,
+         "nothing is lost: an insured (then the longest) span with that start is kept"),
     ])
     # Synthea's payer spans overlap (a new plan starts before the old one ends): each span is cut to end
     # the day before the person's next span starts, so enrolled days are never counted twice
@@ -203,11 +223,16 @@ def _eligibility(run: Conversion, patients: pl.LazyFrame, people: pl.DataFrame, 
     run.note(f"{cut.filter(pl.col('_end') < pl.col('enrollment_end_date')).height} overlapping payer spans were cut to "
              "end the day before the next span starts")
     kept = run.keep("payer_transitions", cut.lazy(), [
-        ("span lies inside the next span (same start after cutting overlaps)", pl.col("_end") < pl.col("enrollment_start_date")),
+        ("span lies inside the next span (same start after cutting overlaps)", pl.col("_end") < pl.col("enrollment_start_date"),
+         "nothing is lost: the next span covers those days"),
     ]).with_columns(pl.col("_end").alias("enrollment_end_date"))
+    if kept.height == 0:
+        _assumed_spans(run, demo, enc, "no payer span in payer_transitions could be used (see the rows not mapped)")
+        return
     uninsured = set(demo["person_id"]) - set(kept["PATIENT"])
     if uninsured:
-        run.skip("patients", "no insured span, so no eligibility row (claims and encounters are kept)", len(uninsured))
+        run.skip("patients", "no insured span, so no eligibility row (claims and encounters are kept)", len(uninsured),
+                 "their stays count as 'no enrolment record' in the label")
         run.note(f"{len(uninsured)} patients have no insured span: no eligibility row (their stays count as "
                  "'no enrolment record' in the label)")
     run.add("eligibility", kept.select(pl.col("PATIENT").alias("person_id"), *[c for c in demo.columns if c != "person_id"],
@@ -215,25 +240,37 @@ def _eligibility(run: Conversion, patients: pl.LazyFrame, people: pl.DataFrame, 
 
 
 def _claims(run: Conversion, enc: pl.DataFrame) -> None:
-    claims = run.table("claims")
+    claims = run.table(SPEC["claims"])
     if claims is None:
         run.note("claims.csv absent: one claim per encounter is synthesised from encounters (costs from "
                  "TOTAL_CLAIM_COST / PAYER_COVERAGE)")
         claims = pl.LazyFrame(enc.select(pl.col("Id").alias("APPOINTMENTID"), pl.col("Id"),
-                                         pl.col("REASONCODE").alias("DIAGNOSIS1")))
-    require_columns(claims, "claims", ["Id", "APPOINTMENTID", "DIAGNOSIS1"])
+                                         pl.col("REASONCODE").alias("DIAGNOSIS1"),
+                                         *[pl.lit(None, dtype=pl.String).alias(f"DIAGNOSIS{i}") for i in (2, 3)]))
+        run.count_in("claims (synthesised from encounters)", enc.height)
+        table = "claims (synthesised from encounters)"
+    else:
+        table = "claims"
     frame = (
-        claims.select("Id", "APPOINTMENTID", *[col_or_null(claims, f"DIAGNOSIS{i}") for i in (1, 2, 3)])
+        claims.select("Id", "APPOINTMENTID", *[pl.col(f"DIAGNOSIS{i}") for i in (1, 2, 3)])
         .join(enc.lazy(), left_on="APPOINTMENTID", right_on="Id", how="left")
         .with_columns(pl.col("Id").rank("ordinal").over("APPOINTMENTID").alias("_nth"))
         .with_columns(*[undotted(pl.col(f"DIAGNOSIS{i}")).alias(f"diagnosis_code_{i}") for i in (1, 2, 3)])
     )
-    kept = run.keep("claims", frame, [
-        ("encounter not mapped (see encounters)", pl.col("start_date").is_null()),
-        ("no diagnosis code", pl.col("diagnosis_code_1").is_null()),
-    ])
     first = pl.col("_nth") == 1
-    inpatient = first & (pl.col("ENCOUNTERCLASS") == "inpatient")
+    inpatient = first & INPATIENT
+    # an inpatient admission becomes its institutional claim with or without a diagnosis (the stay
+    # needs its dates, not its code); other claims without a diagnosis are left out and counted
+    kept = run.keep(table, frame, [
+        ("encounter not mapped (see encounters)", pl.col("start_date").is_null(),
+         "counted under encounters; the claim follows its encounter"),
+        ("no diagnosis code (not an inpatient admission)", pl.col("diagnosis_code_1").is_null() & ~inpatient,
+         "those visits are missing from claims-based utilisation and cost (the encounter is kept)"),
+    ], inpatient=inpatient)
+    no_dx = kept.filter(inpatient & pl.col("diagnosis_code_1").is_null()).height
+    if no_dx:
+        run.note(f"{no_dx} inpatient admissions have no diagnosis (no REASONCODE/DIAGNOSIS1): their institutional "
+                 "claims are written with diagnosis_code_1 and diagnosis_code_type null")
     er = first & (pl.col("ENCOUNTERCLASS") == "emergency")
     institutional = inpatient | er
     money = lambda c: pl.when(first).then(pl.col(c).cast(pl.Float64, strict=False).fill_null(0.0)).otherwise(0.0)  # noqa: E731
@@ -250,7 +287,7 @@ def _claims(run: Conversion, enc: pl.DataFrame) -> None:
         pl.when(~institutional).then(code_map(pl.col("ENCOUNTERCLASS"), PLACE_OF_SERVICE)).alias("place_of_service_code"),
         pl.when(inpatient).then(pl.lit("0111")).when(er).then(pl.lit("0131")).alias("bill_type_code"),
         pl.when(er).then(pl.lit("0450")).alias("revenue_center_code"),
-        pl.lit("snomed-ct").alias("diagnosis_code_type"),
+        pl.when(pl.col("diagnosis_code_1").is_not_null()).then(pl.lit("snomed-ct")).alias("diagnosis_code_type"),
         "diagnosis_code_1", "diagnosis_code_2", "diagnosis_code_3",
         money("PAYER_COVERAGE").alias("paid_amount"),
         money("TOTAL_CLAIM_COST").alias("allowed_amount"),
@@ -261,11 +298,11 @@ def _claims(run: Conversion, enc: pl.DataFrame) -> None:
 
 
 def _conditions(run: Conversion, people: pl.DataFrame) -> None:
-    conditions = run.table("conditions")
+    conditions = run.table(SPEC["conditions"])
     if conditions is None:
         run.not_producing("condition", "conditions.csv is absent")
         return
-    system = col_or_null(conditions, "SYSTEM")
+    system = pl.col("SYSTEM")
     frame = conditions.with_row_index("_row").with_columns(
         iso_date("START").alias("recorded_date"),
         undotted(pl.col("CODE")).alias("diagnosis_code"),
@@ -275,7 +312,8 @@ def _conditions(run: Conversion, people: pl.DataFrame) -> None:
         (NO_PERSON, pl.col("_known").is_null()),
         ("code system other than SNOMED CT", pl.col("_system").is_not_null() & ~pl.col("_system").str.contains("snomed")),
         (NO_DATE, pl.col("recorded_date").is_null()),
-        (BEFORE_1990, pl.col("recorded_date") < pl.lit(EARLIEST_SERVICE_DATE)),
+        (BEFORE_1990, pl.col("recorded_date") < pl.lit(EARLIEST_SERVICE_DATE),
+         "before the contracts' history window; a condition that is still active is recorded again later"),
         ("blank code", pl.col("diagnosis_code").is_null()),
     ])
     run.add("condition", kept.select(
@@ -289,7 +327,7 @@ def _conditions(run: Conversion, people: pl.DataFrame) -> None:
 
 
 def _observations(run: Conversion) -> None:
-    obs = run.table("observations")
+    obs = run.table(SPEC["observations"])
     if obs is None:
         run.not_producing("lab_result", "observations.csv is absent: lab and vital-sign features are null")
         return
@@ -298,7 +336,8 @@ def _observations(run: Conversion) -> None:
         pl.col("VALUE").cast(pl.Float64, strict=False).alias("result_value"),
     )
     kept = run.keep("observations", frame, [
-        ("LOINC code not in the contract's list", ~pl.col("CODE").is_in(LAB_LOINC)),
+        ("LOINC code not in the contract's list", ~pl.col("CODE").is_in(LAB_LOINC),
+         "nothing is lost: not a result the features use"),
         ("no numeric value", pl.col("result_value").is_null()),
         (NO_DATE, pl.col("result_date").is_null()),
         (BEFORE_1990, pl.col("result_date") < pl.lit(EARLIEST_SERVICE_DATE)),
@@ -309,7 +348,9 @@ def _observations(run: Conversion) -> None:
         pl.col("PATIENT").alias("person_id"),
         pl.col("ENCOUNTER").alias("encounter_id"),
         "result_date",
-        pl.when(pl.col("CATEGORY") == "vital-signs").then(pl.lit("vital")).otherwise(pl.lit("lab")).alias("observation_type"),
+        # CATEGORY is absent before Synthea 3.0: the vital-sign LOINC codes then decide
+        pl.when(pl.coalesce(pl.col("CATEGORY") == "vital-signs", pl.col("CODE").is_in(VITAL_LOINC)))
+        .then(pl.lit("vital")).otherwise(pl.lit("lab")).alias("observation_type"),
         pl.col("CODE").alias("loinc_code"),
         "result_value",
         pl.col("UNITS").alias("result_units"),
@@ -317,7 +358,7 @@ def _observations(run: Conversion) -> None:
 
 
 def _medications(run: Conversion) -> None:
-    meds = run.table("medications")
+    meds = run.table(SPEC["medications"])
     if meds is None:
         run.not_producing("medication", "medications.csv is absent")
         return

@@ -8,7 +8,12 @@
 | lab_result | lab_result | LOINC (normalized, else source; component, else order) in the contract's list, numeric result |
 | observation | lab_result | vital signs with a LOINC code in the contract's list |
 
-Files may be named ``<table>.csv[.gz]`` or ``<table>_seed.csv[.gz]`` (the Tuva seed names).
+Files may be named ``<table>.csv[.gz]`` or ``<table>_seed.csv[.gz]`` (the Tuva seed names). The
+columns each table needs are declared in ``adapters.columns.TUVA``: no more than a readmission model
+truly needs (Tuva's data dictionary itself insists only on the keys); older releases' ``patient_id``
+is read as ``person_id``. An absent ``claim_line_number`` is numbered in file order, an absent
+``claim_type`` is inferred from ``bill_type_code`` (institutional when present), an absent
+``claim_end_date`` is the start date, an absent ``payer_type`` is 'commercial' (said in the notes).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from pathlib import Path
 
 import polars as pl
 
+from adapters.columns import TUVA as SPEC
 from adapters.common import (
     BEFORE_1990,
     EARLIEST_SERVICE_DATE,
@@ -25,15 +31,14 @@ from adapters.common import (
     Conversion,
     code_map,
     iso_date,
-    read_table,
-    require_columns,
+    locate,
     state_code,
     undotted,
     zip5,
 )
 
 FORMAT = "tuva"
-TABLES = ("eligibility", "medical_claim", "pharmacy_claim", "lab_result", "observation")
+TABLES = tuple(SPEC)
 LAB_LOINC = ("718-7", "2951-2", "4548-4", "33914-3", "62238-1", "2160-0", "8480-6", "8462-4", "39156-5", "8867-4")
 VITAL_LOINC = ("8480-6", "8462-4", "39156-5", "8867-4")
 DUAL = {f"{i}.0": f"{i:02d}" for i in range(11)} | {str(i): f"{i:02d}" for i in range(11)} | {f"{i:02d}": f"{i:02d}" for i in range(11)}
@@ -41,21 +46,19 @@ DIAGNOSIS_SYSTEMS = ("icd-10-cm", "icd-9-cm")
 
 
 def find(source: Path, table: str) -> Path | None:
-    for stem in (table, f"{table}_seed"):
-        for suffix in (".csv.gz", ".csv"):
-            if (source / f"{stem}{suffix}").exists():
-                return source / f"{stem}{suffix}"
-    return None
+    found = locate(source, SPEC[table])
+    return found[0] if found else None
 
 
-def _table(run: Conversion, name: str) -> pl.LazyFrame | None:
-    path = find(run.source, name)
-    if path is None:
-        run.absent.append(name)
-        return None
-    frame = read_table(path)
-    run.count_in(name, frame.select(pl.len()).collect().item())
-    return frame
+def _absent(run: Conversion, table: str, column: str) -> bool:
+    return column in run.columns[table]["absent_filled_with_nulls"]
+
+
+def _line_number(run: Conversion, table: str) -> pl.Expr:
+    """claim_line_number, or the line's position within its claim (file order) when the column is absent."""
+    if _absent(run, table, "claim_line_number"):
+        return (pl.int_range(pl.len()).over("claim_id") + 1).cast(pl.Int64).alias("claim_line_number")
+    return pl.col("claim_line_number").cast(pl.Int64, strict=False)
 
 
 def _race(expr: pl.Expr) -> pl.Expr:
@@ -96,10 +99,10 @@ def convert(source: Path, landing: Path) -> Conversion:
 
 
 def _eligibility(run: Conversion) -> None:
-    elig = _table(run, "eligibility")
-    if elig is None:
-        raise FileNotFoundError(f"{run.source.name}: the Tuva eligibility table is missing")
-    require_columns(elig, "eligibility", ["person_id", "gender", "birth_date", "enrollment_start_date", "enrollment_end_date", "payer_type"])
+    elig = run.table(SPEC["eligibility"], required=True)
+    if _absent(run, "eligibility", "payer_type"):
+        elig = elig.with_columns(pl.lit("commercial").alias("payer_type"))
+        run.note("Tuva eligibility has no payer_type column: every span is written as 'commercial'")
     frame = elig.with_columns(
         iso_date("birth_date"), iso_date("death_date"), iso_date("enrollment_start_date"), iso_date("enrollment_end_date"),
         pl.col("payer_type").str.to_lowercase().replace({"medicare advantage": "medicare"}).alias("payer_type"),
@@ -123,11 +126,15 @@ def _eligibility(run: Conversion) -> None:
 
 
 def _medical_claims(run: Conversion) -> None:
-    claims = _table(run, "medical_claim")
-    if claims is None:
-        raise FileNotFoundError(f"{run.source.name}: the Tuva medical_claim table is missing")
-    require_columns(claims, "medical_claim", ["claim_id", "claim_line_number", "claim_type", "person_id",
-                                              "claim_start_date", "claim_end_date", "diagnosis_code_1"])
+    claims = run.table(SPEC["medical_claim"], required=True)
+    if _absent(run, "medical_claim", "claim_end_date"):
+        claims = claims.with_columns(pl.col("claim_start_date").alias("claim_end_date"))
+        run.note("Tuva medical_claim has no claim_end_date column: each claim ends on its start date")
+    if _absent(run, "medical_claim", "claim_type"):
+        claims = claims.with_columns(pl.when(pl.col("bill_type_code").is_not_null()).then(pl.lit("institutional"))
+                                     .otherwise(pl.lit("professional")).alias("claim_type"))
+        run.note("Tuva medical_claim has no claim_type column: claims with a bill_type_code are institutional, "
+                 "the others professional")
     # header fields repeat on every line; a line left blank takes the claim's codes from its other lines
     claims = claims.with_columns(
         *[undotted(pl.col(f"diagnosis_code_{i}")).drop_nulls().first().over("claim_id").alias(f"diagnosis_code_{i}") for i in (1, 2, 3)],
@@ -145,30 +152,33 @@ def _medical_claims(run: Conversion) -> None:
     if relabelled:
         run.note(f"{relabelled} Tuva claim lines declare diagnosis_code_type other than ICD-9/10-CM (the seeds say "
                  "'icd-10-pcs' on professional claims); the type was inferred from the code's shape")
+    # an inpatient claim (bill type 011x) is kept without a diagnosis: the stay needs its dates, not its code
+    inpatient = pl.col("bill_type_code").str.starts_with("011")
     kept = run.keep("medical_claim", frame, [
         (NO_DATE, pl.col("claim_start_date").is_null() | pl.col("claim_end_date").is_null()),
-        (BEFORE_1990, pl.col("claim_start_date") < pl.lit(EARLIEST_SERVICE_DATE)),
-        ("no principal diagnosis", code1.is_null()),
-    ])
+        (BEFORE_1990, pl.col("claim_start_date") < pl.lit(EARLIEST_SERVICE_DATE),
+         "the contracts accept no service before 1990, so these are outside any history the features read"),
+        ("no principal diagnosis (not an inpatient claim)", code1.is_null() & ~inpatient.fill_null(False)),
+    ], inpatient=inpatient)
     blank_paid = kept.filter(pl.col("paid_amount").is_null() | pl.col("allowed_amount").is_null()).height
     if blank_paid:
         run.note(f"{blank_paid} Tuva claim lines have blank paid/allowed amounts (amounts reported on other lines "
                  "of the claim); written as 0.0 so claim totals are unchanged")
     run.add("medical_claim", kept.select(
-        "claim_id", pl.col("claim_line_number").cast(pl.Int64, strict=False), "claim_type", "person_id",
+        "claim_id", _line_number(run, "medical_claim"), "claim_type", "person_id",
         "claim_start_date", "claim_end_date", "admission_date", "discharge_date",
         pl.col("admit_type_code").str.strip_chars(), pl.col("discharge_disposition_code").str.zfill(2),
         pl.col("place_of_service_code").str.zfill(2), pl.col("bill_type_code"),
         pl.col("revenue_center_code").str.zfill(4), "hcpcs_code",
         pl.when(pl.col("drg_code_type").str.to_lowercase() == "ms-drg").then(pl.col("drg_code").str.zfill(3)).alias("drg_code"),
-        pl.col("code_type").alias("diagnosis_code_type"),
+        pl.when(code1.is_not_null()).then(pl.col("code_type")).alias("diagnosis_code_type"),
         *[undotted(pl.col(f"diagnosis_code_{i}")).alias(f"diagnosis_code_{i}") for i in (1, 2, 3)],
         _money("paid_amount").alias("paid_amount"), _money("allowed_amount").alias("allowed_amount"),
     ))
 
 
 def _pharmacy_claims(run: Conversion) -> None:
-    rx = _table(run, "pharmacy_claim")
+    rx = run.table(SPEC["pharmacy_claim"])
     if rx is None:
         run.not_producing("pharmacy_claim", "pharmacy_claim is absent")
         return
@@ -181,15 +191,15 @@ def _pharmacy_claims(run: Conversion) -> None:
         run.not_producing("pharmacy_claim", "no Tuva pharmacy claim carries days_supply, which the contract requires")
         return
     run.add("pharmacy_claim", kept.select(
-        "claim_id", pl.col("claim_line_number").cast(pl.Int64, strict=False), "person_id", "dispensing_date",
+        "claim_id", _line_number(run, "pharmacy_claim"), "person_id", "dispensing_date",
         "ndc_code", "days_supply", pl.col("quantity").cast(pl.Float64, strict=False),
         _money("paid_amount").alias("paid_amount"), _money("allowed_amount").alias("allowed_amount"),
     ))
 
 
 def _labs(run: Conversion) -> None:
-    labs = _table(run, "lab_result")
-    obs = _table(run, "observation")
+    labs = run.table(SPEC["lab_result"])
+    obs = run.table(SPEC["observation"])
     if labs is None and obs is None:
         run.not_producing("lab_result", "neither lab_result nor observation is present")
         return
@@ -220,7 +230,8 @@ def _labs(run: Conversion) -> None:
 
 def _lab_rules() -> list[tuple[str, pl.Expr]]:
     return [
-        ("LOINC code not in the contract's list", ~pl.col("loinc_code").is_in(LAB_LOINC) | pl.col("loinc_code").is_null()),
+        ("LOINC code not in the contract's list", ~pl.col("loinc_code").is_in(LAB_LOINC) | pl.col("loinc_code").is_null(),
+         "nothing is lost: not a result the features use"),
         ("no numeric value", pl.col("result_value").is_null()),
         (NO_DATE, pl.col("result_date").is_null()),
         (BEFORE_1990, pl.col("result_date") < pl.lit(EARLIEST_SERVICE_DATE)),

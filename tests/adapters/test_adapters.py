@@ -116,7 +116,11 @@ def test_tuva_is_renamed_with_state_codes_and_icd10(tmp_path: Path) -> None:
     assert elig.height == report.rows_in["eligibility"] == 31
     assert elig["state"].str.contains(r"^[A-Z]{2}$").all()
     claims = _read(tmp_path, "medical_claim")
-    assert set(claims["diagnosis_code_type"]) == {"icd-10-cm"}
+    assert set(claims["diagnosis_code_type"].drop_nulls()) == {"icd-10-cm"}
+    # an inpatient claim is kept without a diagnosis (the stay needs its dates); no other claim is
+    no_dx = claims.filter(pl.col("diagnosis_code_1").is_null())
+    assert no_dx.height > 0 and no_dx["bill_type_code"].str.starts_with("011").all()
+    assert no_dx["diagnosis_code_type"].null_count() == no_dx.height
     assert claims.height + _accounted(report, "medical_claim") == report.rows_in["medical_claim"]
     assert claims.filter(pl.col("bill_type_code").str.starts_with("011"))["admission_date"].drop_nulls().len() > 0
 
