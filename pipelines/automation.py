@@ -6,6 +6,9 @@
 - ``daily_scoring`` rescoring, the intake list and KPIs every morning.
 - ``monthly_retraining`` retrains the models on the first of the month; the model assets
   promote a new model only when its test metrics are no worse than the current one's.
+- ``EXTRACT_FRESHNESS``: a ``FreshnessPolicy`` on every ``raw.<extract>`` asset; the UI marks
+  an extract not refreshed in 45 days as failing its policy (evaluated by the daemon's freshness
+  loop, on by default in this Dagster; no check or sensor to define).
 """
 
 from __future__ import annotations
@@ -83,15 +86,14 @@ def _ingest_keys(extracts: list[str]) -> list[dg.AssetKey]:
 
 ingest_monthly_job = dg.define_asset_job(
     "ingest_monthly_files",
-    selection=dg.AssetSelection.groups(INGEST_GROUP) & dg.AssetSelection.keys(
+    selection=dg.AssetSelection.groups(INGEST_GROUP) & dg.AssetSelection.assets(
         *_ingest_keys([e for e in EXTRACTS if load_contract(e).partition_by])
     ),
-    partitions_def=landing_month_partitions,
     description="Load landing files of the claims and EHR extracts for one or more months.",
 )
 ingest_whole_job = dg.define_asset_job(
     "ingest_whole_files",
-    selection=dg.AssetSelection.keys(*_ingest_keys([e for e in EXTRACTS if not load_contract(e).partition_by])),
+    selection=dg.AssetSelection.assets(*_ingest_keys([e for e in EXTRACTS if not load_contract(e).partition_by])),
     description="Load the whole-file extracts (eligibility, SDOH, case management).",
 )
 scoring_job = dg.define_asset_job(
@@ -115,14 +117,20 @@ monthly_retraining_schedule = dg.ScheduleDefinition(
 )
 
 
-# Extracts arrive monthly; one that has not been refreshed in 45 days is late.
-EXTRACT_FRESHNESS = timedelta(days=45)
-freshness_checks = dg.build_last_update_freshness_checks(
-    assets=[dg.AssetKey(["raw", e]) for e in EXTRACTS], lower_bound_delta=EXTRACT_FRESHNESS
-)
-freshness_sensor = dg.build_sensor_for_freshness_checks(
-    freshness_checks=freshness_checks, name="extract_freshness_sensor", minimum_interval_seconds=3600
-)
+# Extracts arrive monthly; one that has not been refreshed in 45 days is late. This policy
+# supersedes the freshness checks and their sensor (build_last_update_freshness_checks /
+# build_sensor_for_freshness_checks), which warned on every load of the definitions.
+EXTRACT_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(days=45))
+RAW_EXTRACT_KEYS = frozenset(dg.AssetKey(["raw", e]) for e in EXTRACTS)
+
+
+def with_extract_freshness(assets: list[dg.AssetsDefinition]) -> list[dg.AssetsDefinition]:
+    """``assets`` with ``EXTRACT_FRESHNESS`` attached to each ``raw.<extract>`` spec."""
+
+    def attach(spec: dg.AssetSpec) -> dg.AssetSpec:
+        return dg.apply_freshness_policy(spec, EXTRACT_FRESHNESS) if spec.key in RAW_EXTRACT_KEYS else spec
+
+    return list(dg.map_asset_specs(attach, assets))
 
 
 @dg.sensor(

@@ -21,11 +21,11 @@ ALL_ASSETS_JOB = "riskstrat_all"
 def build_definitions(settings: RiskstratSettings) -> dg.Definitions:
     from pipelines.defs.downstream import downstream_assets, downstream_checks
 
-    assets = [*ingest_assets, *downstream_assets]
+    assets = [*automation.with_extract_freshness(ingest_assets), *downstream_assets]
     checks = [*ingest_checks, *downstream_checks]
     return dg.Definitions(
         assets=assets,
-        asset_checks=[*checks, *automation.freshness_checks],
+        asset_checks=checks,
         jobs=[
             dg.define_asset_job(
                 ALL_ASSETS_JOB,
@@ -38,7 +38,7 @@ def build_definitions(settings: RiskstratSettings) -> dg.Definitions:
             automation.retraining_job,
         ],
         schedules=[automation.daily_scoring_schedule, automation.monthly_retraining_schedule],
-        sensors=[automation.landing_sensor, automation.freshness_sensor],
+        sensors=[automation.landing_sensor],
         resources={"settings": settings},
         loggers={"progress": step_progress_logger},
     )

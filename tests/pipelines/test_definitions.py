@@ -108,3 +108,26 @@ def test_dagster_dev_serves_every_asset_on_loopback(tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+def test_definitions_load_and_resolve_without_any_warning() -> None:
+    """A clean run prints no warnings: importing and resolving the definitions raises none."""
+    script = (
+        "from pipelines.definitions import defs\n"
+        "defs.resolve_all_job_defs()\n"
+        "defs.resolve_asset_graph()\n"
+    )
+    done = subprocess.run([sys.executable, "-W", "error", "-c", script], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_every_raw_extract_has_a_45_day_freshness_policy() -> None:
+    from pipelines.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    fresh = sorted("/".join(k.path) for k in graph.get_all_asset_keys() if graph.get(k).freshness_policy)
+    assert fresh == [k for k in EXPECTED_ASSET_KEYS if k.startswith("raw/")]
+    import dagster as dg
+
+    policy = graph.get(dg.AssetKey(["raw", "eligibility"])).freshness_policy
+    assert policy.fail_window.to_timedelta().days == 45
