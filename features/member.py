@@ -25,6 +25,7 @@ import datetime as dt
 import duckdb
 import polars as pl
 
+from data_contracts.errors import RiskstratDataError
 from features.codelists import load_code_lists
 from features.dictionary import MEMBER_FEATURES, MEMBER_SUBGROUP_COLUMNS
 from features.sqlfiles import load_sql, materialise_select, run_sql
@@ -66,6 +67,36 @@ def data_end_date(con: duckdb.DuckDBPyConnection) -> dt.date:
     if value is None:
         raise ValueError("no claims or encounters loaded: cannot tell how far the data reaches")
     return value
+
+
+ENROLMENT_ON_SQL = """
+SELECT
+    count(DISTINCT person_id) FILTER (WHERE enrollment_start_date <= $as_of AND enrollment_end_date >= $as_of),
+    max(enrollment_end_date),
+    max(least(enrollment_end_date, CAST($as_of AS DATE) - 1)) FILTER (WHERE enrollment_start_date < $as_of),
+    min(enrollment_start_date) FILTER (WHERE enrollment_start_date > $as_of)
+FROM raw.eligibility
+"""
+
+
+def enrolled_on(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> int:
+    """Members with an enrolment span in ``raw.eligibility`` covering ``as_of``."""
+    return int(con.execute(ENROLMENT_ON_SQL, {"as_of": as_of}).fetchone()[0])
+
+
+def no_enrolled_member_error(con: duckdb.DuckDBPyConnection, as_of: dt.date, table: str = "raw.eligibility") -> RiskstratDataError:
+    """The one-sentence error for an as-of on which nobody is enrolled: the last enrolment month and
+    an ``--as-of`` that would work (the last enrolled day before it, else the first one after it)."""
+    _, last_end, before, after = con.execute(ENROLMENT_ON_SQL, {"as_of": as_of}).fetchone()
+    if last_end is None:
+        return RiskstratDataError(f"no member is enrolled on the as-of {as_of.isoformat()}: {table} holds no "
+                                  "enrolment span; load eligibility", source=table)
+    suggestion = before if before is not None else after
+    return RiskstratDataError(
+        f"no member is enrolled on the as-of {as_of.isoformat()} ({table} enrolment ends in {last_end:%Y-%m}, "
+        f"the last enrolment month); pass --as-of {suggestion.isoformat()}"
+        + (" or earlier" if suggestion == before else "") + ", or leave --as-of out to use the default rule",
+        source=table)
 
 
 def add_months(day: dt.date, months: int) -> dt.date:

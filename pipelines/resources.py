@@ -5,20 +5,16 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 
-DUCKDB_POOL = "duckdb"
+from data_contracts.errors import RiskstratDataError
+from features.coverage import decide_as_of, warehouse_month_coverage
 
-LATEST_SERVICE_DATE_SQL = """
-SELECT max(d) FROM (
-    SELECT max(claim_end_date) AS d FROM raw.medical_claim
-    UNION ALL SELECT max(encounter_end_date) FROM raw.encounter
-)
-"""
+DUCKDB_POOL = "duckdb"
 
 
 class WarehouseLockedError(RuntimeError):
@@ -74,13 +70,18 @@ class RiskstratSettings(dg.ConfigurableResource):
         return date.fromisoformat(self.data_through) if self.data_through else date.today()
 
     def resolve_as_of(self, con: duckdb.DuckDBPyConnection) -> date:
-        """The configured as-of date, else the day after the latest service date in the data."""
+        """The configured as-of date, else the default of ``features.coverage.decide_as_of``: the day
+        after the last month complete in both claims and eligibility (trailing run-out months left
+        out), never past the last day anybody is enrolled."""
         if self.as_of:
             return date.fromisoformat(self.as_of)
-        latest = con.execute(LATEST_SERVICE_DATE_SQL).fetchone()[0]
-        if latest is None:
-            raise ValueError("cannot derive an as-of date: no medical claims or encounters were loaded; pass --as-of")
-        return latest + timedelta(days=1)
+        decision = decide_as_of(warehouse_month_coverage(con))
+        if decision.as_of is None:
+            raise RiskstratDataError(
+                "cannot derive an as-of date: no month has both claim lines (raw.medical_claim, else raw.encounter) "
+                "and members enrolled in raw.eligibility; check the eligibility dates or pass --as-of",
+                source="raw.eligibility")
+        return decision.as_of
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:

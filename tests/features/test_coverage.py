@@ -1,0 +1,100 @@
+"""Month coverage and the default as-of on generated landing files (DuckDB views, no warehouse)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from data_contracts.errors import RiskstratDataError
+from features.coverage import CLAIM_COLUMNS, decide_as_of, default_as_of, month_coverage
+from features.member import no_enrolled_member_error
+from synth.generator import generate
+
+
+@pytest.fixture(scope="module")
+def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """8,000 members (about 6,600 member-months a month: judged by lines), 2023-01..2025-01."""
+    root = tmp_path_factory.mktemp("coverage")
+    generate(out_dir=root, members=8_000, seed=17, start="2023-01", months=25)
+    return root
+
+
+def _con(landing: Path, claims_sql: str = "SELECT * FROM c", eligibility_sql: str = "SELECT * FROM e") -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute(f"CREATE VIEW c AS SELECT * FROM read_csv('{landing}/medical_claim/*.csv', union_by_name = true)")
+    con.execute(f"CREATE VIEW e AS SELECT * FROM read_csv('{landing}/eligibility.csv')")
+    con.execute(f"CREATE VIEW eligibility AS {eligibility_sql}")
+    con.execute(f"CREATE VIEW claims AS {claims_sql}")
+    return con
+
+
+def test_complete_months_give_the_day_after_the_last_month(landing: Path) -> None:
+    coverage = month_coverage(_con(landing), "claims", "eligibility", **CLAIM_COLUMNS)
+    assert coverage["month"].max() == dt.date(2025, 1, 1)
+    assert coverage.tail(6)["month_status"].cast(pl.String).to_list() == ["complete"] * 6
+    assert default_as_of(coverage) == dt.date(2025, 2, 1)
+
+
+def test_thinned_last_months_are_running_out_and_left_out(landing: Path) -> None:
+    # keep 40% of January's lines and 75% of December's: a run-out tail
+    thinned = ("SELECT * FROM c WHERE NOT ((claim_start_date >= DATE '2025-01-01' AND hash(claim_id) % 100 >= 40) "
+               "OR (claim_start_date >= DATE '2024-12-01' AND claim_start_date < DATE '2025-01-01' "
+               "AND hash(claim_id) % 100 >= 75))")
+    coverage = month_coverage(_con(landing, thinned), "claims", "eligibility", **CLAIM_COLUMNS)
+    status = dict(zip(coverage["month"].to_list(), coverage["month_status"].cast(pl.String).to_list(), strict=True))
+    assert status[dt.date(2025, 1, 1)] == "running_out" and status[dt.date(2024, 12, 1)] == "running_out"
+    assert status[dt.date(2024, 11, 1)] == "complete"
+    decision = decide_as_of(coverage)
+    assert decision.as_of == dt.date(2024, 12, 1)
+    assert [m for m, _ in decision.incomplete_months] == [dt.date(2024, 12, 1), dt.date(2025, 1, 1)]
+
+
+def test_claims_past_the_last_eligibility_month_never_move_the_as_of_past_enrolment(landing: Path) -> None:
+    # the Tuva report: eligibility ends 2024-12, claims run to 2025-01
+    capped = ("SELECT * REPLACE (least(enrollment_end_date, DATE '2024-12-31') AS enrollment_end_date) FROM e "
+              "WHERE enrollment_start_date <= DATE '2024-12-31'")
+    con = _con(landing, eligibility_sql=capped)
+    coverage = month_coverage(con, "claims", "eligibility", **CLAIM_COLUMNS)
+    as_of = default_as_of(coverage)
+    assert as_of is not None and as_of <= dt.date(2025, 1, 1)
+    enrolled = con.execute("SELECT count(*) FROM eligibility WHERE enrollment_start_date <= ? AND enrollment_end_date >= ?",
+                           [as_of, as_of]).fetchone()[0]
+    assert enrolled > 5_000
+    assert "held to" in decide_as_of(coverage).sentence()
+
+
+def test_sources_without_paid_amounts_are_judged_by_lines(landing: Path) -> None:
+    con = _con(landing, "SELECT * REPLACE (0.0 AS paid_amount) FROM c")
+    coverage = month_coverage(con, "claims", "eligibility", **CLAIM_COLUMNS)
+    assert coverage["paid_ratio"].is_null().all()
+    assert default_as_of(coverage) == dt.date(2025, 2, 1)
+
+
+def test_a_small_source_is_not_judged_and_falls_back_to_the_latest_service_date(landing: Path) -> None:
+    small = "SELECT * FROM e WHERE person_id IN (SELECT DISTINCT person_id FROM e ORDER BY person_id LIMIT 40)"
+    claims = "SELECT * FROM c WHERE person_id IN (SELECT person_id FROM eligibility)"
+    con = _con(landing, claims, small)
+    coverage = month_coverage(con, "claims", "eligibility", **CLAIM_COLUMNS)
+    assert set(coverage["month_status"].cast(pl.String).to_list()) <= {"not_judged", "not_enrolled"}
+    latest = con.execute("SELECT max(claim_end_date) FROM claims").fetchone()[0]
+    decision = decide_as_of(coverage)
+    assert decision.rule == "latest_service_date" and decision.as_of == latest + dt.timedelta(days=1)
+
+
+def test_relation_names_are_identifiers_only(landing: Path) -> None:
+    with pytest.raises(ValueError):
+        month_coverage(_con(landing), "claims; DROP TABLE e", "eligibility")
+
+
+def test_no_enrolled_member_error_names_the_last_enrolment_month_and_a_working_as_of() -> None:
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA raw")
+    con.execute("CREATE TABLE raw.eligibility AS SELECT * FROM (VALUES ('P1', DATE '2024-01-01', DATE '2024-12-31'), "
+                "('P2', DATE '2024-06-01', DATE '2024-11-30')) t(person_id, enrollment_start_date, enrollment_end_date)")
+    error = no_enrolled_member_error(con, dt.date(2025, 1, 17))
+    assert isinstance(error, RiskstratDataError)
+    assert "2024-12" in str(error) and "--as-of 2024-12-31" in str(error)
