@@ -15,6 +15,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
+from features.coverage import warehouse_month_coverage
 from features.readmission import materialise_labels
 from features.sqlfiles import ensure_schema, run_sql
 
@@ -187,6 +188,16 @@ def score_drift(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=schema)
 
 
+def materialise_month_flags(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Temp table ``_month_complete`` (month, month_complete_flag) from the warehouse's month coverage
+    (``features.coverage``): the monthly KPI marts join it so a month whose claims still run out is
+    flagged (0) rather than read as a drop. Returns the coverage."""
+    coverage = warehouse_month_coverage(con)
+    flags = coverage.select(pl.col("month"), pl.col("month_complete_flag"))
+    con.execute("CREATE OR REPLACE TEMP TABLE _month_complete AS SELECT * FROM flags")
+    return coverage
+
+
 def build_kpi_readmission_monthly(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> dict[str, int | float | None]:
     """Create or replace ``marts.kpi_readmission_monthly``.
 
@@ -194,10 +205,12 @@ def build_kpi_readmission_monthly(con: duckdb.DuckDBPyConnection, as_of: dt.date
     Denominator: observable index stays (acute stays discharged before ``as_of``, alive, not AMA,
     not transferred, with discharge_date + 30 < as_of). Numerator: those with an unplanned
     (admit type <> '3') acute admission 1-30 days after discharge. Rate = numerator /
-    denominator. Exclusions (died, AMA, transfer) are counted in their own columns.
-    Needs ``core.inpatient_stay`` and ``raw.cm_case``. Returns row count and overall totals.
+    denominator. Exclusions (died, AMA, transfer) are counted in their own columns;
+    ``month_complete_flag`` is 0 for months whose claims (or the 30-day window's) still run out.
+    Needs ``core.inpatient_stay``, ``raw.cm_case``, ``raw.eligibility`` and ``raw.medical_claim``. Returns row count and overall totals.
     """
     materialise_labels(con, as_of)
+    materialise_month_flags(con)
     run_sql(con, "marts__kpi_readmission_monthly", {"as_of": as_of})
     rows, denominator, numerator = con.execute(
         "SELECT count(*), coalesce(sum(observable_index_stays), 0), coalesce(sum(readmissions), 0) "
@@ -235,6 +248,7 @@ def build_program_kpis(
     ensure_history_tables(con)
     start = _start_month(as_of, months)
     materialise_labels(con, as_of)
+    materialise_month_flags(con)
     exp = expected if expected is not None else pl.DataFrame(schema={"stay_id": pl.String, "expected_p": pl.Float64})
     exp = exp.select(pl.col("stay_id").cast(pl.String), pl.col("expected_p").cast(pl.Float64))
     con.execute("CREATE OR REPLACE TEMP TABLE _readmission_expected AS SELECT * FROM exp")

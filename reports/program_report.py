@@ -49,6 +49,12 @@ def _trend(frame: pl.DataFrame | None, period: str, value: str, by: str | None, 
         return missing(f"{title}: table not built yet.")
     periods = sorted(frame[period].unique().to_list())[-TREND_MONTHS:]
     frame = frame.filter(pl.col(period).is_in(periods))
+    incomplete = None
+    if "month_complete_flag" in frame.columns:
+        # a month is marked when any of its rows says the claims are still arriving
+        flags = frame.group_by(period).agg((pl.col("month_complete_flag").min() == 0).alias("runout"))
+        lookup_flag = dict(zip(flags[period].to_list(), flags["runout"].to_list(), strict=True))
+        incomplete = [bool(lookup_flag.get(p)) for p in periods]
     present = set(frame[by].drop_nulls().unique().to_list()) if by else set()
     # groups named in ``names`` come first, in that order, so a cohort keeps its colour across charts
     groups = ([g for g in (names or {}) if g in present] + sorted(present - set(names or {}))) if by else [None]
@@ -57,7 +63,12 @@ def _trend(frame: pl.DataFrame | None, period: str, value: str, by: str | None, 
         part = frame if g is None else frame.filter(pl.col(by) == g)
         lookup = dict(zip(part[period].to_list(), part[value].to_list(), strict=True))
         series[(names or {}).get(g, g) if g is not None else value.replace("_", " ")] = [lookup.get(p) for p in periods]
-    return line_chart(title, [_month_label(p) for p in periods], series, y_format=fmt)
+    chart = line_chart(title, [_month_label(p) for p in periods], series, y_format=fmt, incomplete=incomplete)
+    if incomplete and any(incomplete):
+        months = ", ".join(_month_label(p) for p, f in zip(periods, incomplete, strict=True) if f)
+        chart += (f'<p class="note">Hatched ({escape(months)}): claims for these months (or their 30-day '
+                  "follow-up window) are still arriving, so their values will rise; not a real drop.</p>")
+    return chart
 
 
 def _headline(con: duckdb.DuckDBPyConnection) -> str:
@@ -318,6 +329,30 @@ def _data_quality(con: duckdb.DuckDBPyConnection) -> str:
     return "".join(out)
 
 
+def _score_paths(con: duckdb.DuckDBPyConnection, metrics: dict | None, as_of: dt.date) -> str:
+    """Which score paths ran for this as-of, which stopped and why, and which ranked by a fallback."""
+    status = _read(con, "audit.score_path")
+    rows = []
+    for path, title in TASK_TITLES.items():
+        rec = status.filter(pl.col("path") == path) if status is not None else None
+        task = (metrics or {}).get(path, {}) if isinstance(metrics, dict) else {}
+        if rec is None or rec.height == 0:
+            state, detail = "not run", "no scoring step recorded"
+        elif rec["as_of_date"][0] != as_of:
+            state, detail = "missing", f"last scored for {rec['as_of_date'][0]}, not for this as-of"
+        else:
+            state = "scored" if rec["status"][0] == "scored" else "stopped"
+            detail = rec["detail"][0] or f"{rec['score_rows'][0]} rows, by {rec['scored_by'][0]}"
+        if isinstance(task, dict) and task.get("fallback"):
+            detail += f" ({task['fallback']})"
+        rows.append({"score": title, "status": state, "detail": detail})
+    out = table(pl.DataFrame(rows))
+    stopped = [r["score"] for r in rows if r["status"] != "scored"]
+    if stopped:
+        out += missing(f"Missing this run: {', '.join(stopped)}. The other path's scores, list and KPIs are complete.")
+    return out
+
+
 def _definitions(con: duckdb.DuckDBPyConnection) -> str:
     defs = _read(con, "marts.kpi_definition")
     if defs is None:
@@ -330,6 +365,7 @@ def render_program_report(con: duckdb.DuckDBPyConnection, metrics: dict | None, 
     """The report as one HTML string. ``calibration``: bins per task to draw when metrics.json has none."""
     body = (
         f"<section><h2>At a glance</h2>{_headline(con)}</section>"
+        f"<section><h2>Scores this run</h2>{_score_paths(con, metrics, as_of)}</section>"
         f"<section><h2>KPI trends (all programs)</h2>{_kpi_section(con)}</section>"
         f"<section><h2>Models: performance, calibration, lift and fairness</h2>{_model_section(metrics, calibration)}</section>"
         f"<section><h2>Data quality of the last run</h2>{_data_quality(con)}</section>"

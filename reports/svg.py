@@ -41,9 +41,12 @@ def line_chart(
     y_format: str = "num",
     y_min: float | None = 0.0,
     band: tuple[float, float] | None = None,
+    incomplete: Sequence[bool] | None = None,
 ) -> str:
     """A line chart: one line per series over ``x_labels`` (gaps where a value is None).
-    ``band`` shades a target range (e.g. a caseload guideline)."""
+    ``band`` shades a target range (e.g. a caseload guideline). ``incomplete`` (one flag per x)
+    hatches the months whose data is still arriving (claims run-out), draws their points hollow and
+    dashes the line into them, with a note under the title, so a drop there is not read as real."""
     values = [v for s in series.values() for v in s if v is not None and not math.isnan(v)]
     if band:
         values += list(band)
@@ -69,6 +72,17 @@ def line_chart(
     if band:
         parts.append(f'<rect x="{ML}" y="{y(band[1]):.1f}" width="{pw}" height="{y(band[0]) - y(band[1]):.1f}" '
                      'class="band"/>')
+    marked = [bool(f) for f in (incomplete or [])] + [False] * max(0, n - len(incomplete or []))
+    if any(marked):
+        half = (pw / (n - 1) / 2) if n > 1 else pw / 2
+        parts.append('<defs><pattern id="runout" width="6" height="6" patternUnits="userSpaceOnUse" '
+                     'patternTransform="rotate(45)"><line x1="0" y1="0" x2="0" y2="6" stroke="#999" '
+                     'stroke-width="1.5"/></pattern></defs>')
+        for i in (i for i in range(n) if marked[i]):
+            left, right = max(ML, x(i) - half), min(W - MR, x(i) + half)
+            parts.append(f'<rect x="{left:.1f}" y="{MT}" width="{right - left:.1f}" height="{ph}" fill="url(#runout)" '
+                         'opacity="0.35" class="runout"><title>claims still running out</title></rect>')
+        parts.append(f'<text x="{W - MR}" y="16" class="xl" text-anchor="end">hatched: incomplete month</text>')
     for t in ticks:
         parts.append(f'<line x1="{ML}" x2="{W - MR}" y1="{y(t):.1f}" y2="{y(t):.1f}" class="grid"/>'
                      f'<text x="{ML - 6}" y="{y(t) + 4:.1f}" class="yl">{escape(_fmt(t, y_format))}</text>')
@@ -78,15 +92,27 @@ def line_chart(
     for k, (name, vals) in enumerate(series.items()):
         colour = PALETTE[k % len(PALETTE)]
         runs: list[list[str]] = [[]]
+        dashed: list[str] = []
         for i, v in enumerate(vals):
             if v is None or math.isnan(v):
                 runs.append([])
                 continue
-            runs[-1].append(f"{x(i):.1f},{y(v):.1f}")
+            point = f"{x(i):.1f},{y(v):.1f}"
+            if marked[i]:
+                # a month still arriving: hollow point, dashed segment from the previous point
+                if runs[-1]:
+                    dashed.append(f"{runs[-1][-1]} {point}")
+                runs.append([])
+                parts.append(f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="2.6" fill="white" stroke="{colour}"/>')
+                continue
+            runs[-1].append(point)
             parts.append(f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="2.2" fill="{colour}"/>')
         for run in runs:
             if len(run) > 1:
                 parts.append(f'<polyline points="{" ".join(run)}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        for seg in dashed:
+            parts.append(f'<polyline points="{seg}" fill="none" stroke="{colour}" stroke-width="1.5" '
+                         'stroke-dasharray="4 3"/>')
         lx, ly = ML + 8 + (k % 3) * 170, H - 14 - 14 * (rows - 1 - k // 3)
         parts.append(f'<rect x="{lx}" y="{ly}" width="10" height="10" fill="{colour}"/>'
                      f'<text x="{lx + 14}" y="{ly + 9}" class="lg">{escape(name)}</text>')

@@ -12,19 +12,30 @@
 --   rate         readmissions / observable_index_stays (NULL when the denominator is 0)
 --   index_stays  counts all index stays, unobservable ones too; excluded stays are reported in
 --                excluded_died / excluded_ama / excluded_transfer and never enter the rate.
+-- month_complete_flag  1 when the discharge month and the month after it (where the 30-day
+--                window ends) are complete in claims and eligibility (features.coverage: not still
+--                running out); 0 marks a rate that may drop only because claims are still arriving.
 CREATE OR REPLACE TABLE marts.kpi_readmission_monthly AS
+WITH monthly AS (
+    SELECT
+        CAST(date_trunc('month', discharge_date) AS DATE) AS discharge_month,
+        in_case_management_flag,
+        CAST(count(*) FILTER (WHERE exclusion_reason IS NULL) AS BIGINT) AS index_stays,
+        CAST(count(*) FILTER (WHERE exclusion_reason IS NULL AND readmit_30d IS NOT NULL) AS BIGINT) AS observable_index_stays,
+        CAST(coalesce(sum(readmit_30d) FILTER (WHERE exclusion_reason IS NULL), 0) AS BIGINT) AS readmissions,
+        CAST(sum(readmit_30d) FILTER (WHERE exclusion_reason IS NULL) AS DOUBLE)
+            / nullif(count(*) FILTER (WHERE exclusion_reason IS NULL AND readmit_30d IS NOT NULL), 0) AS readmission_rate,
+        CAST(count(*) FILTER (WHERE exclusion_reason = 'died') AS BIGINT) AS excluded_died,
+        CAST(count(*) FILTER (WHERE exclusion_reason = 'ama') AS BIGINT) AS excluded_ama,
+        CAST(count(*) FILTER (WHERE exclusion_reason = 'transfer') AS BIGINT) AS excluded_transfer
+    FROM _readmission_label
+    GROUP BY ALL
+)
 SELECT
-    CAST(date_trunc('month', discharge_date) AS DATE) AS discharge_month,
-    in_case_management_flag,
-    CAST(count(*) FILTER (WHERE exclusion_reason IS NULL) AS BIGINT) AS index_stays,
-    CAST(count(*) FILTER (WHERE exclusion_reason IS NULL AND readmit_30d IS NOT NULL) AS BIGINT) AS observable_index_stays,
-    CAST(coalesce(sum(readmit_30d) FILTER (WHERE exclusion_reason IS NULL), 0) AS BIGINT) AS readmissions,
-    CAST(sum(readmit_30d) FILTER (WHERE exclusion_reason IS NULL) AS DOUBLE)
-        / nullif(count(*) FILTER (WHERE exclusion_reason IS NULL AND readmit_30d IS NOT NULL), 0) AS readmission_rate,
-    CAST(count(*) FILTER (WHERE exclusion_reason = 'died') AS BIGINT) AS excluded_died,
-    CAST(count(*) FILTER (WHERE exclusion_reason = 'ama') AS BIGINT) AS excluded_ama,
-    CAST(count(*) FILTER (WHERE exclusion_reason = 'transfer') AS BIGINT) AS excluded_transfer,
+    m.*,
+    CAST(coalesce((SELECT count(*) = 2 AND bool_and(c.month_complete_flag = 1) FROM _month_complete AS c
+        WHERE c.month IN (m.discharge_month, CAST(m.discharge_month + INTERVAL 1 MONTH AS DATE))), false) AS INTEGER)
+        AS month_complete_flag,
     CAST($as_of AS DATE) AS as_of_date
-FROM _readmission_label
-GROUP BY ALL
+FROM monthly AS m
 ORDER BY discharge_month, in_case_management_flag

@@ -20,6 +20,8 @@
 --   stay_id + expected_p; stays without a probability are left out of expected and O/E);
 --   oe_ratio = observed readmissions among scored stays / sum of their expected_p.
 -- Exclusions: every exclusion_reason of the label (died, AMA, transfer out, not enrolled for 30 days).
+-- month_complete_flag: 1 when the discharge month and the month after it are complete in claims and
+--   eligibility (features.coverage, temp table _month_complete); 0 while claims still run out.
 CREATE OR REPLACE TABLE marts.kpi_transition_monthly AS
 WITH stays AS (
     SELECT l.*
@@ -111,6 +113,8 @@ SELECT
     observed_readmissions_scored,
     expected_readmissions,
     CAST(observed_readmissions_scored AS DOUBLE) / nullif(expected_readmissions, 0) AS oe_ratio,
+    CAST(coalesce((SELECT count(*) = 2 AND bool_and(c.month_complete_flag = 1) FROM _month_complete AS c
+        WHERE c.month IN (agg.discharge_month, CAST(agg.discharge_month + INTERVAL 1 MONTH AS DATE))), false) AS INTEGER) AS month_complete_flag,
     CAST($as_of AS DATE) AS as_of_date
 FROM agg
 WHERE cohort = 'in_case_management' OR level = 'all'

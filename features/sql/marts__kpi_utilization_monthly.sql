@@ -9,6 +9,8 @@
 -- Admissions per 1,000 member-months: core.inpatient_stay admissions in the month, same rule.
 -- PMPM cost: paid_amount of raw.medical_claim (claim_start_date in the month) plus raw.pharmacy_claim
 --   (dispensing_date in the month) / member_months.
+-- month_complete_flag: 1 when the month is complete in claims and eligibility (features.coverage,
+--   temp table _month_complete); 0 while its claims still run out, so a drop there is not real.
 CREATE OR REPLACE TABLE marts.kpi_utilization_monthly AS
 WITH months AS (
     SELECT CAST(m AS DATE) AS month, CAST(m AS DATE) + 14 AS mid
@@ -82,6 +84,8 @@ SELECT
     admissions * 1000.0 / member_months AS admissions_per_1000_mm,
     round(paid_amount, 2) AS paid_amount,
     round(paid_amount / member_months, 2) AS pmpm_paid_amount,
+    CAST(coalesce((SELECT c.month_complete_flag FROM _month_complete AS c WHERE c.month = agg.month), 0) AS INTEGER)
+        AS month_complete_flag,
     CAST($as_of AS DATE) AS as_of_date
 FROM agg
 WHERE cohort = 'in_case_management' OR level = 'all'

@@ -1,7 +1,10 @@
 """Point-in-time feature tables."""
 
 import dagster as dg
+import duckdb
 
+from data_contracts.errors import RiskstratDataError
+from features.coverage import coverage_metadata, warehouse_month_coverage, write_month_coverage
 from features.dictionary import MEMBER_FEATURES, MODEL_FEATURES
 from features.member import (
     HCC_LIBRARY,
@@ -9,6 +12,8 @@ from features.member import (
     NULL_RATE_LIMITS,
     build_member_dataset,
     cutoff_violations,
+    enrolled_on,
+    no_enrolled_member_error,
     null_rates,
 )
 from features.diagnosis import mapping_coverage
@@ -30,6 +35,13 @@ MEMBER_INPUTS = [
     "area_sdoh_county", "area_sdoh_zip", "cm_case", "cm_contact",
 ]
 HISTORY_START_SQL = "SELECT min(claim_start_date) FROM raw.medical_claim"
+
+
+def _record_coverage(con: duckdb.DuckDBPyConnection, as_of) -> dict[str, object]:
+    """Persist this run's month coverage (audit.month_coverage) and return it as metadata."""
+    coverage = warehouse_month_coverage(con)
+    write_month_coverage(con, coverage, as_of)
+    return {**coverage_metadata(coverage), "month_coverage_table": "audit.month_coverage"}
 
 
 class ReadmissionConfig(dg.Config):
@@ -55,13 +67,14 @@ def features_readmission_stay(
         raise ValueError(f"readmission variant must be one of {VARIANTS}")
     with settings.connect() as con:
         as_of = settings.resolve_as_of(con)
+        month_coverage = _record_coverage(con, as_of)
         counts = build_readmission_dataset(con, as_of, config.variant)
         coverage = lace_diagnosis_coverage(con)
     context.log.info(f"as-of {as_of}: {counts.get('index_stays', 0)} index stays ({config.variant})")
     rate = counts["readmissions"] / counts["labelled"] if counts["labelled"] else None
     return dg.MaterializeResult(metadata={
         "as_of": as_of.isoformat(), "variant": config.variant, "readmission_rate": rate,
-        **{k: int(v) for k, v in counts.items()}, **coverage,
+        **{k: int(v) for k, v in counts.items()}, **coverage, **month_coverage,
     })
 
 
@@ -81,22 +94,33 @@ def features_member_features(context: dg.AssetExecutionContext, settings: Riskst
     4+ ED visits (NULL when the 12-month window closes after the run's as-of date)."""
     with settings.connect() as con:
         as_of = settings.resolve_as_of(con)
+        month_coverage = _record_coverage(con, as_of)
         start = con.execute(HISTORY_START_SQL).fetchone()[0]
         if start is None:
-            raise ValueError("raw.medical_claim is empty: no history to build member features from")
+            raise RiskstratDataError("raw.medical_claim is empty: no history to build member features from; "
+                                     "load medical claims", source="raw.medical_claim")
         try:
             dates = high_need_snapshots(as_of, start).all_dates()
         except ValueError as exc:  # too little history for a training plan: build the scoring date only
             context.log.warning(f"member snapshots: {exc}; building the as-of date {as_of} only")
             dates = [as_of]
+        enrolled = enrolled_on(con, as_of)
+        if enrolled == 0:
+            # the training snapshots can still be built; the high-need score stops with this sentence
+            context.log.warning(str(no_enrolled_member_error(con, as_of)))
         counts = build_member_dataset(con, dates, data_end=as_of)
+        if counts["rows"] == 0:
+            raise no_enrolled_member_error(con, as_of)
+        as_of_rows = con.execute(f"SELECT count(*) FROM {MEMBER_TABLE} WHERE as_of_date = $as_of",
+                                 {"as_of": as_of}).fetchone()[0]
         # HCC, Charlson and Elixhauser read core.diagnosis through its ICD-10-CM mapping
         coverage = {f"grouper_dx_{k}": v for k, v in mapping_coverage(con).items()}
     context.log.info(f"{counts['rows']} member rows over {counts['as_of_dates']} as-of dates")
     return dg.MaterializeResult(metadata={
         "dagster/row_count": counts["rows"], "as_of": as_of.isoformat(),
         "as_of_dates": ", ".join(d.isoformat() for d in sorted(dates)), "hcc_model": HCC_LIBRARY,
-        **{k: int(v) for k, v in counts.items()}, **coverage,
+        "as_of_snapshot_rows": int(as_of_rows), "enrolled_on_as_of": enrolled,
+        **{k: int(v) for k, v in counts.items()}, **coverage, **month_coverage,
     })
 
 

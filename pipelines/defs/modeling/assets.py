@@ -5,6 +5,8 @@ in ``models/``; these read tables, call one library function each and record key
 """
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -12,7 +14,9 @@ import dagster as dg
 import duckdb
 import polars as pl
 
+from data_contracts.errors import RiskstratDataError
 from features.dictionary import FEATURE_DICTIONARY, MODEL_FEATURES
+from features.member import enrolled_on, no_enrolled_member_error
 from features.readmission import READMISSION_TABLE
 from models.high_need import (
     DEFAULT_LABEL,
@@ -23,6 +27,7 @@ from models.high_need import (
 )
 from models.baseline import HIGH_NEED_BASELINE, READMISSION_BASELINE, lace_scores, prior_cost_scores
 from models.oracle import high_need_oracle_auroc, readmission_oracle_auroc
+from models.paths import record_path
 from models.promotion import compare
 from models.readmission import train_readmission_model
 from models.score import score_frame
@@ -43,6 +48,8 @@ SELECT * FROM {READMISSION_TABLE}
 WHERE discharge_date >= $window_start AND discharge_date < $as_of
 """
 MEMBER_SNAPSHOT_SQL = f"SELECT * FROM {HIGH_NEED_TABLE} WHERE as_of_date = $as_of"
+LATEST_SNAPSHOT_SQL = f"SELECT max(as_of_date) FROM {HIGH_NEED_TABLE}"
+LATEST_DISCHARGE_SQL = f"SELECT max(discharge_date) FROM {READMISSION_TABLE} WHERE discharge_date < $as_of"
 # Reasons are computed for the rows people read: the top of the list, with room for members the
 # intake list drops as ineligible.
 EXPLAIN_CAPACITY_MULTIPLE = 3
@@ -60,8 +67,33 @@ def _program_capacity(con: duckdb.DuckDBPyConnection, as_of: date) -> int:
 def _history_start(con: duckdb.DuckDBPyConnection) -> date:
     start = con.execute(HISTORY_START_SQL).fetchone()[0]
     if start is None:
-        raise ValueError("raw.medical_claim is empty: no history to train on")
+        raise RiskstratDataError("raw.medical_claim is empty: no history to train on; load medical claims",
+                                 source="raw.medical_claim")
     return start
+
+
+@contextmanager
+def _records_failure(settings: RiskstratSettings, path: str, as_of: date | None = None) -> Iterator[None]:
+    """A data error in a score step is recorded in audit.score_path (for the intake list and the
+    report), then re-raised so the step fails with its sentence."""
+    try:
+        yield
+    except RiskstratDataError as exc:
+        with settings.connect() as con:
+            record_path(con, path, as_of or settings.resolve_as_of(con), "failed", detail=str(exc))
+        raise
+
+
+def _empty_snapshot_error(con: duckdb.DuckDBPyConnection, as_of: date) -> RiskstratDataError:
+    """Why the member snapshot at ``as_of`` is empty, with an --as-of that would work."""
+    if enrolled_on(con, as_of) == 0:
+        return no_enrolled_member_error(con, as_of)
+    latest = con.execute(LATEST_SNAPSHOT_SQL).fetchone()[0]
+    hint = f"its latest as-of is {latest.isoformat()}" if latest else "it is empty"
+    return RiskstratDataError(
+        f"{HIGH_NEED_TABLE} has no snapshot for the run's as-of {as_of.isoformat()} ({hint}): nothing to score; "
+        f"rebuild features/member_features for this as-of" + (f" or pass --as-of {latest.isoformat()}" if latest else ""),
+        source=HIGH_NEED_TABLE)
 
 
 def _current_model_dir(settings: RiskstratSettings, task: str) -> Path | None:
@@ -96,9 +128,13 @@ def _not_trained(
     """Record that no model could be trained; scoring then ranks by the baseline unless a model exists."""
     current = _current_model_dir(settings, task)
     scored_by = current.name if current is not None else baseline
-    context.log.warning(f"{task}: no model trained ({reason}); scoring uses {scored_by}")
-    merge_metrics(settings.outputs_path / "metrics.json", task, {"trained": False, "reason": reason, "scored_by": scored_by})
-    return dg.MaterializeResult(metadata={"trained": False, "reason": reason, "scored_by": scored_by})
+    fallback = (f"no {task} model trained ({reason}); the run scores with "
+                + (f"the promoted model {scored_by}" if current is not None else f"the {baseline} baseline"))
+    context.log.warning(fallback)
+    merge_metrics(settings.outputs_path / "metrics.json", task,
+                  {"trained": False, "reason": reason, "scored_by": scored_by, "fallback": fallback})
+    return dg.MaterializeResult(metadata={"trained": False, "reason": reason, "scored_by": scored_by,
+                                          "fallback": fallback})
 
 
 def _model_metadata(entry: dict, model_dir: Path) -> dict:
@@ -164,9 +200,17 @@ def ml_readmission_model(context: dg.AssetExecutionContext, settings: RiskstratS
 @surfaces_data_errors
 def ml_readmission_score(settings: RiskstratSettings) -> dg.MaterializeResult:
     """Calibrated readmission risk and the top three SHAP reasons for every index stay discharged
-    in the 30 days before the as-of date (the stays whose outcome is still open)."""
+    in the 30 days before the as-of date (the stays whose outcome is still open). With no such stay
+    the table is empty and the metadata names an --as-of that would score some; the outcome is
+    recorded in audit.score_path."""
+    with _records_failure(settings, "readmission"):
+        return _score_readmission(settings)
+
+
+def _score_readmission(settings: RiskstratSettings) -> dg.MaterializeResult:
     model_dir = _current_model_dir(settings, "readmission")
     model = load_model(model_dir) if model_dir is not None else None
+    note = ""
     with settings.connect() as con:
         as_of = settings.resolve_as_of(con)
         recent = con.execute(
@@ -184,9 +228,15 @@ def ml_readmission_score(settings: RiskstratSettings) -> dg.MaterializeResult:
         else:
             con.execute("CREATE OR REPLACE TABLE ml.readmission_score (person_id VARCHAR, stay_id VARCHAR, "
                         "discharge_date DATE, score DOUBLE, score_raw DOUBLE, reason_1 VARCHAR, reason_2 VARCHAR, reason_3 VARCHAR)")
+            latest = con.execute(LATEST_DISCHARGE_SQL, {"as_of": as_of}).fetchone()[0]
+            note = (f"no index stay in {READMISSION_TABLE} was discharged in the {SCORING_WINDOW_DAYS} days before "
+                    f"the as-of {as_of.isoformat()}: nothing to score"
+                    + (f"; --as-of {(latest + timedelta(days=1)).isoformat()} would score the latest discharge" if latest else ""))
+        scored_by = model_dir.name if model_dir is not None else READMISSION_BASELINE
+        record_path(con, "readmission", as_of, "scored", scores.height, scored_by, note)
     return dg.MaterializeResult(
-        metadata={"dagster/row_count": scores.height, "as_of": as_of.isoformat(),
-                  "scored_by": model_dir.name if model_dir is not None else READMISSION_BASELINE}
+        metadata={"dagster/row_count": scores.height, "as_of": as_of.isoformat(), "scored_by": scored_by,
+                  **({"empty_because": note} if note else {})}
     )
 
 
@@ -237,14 +287,22 @@ def ml_high_need_model(context: dg.AssetExecutionContext, settings: RiskstratSet
 def ml_high_need_score(settings: RiskstratSettings) -> dg.MaterializeResult:
     """Calibrated high-need probability for every member in the as-of snapshot, ranked by the raw
     score; TreeSHAP reasons (three, in plain words) for the highest-ranked members, enough to cover
-    the intake list at capacity (3 x free slots, at least the top 5%); other rows have null reasons."""
+    the intake list at capacity (3 x free slots, at least the top 5%); other rows have null reasons.
+    An empty snapshot stops the step with a sentence naming an --as-of that would work; the
+    outcome is recorded in audit.score_path, and the readmission path does not wait on this one."""
+    with _records_failure(settings, "high_need"):
+        return _score_high_need(settings)
+
+
+def _score_high_need(settings: RiskstratSettings) -> dg.MaterializeResult:
     model_dir = _current_model_dir(settings, "high_need")
     model = load_model(model_dir) if model_dir is not None else None
     with settings.connect() as con:
         as_of = settings.resolve_as_of(con)
         snapshot = con.execute(MEMBER_SNAPSHOT_SQL, {"as_of": as_of}).pl()
         if snapshot.height == 0:
-            raise ValueError(f"{HIGH_NEED_TABLE} has no rows for the run's as-of {as_of.isoformat()}: nothing to score")
+            con.execute("DROP TABLE IF EXISTS ml.high_need_score")  # never leave an earlier run's scores
+            raise _empty_snapshot_error(con, as_of)
         capacity = _program_capacity(con, as_of)
         explain_top = max(EXPLAIN_CAPACITY_MULTIPLE * capacity, int(EXPLAIN_MIN_SHARE * snapshot.height))
         if model is None:
@@ -254,8 +312,9 @@ def ml_high_need_score(settings: RiskstratSettings) -> dg.MaterializeResult:
                                  current_features=member_features(), dictionary=member_dictionary())
         con.execute("CREATE SCHEMA IF NOT EXISTS ml")
         con.execute("CREATE OR REPLACE TABLE ml.high_need_score AS SELECT * FROM scores ORDER BY score_raw DESC")
+        scored_by = model_dir.name if model_dir is not None else HIGH_NEED_BASELINE
+        record_path(con, "high_need", as_of, "scored", scores.height, scored_by)
     return dg.MaterializeResult(
         metadata={"dagster/row_count": scores.height, "explained_rows": min(explain_top, scores.height),
-                  "as_of": as_of.isoformat(),
-                  "scored_by": model_dir.name if model_dir is not None else HIGH_NEED_BASELINE}
+                  "as_of": as_of.isoformat(), "scored_by": scored_by}
     )

@@ -9,9 +9,12 @@ from datetime import date
 import dagster as dg
 import polars as pl
 
+from data_contracts.errors import RiskstratDataError
 from features.kpi import CaseloadGuideline, build_kpi_readmission_monthly, build_program_kpis, record_history
+from features.member import enrolled_on, no_enrolled_member_error
 from features.readmission import READMISSION_TABLE
 from models.intake import IntakeOptions, build_intake_list, expected_readmission_risk
+from models.paths import path_status, scored_for
 from models.store import load_model
 from pipelines.failures import surfaces_data_errors
 from pipelines.resources import DUCKDB_POOL, RiskstratSettings
@@ -24,6 +27,7 @@ INTAKE_XLSX = "intake_list.xlsx"
 PROGRAM_REPORT = "program_report.html"
 WORKLIST_DIR = "worklists"
 SCORE_TABLES = {"readmission": "ml.readmission_score", "high_need": "ml.high_need_score"}
+DEFAULT_INTAKE_SCORE = "readmission"
 PROGRAM_KPI_TABLES = (
     "kpi_transition_monthly", "kpi_referral_monthly", "kpi_case_closure_monthly", "kpi_caseload_monthly",
     "kpi_contact_compliance_monthly", "kpi_documentation", "kpi_utilization_monthly", "kpi_list_performance",
@@ -51,60 +55,92 @@ def _intake_preview(intake: pl.DataFrame) -> str:
     return preview.to_pandas().to_markdown(index=False) if preview.height else "empty"
 
 
-@dg.asset(
-    key=["marts", "intake_list"],
-    deps=[
-        dg.AssetKey(["ml", "readmission_score"]),
-        dg.AssetKey(["ml", "high_need_score"]),
-        dg.AssetKey(["core", "inpatient_stay"]),
-        dg.AssetKey(["raw", "eligibility"]),
-        dg.AssetKey(["raw", "encounter"]),
-        dg.AssetKey(["raw", "cm_case"]),
-        dg.AssetKey(["raw", "cm_roster"]),
-    ],
-    group_name="outputs",
-    kinds={"duckdb", "csv", "excel"},
-    pool=DUCKDB_POOL,
-)
-@surfaces_data_errors
-def marts_intake_list(settings: RiskstratSettings, config: IntakeConfig) -> dg.MaterializeResult:
-    """Members eligible for outreach (enrolled, alive, no open or pending case, not opted out, not
-    recently declined), ranked by the configured score (settings.intake_score) and cut at the team's
-    open capacity, each with three plain-word reasons, open care gaps, a rising-risk mark, a
-    suggested program and case manager and a contact-by date. Also HOME/outputs/intake_list.csv and
-    intake_list.xlsx (full list plus one sheet per case manager); this run's list and scores are
-    kept in marts.intake_list_history and marts.score_history."""
-    options = IntakeOptions(acuity_weighted=config.acuity_weighted, rising_delta=config.rising_delta,
-                            declined_days=config.declined_days)
-    score_name = settings.intake_score
+INTAKE_CONTEXT = [
+    dg.AssetKey(["core", "inpatient_stay"]), dg.AssetKey(["raw", "eligibility"]), dg.AssetKey(["raw", "encounter"]),
+    dg.AssetKey(["raw", "cm_case"]), dg.AssetKey(["raw", "cm_roster"]),
+]
+
+
+def _choose_score(con, selected: str, as_of: date) -> tuple[str, str]:
+    """The score to rank by: the selected one when it scored for this as-of, else the other one
+    (with the reason), so one failed path still leaves a list."""
+    if scored_for(con, selected, as_of):
+        return selected, ""
+    other = next(name for name in SCORE_TABLES if name != selected)
+    status = path_status(con).filter(pl.col("path") == selected)
+    why = status["detail"][0] if status.height and status["detail"][0] else "it was not built for this as-of"
+    if scored_for(con, other, as_of):
+        return other, f"ranked by the {other} score because the selected {selected} score is missing: {why}"
+    raise RiskstratDataError(
+        f"no score was built for the as-of {as_of.isoformat()} ({SCORE_TABLES[selected]}: {why}); fix the failed "
+        "step above or pass an --as-of that scores", source=SCORE_TABLES[selected])
+
+
+def intake_list_asset(score_name: str = DEFAULT_INTAKE_SCORE) -> dg.AssetsDefinition:
+    """``marts.intake_list`` waiting on the ``score_name`` score only, so the other path failing
+    never stops the list. The code location should build it with ``settings.intake_score``."""
     if score_name not in SCORE_TABLES:
-        raise ValueError(f"settings.intake_score must be one of {sorted(SCORE_TABLES)}, not {score_name!r}")
-    with settings.connect() as con:
-        as_of = settings.resolve_as_of(con)
-        scores = con.execute(f"SELECT * FROM {SCORE_TABLES[score_name]}").pl()
-        intake = build_intake_list(con, scores, as_of, score_name=score_name, options=options)
-        con.execute("CREATE SCHEMA IF NOT EXISTS marts")
-        con.execute("CREATE OR REPLACE TABLE marts.intake_list AS SELECT * FROM intake")
-        record_history(con, score_name, as_of, intake, scores.group_by("person_id").agg(pl.col("score").max()))
-    path = settings.outputs_path / INTAKE_CSV
-    intake.write_csv(path)
-    workbook = write_intake_workbook(intake, settings.outputs_path / INTAKE_XLSX, as_of)
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": intake.height,
-            "as_of": as_of.isoformat(),
-            "score": score_name,
-            "rising_risk": int(intake["rising_risk_flag"].sum()) if intake.height else 0,
-            "path": str(path),
-            "workbook": str(workbook),
-            "preview": dg.MetadataValue.md(_intake_preview(intake)),
-        }
+        raise ValueError(f"intake score must be one of {sorted(SCORE_TABLES)}, not {score_name!r}")
+
+    @dg.asset(
+        key=["marts", "intake_list"],
+        deps=[dg.AssetKey(["ml", f"{score_name}_score"]), *INTAKE_CONTEXT],
+        group_name="outputs",
+        kinds={"duckdb", "csv", "excel"},
+        pool=DUCKDB_POOL,
     )
+    @surfaces_data_errors
+    def marts_intake_list(settings: RiskstratSettings, config: IntakeConfig) -> dg.MaterializeResult:
+        """Members eligible for outreach (enrolled, alive, no open or pending case, not opted out, not
+        recently declined), ranked by the configured score (settings.intake_score; the other score when
+        the configured one failed for this as-of, said in the metadata) and cut at the team's open
+        capacity, each with three plain-word reasons, open care gaps, a rising-risk mark, a suggested
+        program and case manager and a contact-by date. Also HOME/outputs/intake_list.csv and
+        intake_list.xlsx (full list plus one sheet per case manager); this run's list and scores are
+        kept in marts.intake_list_history and marts.score_history."""
+        options = IntakeOptions(acuity_weighted=config.acuity_weighted, rising_delta=config.rising_delta,
+                                declined_days=config.declined_days)
+        selected = settings.intake_score
+        if selected not in SCORE_TABLES:
+            raise ValueError(f"settings.intake_score must be one of {sorted(SCORE_TABLES)}, not {selected!r}")
+        with settings.connect() as con:
+            as_of = settings.resolve_as_of(con)
+            if enrolled_on(con, as_of) == 0:
+                raise no_enrolled_member_error(con, as_of)
+            score_name, fallback = _choose_score(con, selected, as_of)
+            scores = con.execute(f"SELECT * FROM {SCORE_TABLES[score_name]}").pl()  # name from the fixed dict
+            intake = build_intake_list(con, scores, as_of, score_name=score_name, options=options)
+            con.execute("CREATE SCHEMA IF NOT EXISTS marts")
+            con.execute("CREATE OR REPLACE TABLE marts.intake_list AS SELECT * FROM intake")
+            record_history(con, score_name, as_of, intake, scores.group_by("person_id").agg(pl.col("score").max()))
+        path = settings.outputs_path / INTAKE_CSV
+        intake.write_csv(path)
+        workbook = write_intake_workbook(intake, settings.outputs_path / INTAKE_XLSX, as_of)
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": intake.height,
+                "as_of": as_of.isoformat(),
+                "score": score_name,
+                "selected_score": selected,
+                **({"fallback": fallback} if fallback else {}),
+                "rising_risk": int(intake["rising_risk_flag"].sum()) if intake.height else 0,
+                "path": str(path),
+                "workbook": str(workbook),
+                "preview": dg.MetadataValue.md(_intake_preview(intake)),
+            }
+        )
+
+    return marts_intake_list
+
+
+marts_intake_list = intake_list_asset()
 
 
 @dg.asset(
     key=["marts", "kpi_readmission_monthly"],
-    deps=[dg.AssetKey(["features", "readmission_stay"]), dg.AssetKey(["raw", "cm_case"])],
+    # the label is built from core.inpatient_stay, so the KPI does not wait on the readmission model path
+    deps=[dg.AssetKey(["core", "inpatient_stay"]), dg.AssetKey(["raw", "cm_case"]), dg.AssetKey(["raw", "eligibility"]),
+          dg.AssetKey(["raw", "medical_claim"])],
     group_name="outputs",
     kinds={"duckdb", "csv"},
     pool=DUCKDB_POOL,
@@ -113,7 +149,8 @@ def marts_intake_list(settings: RiskstratSettings, config: IntakeConfig) -> dg.M
 def marts_kpi_readmission_monthly(settings: RiskstratSettings) -> dg.MaterializeResult:
     """30-day readmission rate by discharge month, for members in case management at discharge and
     for those not in it. Numerator: index stays with an unplanned readmission within 30 days;
-    denominator: index stays whose 30-day window closed before the as-of date."""
+    denominator: index stays whose 30-day window closed before the as-of date. month_complete_flag
+    is 0 where claims for the month (or its 30-day window) are still running out."""
     with settings.connect() as con:
         as_of = settings.resolve_as_of(con)
         summary = build_kpi_readmission_monthly(con, as_of)
@@ -127,7 +164,8 @@ def marts_kpi_readmission_monthly(settings: RiskstratSettings) -> dg.Materialize
 
 @dg.multi_asset(
     specs=[dg.AssetSpec(["marts", name], group_name="outputs", kinds={"duckdb", "csv"},
-                        deps=[dg.AssetKey(["features", "readmission_stay"]), dg.AssetKey(["ml", "readmission_model"]),
+                        # no high-need asset: the KPIs stand when that path fails
+                        deps=[dg.AssetKey(["core", "inpatient_stay"]), dg.AssetKey(["ml", "readmission_model"]),
                               dg.AssetKey(["marts", "intake_list"]), dg.AssetKey(["raw", "cm_contact"]),
                               dg.AssetKey(["raw", "cm_goal"]), dg.AssetKey(["raw", "pharmacy_claim"])])
            for name in PROGRAM_KPI_TABLES],
@@ -162,7 +200,9 @@ def marts_program_kpis(settings: RiskstratSettings, config: KpiConfig):
 
 @dg.asset(
     key=["reports", "program_report"],
+    # models, not scores: a score step that stops leaves the report, which says what is missing
     deps=[*(dg.AssetKey(["marts", name]) for name in PROGRAM_KPI_TABLES),
+          dg.AssetKey(["marts", "kpi_readmission_monthly"]),
           dg.AssetKey(["ml", "readmission_model"]), dg.AssetKey(["ml", "high_need_model"])],
     group_name="outputs",
     kinds={"html"},
@@ -171,8 +211,9 @@ def marts_program_kpis(settings: RiskstratSettings, config: KpiConfig):
 @surfaces_data_errors
 def reports_program_report(settings: RiskstratSettings) -> dg.MaterializeResult:
     """The program-lead report, one self-contained HTML file (inline CSS and SVG, no scripts, works
-    offline): KPI trends, model calibration and lift, fairness, the last run's data quality and the
-    KPI definitions. HOME/outputs/program_report.html."""
+    offline): KPI trends (months still running out marked), model calibration and lift, fairness,
+    which score paths ran or stopped and why, the last run's data quality and the KPI definitions.
+    HOME/outputs/program_report.html."""
     metrics_path = settings.outputs_path / "metrics.json"
     split = json.loads(metrics_path.read_text()).get("readmission", {}).get("split", {}) if metrics_path.exists() else {}
     pointer = settings.models_path / "readmission" / "CURRENT"
