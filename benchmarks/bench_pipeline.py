@@ -81,7 +81,7 @@ def _run_stage(stage: str, home: Path, landing: Path, members: int) -> dict:
     job = dg.define_asset_job(f"bench_{stage}", selection=_selection(stage))
     resolved = dg.Definitions.merge(defs, dg.Definitions(jobs=[job])).resolve_job_def(job.name)
     months = landing_months(landing)
-    success = execute_over_months(resolved, months, months[0], months[-1], raise_on_error=True)
+    success = execute_over_months(resolved, months, months[0], months[-1], raise_on_error=True).success
     return {"rows": _rows_for(stage, home), "success": success}
 
 

@@ -1,4 +1,10 @@
-"""``riskstrat``: generate demo data, run the pipeline, open the Dagster UI, print the contracts."""
+"""``riskstrat``: generate demo data, run the pipeline, open the Dagster UI, print the contracts.
+
+Exit status: 0 done; 1 the run failed in a step for a reason other than the data (the step
+is marked ✗); 2 a problem with the data or the folders given (the message says which file or
+table, which column and what to do), or the home folder is busy; 3 an internal error, a bug in
+riskstrat. No traceback is printed for any of them unless ``--debug`` is given.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +15,24 @@ import signal
 import subprocess
 import sys
 import time
+import traceback
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from data_contracts.errors import RiskstratDataError, exception_summary
+from pipelines.locking import HomeBusyError
+
+if TYPE_CHECKING:
+    import dagster as dg
 
 DEFAULT_HOME = "riskstrat-home"
 DEFAULT_DEMO_MEMBERS = 10_000
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+EXIT_RUN_FAILED = 1
+EXIT_DATA_ERROR = 2
+EXIT_INTERNAL_ERROR = 3
 
 
 def _iso_date(text: str) -> str:
@@ -52,7 +70,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_pipeline(
+def execute_pipeline(
     home: Path,
     landing: Path,
     as_of: str = "",
@@ -60,8 +78,8 @@ def run_pipeline(
     breach_threshold: float = -1.0,
     wait: bool = False,
     intake_score: str = "readmission",
-) -> bool:
-    """Materialise every asset in-process, over every landing month; True when the run succeeded.
+) -> dg.ExecuteInProcessResult:
+    """Materialise every asset in-process, over every landing month; the run's result and events.
 
     Raises ``HomeBusyError`` when another run holds the home folder (unless ``wait``) and
     ``LandingLayoutError`` when the landing folder has no monthly files.
@@ -75,7 +93,8 @@ def run_pipeline(
     months = landing_months(landing)
     if not months:
         raise LandingLayoutError(
-            f"{landing}: no monthly files found (claims and EHR extracts land as <extract>/YYYY-MM.csv)"
+            f"{landing}: no monthly files found (claims and EHR extracts land as <extract>/YYYY-MM.csv)",
+            source=str(landing),
         )
     settings = RiskstratSettings(
         home=str(home), landing=str(landing), as_of=as_of, data_through=data_through, breach_threshold=breach_threshold,
@@ -88,9 +107,24 @@ def run_pipeline(
         )
 
 
-def backfill_months(home: Path, landing: Path, first: str, last: str, data_through: str = "") -> bool:
+def run_pipeline(
+    home: Path,
+    landing: Path,
+    as_of: str = "",
+    data_through: str = "",
+    breach_threshold: float = -1.0,
+    wait: bool = False,
+    intake_score: str = "readmission",
+) -> bool:
+    """``execute_pipeline``, True when the run succeeded."""
+    return execute_pipeline(home, landing, as_of, data_through, breach_threshold, wait, intake_score).success
+
+
+def backfill_months(
+    home: Path, landing: Path, first: str, last: str, data_through: str = ""
+) -> dg.ExecuteInProcessResult:
     """Reload the monthly extracts for months ``first``..``last`` (inclusive) in one run."""
-    from data_contracts.landing import landing_months
+    from data_contracts.landing import LandingLayoutError, landing_months
     from pipelines.automation import ingest_monthly_job
     from pipelines.definitions import build_definitions
     from pipelines.locking import exclusive_home
@@ -99,7 +133,9 @@ def backfill_months(home: Path, landing: Path, first: str, last: str, data_throu
 
     months = [m for m in landing_months(landing) if first <= m <= last]
     if not months:
-        raise ValueError(f"no landing files for months {first}..{last}")
+        raise LandingLayoutError(
+            f"{landing}: no landing files for months {first}..{last}; pass a range the folder holds", source=str(landing)
+        )
     settings = RiskstratSettings(home=str(home), landing=str(landing), data_through=data_through)
     job = build_definitions(settings).resolve_job_def(ingest_monthly_job.name)
     with exclusive_home(home):
@@ -109,15 +145,41 @@ def backfill_months(home: Path, landing: Path, first: str, last: str, data_throu
         )
 
 
-def cmd_backfill(args: argparse.Namespace) -> int:
-    from pipelines.locking import HomeBusyError
+def report_failed_run(result: dg.ExecuteInProcessResult, elapsed: float, debug: bool = False) -> int:
+    """Say why a run failed; the exit status: 2 when a step failed on the data, else 1.
 
-    try:
-        ok = backfill_months(Path(args.home).resolve(), Path(args.landing).resolve(), args.first, args.last, args.data_through or "")
-    except (HomeBusyError, ValueError) as exc:
-        print(f"riskstrat: {exc}", file=sys.stderr)
-        return 2
-    return 0 if ok else 1
+    A step whose failure carries the data-error metadata is printed as ``step: sentence``;
+    ``debug`` adds each failed step's stack trace (the whole chain Dagster kept).
+    """
+    from pipelines.failures import run_failure_traceback, run_step_failures
+    from pipelines.progress import step_label
+
+    failures = run_step_failures(result)
+    if debug:
+        for failure in failures:
+            print(f"Traceback of step {failure.step}:\n{failure.traceback}", file=sys.stderr)
+        if not failures:
+            print(run_failure_traceback(result), file=sys.stderr)
+    data_errors = [f for f in failures if f.data_error]
+    for failure in data_errors:
+        print(f"riskstrat: {step_label(failure.step)}: {failure.message}", file=sys.stderr)
+    if data_errors:
+        return EXIT_DATA_ERROR
+    if failures:
+        hint = "" if debug else "; rerun with --debug for the traceback"
+        print(f"riskstrat: the run failed after {elapsed:.0f} s; see the step marked ✗ above{hint}", file=sys.stderr)
+    else:
+        print(
+            f"riskstrat: the run failed after {elapsed:.0f} s outside any step; rerun with --debug for the reason",
+            file=sys.stderr,
+        )
+    return EXIT_RUN_FAILED
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    result = backfill_months(Path(args.home).resolve(), Path(args.landing).resolve(), args.first, args.last, args.data_through or "")
+    return 0 if result.success else report_failed_run(result, time.monotonic() - started, args.debug)
 
 
 def prepare_landing(source: Path, home: Path, fmt: str, sdoh: str = "") -> tuple[Path, str, str]:
@@ -149,35 +211,22 @@ def prepare_landing(source: Path, home: Path, fmt: str, sdoh: str = "") -> tuple
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from adapters import UnknownSourceFormat
-
     home, landing = Path(args.home).resolve(), Path(args.landing).resolve()
     if not landing.is_dir():
         print(f"riskstrat: landing folder {landing} does not exist", file=sys.stderr)
-        return 2
-    try:
-        landing, as_of, through = prepare_landing(landing, home, args.format, args.sdoh)
-    except UnknownSourceFormat as exc:
-        print(f"riskstrat: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_DATA_ERROR
+    landing, as_of, through = prepare_landing(landing, home, args.format, args.sdoh)
     args.as_of = args.as_of or as_of
     args.data_through = args.data_through or through
-    from data_contracts.landing import LandingLayoutError
-    from pipelines.locking import HomeBusyError
 
     print(f"running the pipeline on {landing} into {home}", file=sys.stderr)
     started = time.monotonic()
-    try:
-        ok = run_pipeline(
-            home, landing, args.as_of or "", args.data_through or "", args.breach_threshold, args.wait, args.intake_score
-        )
-    except (HomeBusyError, LandingLayoutError) as exc:
-        print(f"riskstrat: {exc}", file=sys.stderr)
-        return 2
+    result = execute_pipeline(
+        home, landing, args.as_of or "", args.data_through or "", args.breach_threshold, args.wait, args.intake_score
+    )
     elapsed = time.monotonic() - started
-    if not ok:
-        print(f"riskstrat: the run failed after {elapsed:.0f} s; see the step marked ✗ above", file=sys.stderr)
-        return 1
+    if not result.success:
+        return report_failed_run(result, elapsed, args.debug)
     print(f"done in {elapsed:.0f} s: warehouse {home / 'warehouse.duckdb'}, outputs in {home / 'outputs'}", file=sys.stderr)
     return 0
 
@@ -195,7 +244,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 1
     run_args = argparse.Namespace(
         home=str(home), landing=str(landing), as_of="", data_through="", breach_threshold=-1.0, wait=False,
-        format="canonical", sdoh="", intake_score="readmission",
+        format="canonical", sdoh="", intake_score="readmission", debug=args.debug,
     )
     return cmd_run(run_args)
 
@@ -231,10 +280,15 @@ def cmd_contracts(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="riskstrat", description=__doc__)
+    parser = argparse.ArgumentParser(prog="riskstrat", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    debug_help = "on failure, print the traceback (and each failed step's stack trace)"
+    parser.add_argument("--debug", action="store_true", help=debug_help)
+    # accepted after the subcommand too; SUPPRESS keeps a flag given before it
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=debug_help)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    synth = sub.add_parser("synth", help="write generated landing extracts (demo data)")
+    synth = sub.add_parser("synth", parents=[common], help="write generated landing extracts (demo data)")
     synth.add_argument("--members", type=int, required=True)
     synth.add_argument("--seed", type=int, default=7)
     synth.add_argument("--out", required=True)
@@ -244,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--file-format", choices=["csv", "parquet"], default="csv")
     synth.set_defaults(func=cmd_synth)
 
-    run = sub.add_parser("run", help="run the whole pipeline on a landing folder")
+    run = sub.add_parser("run", parents=[common], help="run the whole pipeline on a landing folder")
     run.add_argument("--landing", required=True)
     run.add_argument("--home", default=DEFAULT_HOME)
     run.add_argument("--as-of", type=_iso_date, help="scoring date (default: the day after the latest service date)")
@@ -262,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--sdoh", default="", help="folder of public SDOH files (CDC SVI, ZIP-county crosswalk, ACS income)")
     run.set_defaults(func=cmd_run)
 
-    backfill = sub.add_parser("backfill", help="reload the claims and EHR extracts for a range of months")
+    backfill = sub.add_parser("backfill", parents=[common], help="reload the claims and EHR extracts for a range of months")
     backfill.add_argument("--landing", required=True)
     backfill.add_argument("--home", default=DEFAULT_HOME)
     backfill.add_argument("--from", dest="first", type=_year_month, required=True, help="first month, YYYY-MM")
@@ -270,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument("--data-through", type=_iso_date)
     backfill.set_defaults(func=cmd_backfill)
 
-    demo = sub.add_parser("demo", help="generate demo data and run the pipeline on it")
+    demo = sub.add_parser("demo", parents=[common], help="generate demo data and run the pipeline on it")
     demo.add_argument("--members", type=int, default=DEFAULT_DEMO_MEMBERS)
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--home", default=DEFAULT_HOME)
@@ -279,22 +333,46 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--dirty-rate", type=float, default=0.002)
     demo.set_defaults(func=cmd_demo)
 
-    ui = sub.add_parser("ui", help="serve the Dagster UI for a home folder (binds 127.0.0.1)")
+    ui = sub.add_parser("ui", parents=[common], help="serve the Dagster UI for a home folder (binds 127.0.0.1)")
     ui.add_argument("--home", default=DEFAULT_HOME)
     ui.add_argument("--landing", default="")
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=3000)
     ui.set_defaults(func=cmd_ui)
 
-    contracts = sub.add_parser("contracts", help="print the data dictionary rendered from the contracts")
+    contracts = sub.add_parser("contracts", parents=[common], help="print the data dictionary rendered from the contracts")
     contracts.add_argument("--out", default="")
     contracts.set_defaults(func=cmd_contracts)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; print a failure as one line (a traceback only with ``--debug``).
+
+    A data error prints its sentence (exit 2). Anything else escaping a command is a bug: it is
+    named by type, with its first line only when that line cannot quote member data (see
+    ``pipelines.failures.error_summary``), and exits 3.
+    """
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except RiskstratDataError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"riskstrat: {exc}", file=sys.stderr)
+        return EXIT_DATA_ERROR
+    except HomeBusyError as exc:
+        print(f"riskstrat: {exc}", file=sys.stderr)
+        return EXIT_DATA_ERROR
+    except KeyboardInterrupt:
+        print("riskstrat: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the CLI is the boundary: a bug is reported in one line, not a traceback
+        if args.debug:
+            traceback.print_exc()
+        hint = "the traceback is above" if args.debug else "rerun with --debug for the traceback"
+        print(f"riskstrat: internal error ({exception_summary(exc)}) in {args.command}; {hint}", file=sys.stderr)
+        return EXIT_INTERNAL_ERROR
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """A Dagster logger that prints one plain line per step start, success or failure.
 
 Used by the CLI so an analyst sees progress per asset without Dagster's debug stream.
-Messages carry asset names, counts and rule names only, never row contents.
+Messages carry asset names, counts and rule names only, never row contents: a failed step
+shows its data error or Failure sentence, or for any other error only what
+``pipelines.failures.error_summary`` allows.
 """
 
 from __future__ import annotations
@@ -12,7 +14,14 @@ import time
 
 import dagster as dg
 
+from pipelines.failures import step_failure_from_event
+
 _STEP_EVENTS = {"STEP_START", "STEP_SUCCESS", "STEP_FAILURE", "ASSET_CHECK_EVALUATION"}
+
+
+def step_label(step_key: str) -> str:
+    """How a step is named on the terminal: ``ingest eligibility``, ``features__member_features``."""
+    return step_key.replace("ingest_", "ingest ", 1) if step_key.startswith("ingest_") else step_key
 
 
 class _StepLineHandler(logging.Handler):
@@ -25,7 +34,7 @@ class _StepLineHandler(logging.Handler):
         event = meta.get("dagster_event")
         if event is None or event.event_type_value not in _STEP_EVENTS:
             return
-        step = (event.step_key or "").replace("ingest_", "ingest ")
+        step = step_label(event.step_key or "")
         kind = event.event_type_value
         if kind == "STEP_START":
             self.started[step] = time.monotonic()
@@ -34,12 +43,7 @@ class _StepLineHandler(logging.Handler):
             seconds = time.monotonic() - self.started.get(step, time.monotonic())
             print(f"  ✓ {step} ({seconds:.1f} s)", file=sys.stderr, flush=True)
         elif kind == "STEP_FAILURE":
-            error = event.step_failure_data.error if event.step_failure_data else None
-            detail = (event.step_failure_data.user_failure_data.description if event.step_failure_data and event.step_failure_data.user_failure_data else None)
-            while error is not None and error.cause is not None:
-                error = error.cause
-            message = detail or (error.message.strip().splitlines()[-1] if error else "failed")
-            print(f"  ✗ {step}: {message}", file=sys.stderr, flush=True)
+            print(f"  ✗ {step}: {step_failure_from_event(event).message}", file=sys.stderr, flush=True)
         elif kind == "ASSET_CHECK_EVALUATION":
             evaluation = event.event_specific_data
             if not evaluation.passed:
