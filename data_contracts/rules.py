@@ -148,18 +148,16 @@ def compile_rules(contract: Contract, data_through: date) -> tuple[list[Rule], d
     return rules, params.values
 
 
-def partition_rules(contract: Contract, partition: str, offset: int) -> tuple[list[Rule], dict[str, object]]:
-    """The rule a monthly file adds: every row's partition date falls in the file's month."""
+def partition_rule(contract: Contract) -> Rule:
+    """The rule a monthly file adds: every row's partition date falls in the month of the file it
+    arrived in (the row's ``_partition`` column, set from the file, so one read can hold many months)."""
     column = contract.column(contract.partition_by)
-    name = f"p{offset}"
-    predicate = f"coalesce(strftime(({typed_value(column)}), '%Y-%m') <> ${name}, false)"
-    rule = Rule(
+    return Rule(
         f"partition_month:{column.name}",
         column.name,
         f"{column.name} falls outside the month of the file it arrived in",
-        predicate,
+        f"coalesce(strftime(({typed_value(column)}), '%Y-%m') <> _partition, false)",
     )
-    return [rule], {name: partition}
 
 
 def rule_ids(contract: Contract) -> list[str]:

@@ -9,6 +9,7 @@ from data_contracts.ingest import (
     create_empty_raw_table,
     IngestResult,
     ingest_extract,
+    ingest_months,
     table_exists,
 )
 from data_contracts.landing import find_extract_file, month_files
@@ -123,30 +124,21 @@ def _monthly_asset(contract: Contract) -> dg.AssetsDefinition:
         name=f"ingest_{extract}",
         specs=_specs(contract, landing_month_partitions),
         pool=DUCKDB_POOL,
-        # one run loads a whole range of months; each month is its own transaction
+        # one run loads a whole range of months, many small months per read and transaction
         backfill_policy=dg.BackfillPolicy.single_run(),
     )
     @surfaces_data_errors
     def _asset(context: dg.AssetExecutionContext, settings: RiskstratSettings):
         files = month_files(settings.landing_path, extract)
-        loaded: list[IngestResult] = []
-        failed: list[str] = []
+        wanted = {month: files[month] for month in context.partition_keys if month in files}
         with settings.connect() as con:
-            for month in context.partition_keys:
-                path = files.get(month)
-                if path is None:
-                    context.log.info(f"{extract} {month}: no file in the landing folder; month left as it was")
-                    continue
-                try:
-                    result = ingest_extract(
-                        con, contract, path, data_through=settings.data_through_date(), run_id=context.run_id,
-                        breach_threshold=settings.threshold_override(), partition=month,
-                    )
-                except (ContractBreach, ExtractFileError) as exc:
-                    failed.append(str(exc))
-                    context.log.error(f"{extract} {month}: {exc}")
-                    continue
-                loaded.append(result)
+            outcome = ingest_months(
+                con, contract, wanted, data_through=settings.data_through_date(), run_id=context.run_id,
+                breach_threshold=settings.threshold_override(),
+            )
+        loaded, failed = outcome.results, [str(exc) for _, exc in outcome.failures]
+        for month, exc in outcome.failures:
+            context.log.error(f"{extract} {month}: {exc}")
         if failed:
             # the months that did load are recorded as materialised; the run still fails
             for result in loaded:
@@ -159,11 +151,48 @@ def _monthly_asset(contract: Contract) -> dg.AssetsDefinition:
                 description=f"{len(failed)} {extract} file(s) failed and their months were left as they were; "
                 f"{len(loaded)} other month(s) loaded. " + " | ".join(failed)
             )
-        context.log.info(f"{extract}: {len(loaded)} month file(s) processed, {sum(r.unchanged for r in loaded)} unchanged")
-        yield dg.MaterializeResult(asset_key=["raw", extract], metadata=_raw_metadata(loaded))
+        span = month_span(sorted(files))
+        context.log.info(
+            f"{extract}: {len(loaded)} month file(s) processed in {outcome.batches} batch(es), "
+            f"{sum(r.unchanged for r in loaded)} unchanged; landing months {span['months_first']}..{span['months_last']}"
+        )
+        yield dg.MaterializeResult(
+            asset_key=["raw", extract],
+            metadata={**_raw_metadata(loaded), **span, "load_batches": outcome.batches,
+                      "empty_month_files": sum(1 for r in loaded if r.rows_read == 0)},
+        )
         yield dg.MaterializeResult(asset_key=["quarantine", extract], metadata=_quarantine_metadata(loaded))
 
     return _asset
+
+
+def _month_number(month: str) -> int:
+    year, mon = month.split("-")
+    return int(year) * 12 + int(mon) - 1
+
+
+def month_span(months: list[str]) -> dict:
+    """First and last landing month, how many calendar months that spans, and those without a file
+    (as ranges: a sparse history of decades is mostly empty months)."""
+    if not months:
+        return {"months_first": "none", "months_last": "none", "months_spanned": 0, "months_with_file": 0,
+                "months_without_file": 0, "months_without_file_ranges": "none"}
+    numbers = sorted({_month_number(m) for m in months})
+    gaps = [(a + 1, b - 1) for a, b in zip(numbers, numbers[1:]) if b - a > 1]
+
+    def name(n: int) -> str:
+        return f"{n // 12:04d}-{n % 12 + 1:02d}"
+
+    ranges = [name(a) if a == b else f"{name(a)}..{name(b)}" for a, b in gaps]
+    return {
+        "months_first": name(numbers[0]),
+        "months_last": name(numbers[-1]),
+        "months_spanned": numbers[-1] - numbers[0] + 1,
+        "months_with_file": len(numbers),
+        "months_without_file": sum(b - a + 1 for a, b in gaps),
+        "months_without_file_ranges": (", ".join(ranges[:20]) + (f", … ({len(ranges)} gaps)" if len(ranges) > 20 else ""))
+        or "none",
+    }
 
 
 def _contract_check(contract: Contract) -> dg.AssetChecksDefinition:
@@ -229,6 +258,39 @@ def _conservation_check(contract: Contract) -> dg.AssetChecksDefinition:
     return _check
 
 
+def _blank_share_check(contract: Contract) -> dg.AssetChecksDefinition:
+    extract = contract.extract
+    watched = [c for c in contract.columns if c.max_blank_share is not None]
+
+    @dg.asset_check(
+        asset=dg.AssetKey(["raw", extract]),
+        name="blank_share",
+        description="Warns (never blocks) when more loaded rows than the contract expects leave a column blank: "
+        + ", ".join(f"{c.name} over {c.max_blank_share:.0%}" for c in watched)
+        + ". An extract whose column is blank everywhere is valid row by row but worth a look.",
+        blocking=False,
+        pool=DUCKDB_POOL,
+    )
+    @surfaces_data_errors
+    def _check(context: dg.AssetCheckExecutionContext, settings: RiskstratSettings) -> dg.AssetCheckResult:
+        select = ", ".join(f'count(*) FILTER (WHERE "{c.name}" IS NULL)' for c in watched)
+        with settings.connect(read_only=True) as con:
+            total, *blanks = con.execute(f'SELECT count(*), {select} FROM raw."{extract}"').fetchone()
+        shares = {c.name: (blank / total if total else 0.0) for c, blank in zip(watched, blanks, strict=True)}
+        over = [c.name for c in watched if shares[c.name] > c.max_blank_share]
+        return recorded(context, settings, dg.AssetCheckResult(
+            passed=not over,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=None if not over else f"blank in more rows than expected: {', '.join(over)}",
+            metadata={"rows": total, **{f"blank_share_{name}": round(v, 5) for name, v in shares.items()},
+                      **{f"blank_rows_{c.name}": int(b) for c, b in zip(watched, blanks, strict=True)}},
+        ))
+
+    return _check
+
+
 CONTRACTS = [load_contract(name) for name in EXTRACTS]
 ingest_assets = [_monthly_asset(c) if c.partition_by else _whole_file_asset(c) for c in CONTRACTS]
-ingest_checks = [check for c in CONTRACTS for check in (_contract_check(c), _conservation_check(c))]
+ingest_checks = [check for c in CONTRACTS for check in (_contract_check(c), _conservation_check(c))] + [
+    _blank_share_check(c) for c in CONTRACTS if any(col.max_blank_share is not None for col in c.columns)
+]
