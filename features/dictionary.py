@@ -207,6 +207,13 @@ Grain: one row per index stay (`stay_id`; transfers are chained into one stay by
 `core.inpatient_stay`). Label `readmit_30d`, variant chosen by
 `build_readmission_dataset(con, as_of, variant=...)`:
 
+A stay is a stay: `core.inpatient_stay` is built from institutional inpatient claims (bill type
+011x) whether or not they carry a diagnosis, and from EHR inpatient encounters that no such claim
+of the same person overlaps (EHR-only sources; a source sending both counts each admission once).
+A stay without a diagnosis (or whose code does not map to ICD-10-CM) has an unknown principal
+diagnosis (`principal_diagnosis_unknown_flag` = 1) and is an index stay and a readmission like any
+other.
+
 * **`cms_hwr`** (default, CMS hospital-wide readmission logic). Index stay: acute inpatient
   discharge before the as-of date, alive (disposition not 20), not against medical advice (07),
   not transferred to another acute hospital (02; transfers we hold claims for are chained),
@@ -217,7 +224,12 @@ Grain: one row per index stay (`stay_id`; transfers are chained into one stay by
   **CMS Planned Readmission Algorithm v4.0** does not call planned: always-planned procedures
   (PA1: transplants, deliveries) and diagnoses (PA2: maintenance chemotherapy, rehabilitation,
   delivery), and potentially planned procedures (PA3: PCI, CABG, joint replacement, ...) unless
-  the principal diagnosis is acute (PA4). Every admission in the window is scanned. Code list:
+  the principal diagnosis is acute (PA4). With an unknown principal diagnosis we take the
+  conservative reading (the algorithm calls a readmission planned only on positive evidence): an
+  always-planned procedure still makes it planned, but a potentially planned procedure does not,
+  because PA4 cannot rule out an acute diagnosis, so it counts as an unplanned readmission
+  (`potentially_planned_unknown_diagnosis` in the stay asset's metadata counts them). Every
+  admission in the window is scanned. Code list:
   `features/codes/cms_planned_readmission_v4.csv` (a condensed ICD-10 prefix version of the CCS
   categories; source and version in `features/codelists.py`). NULL while the window is open.
 * **`hedis_pcr`** (HEDIS Plan All-Cause Readmissions): the same, plus age 18+ at discharge, no
