@@ -455,6 +455,9 @@ class Conversion:
             return 0
         frame = pl.concat(frames, how="diagonal_relaxed")
         contract = load_contract(extract)
+        if frame.height == 0 and contract.partition_by is not None:
+            # every source row was left out (and counted): the header-only file is written at finish
+            return 0
         if "diagnosis_code_type" in frame.columns:
             counts = self.code_systems.setdefault(extract, Counter())
             for code_type, rows in frame.group_by("diagnosis_code_type").len().iter_rows():
@@ -478,6 +481,10 @@ class Conversion:
         """A header-only file for each monthly extract the source cannot fill, in the first landing month,
         so ingestion loads an empty ``raw.<extract>`` (zero rows, stated) instead of finding no table."""
         written = sorted(p.stem for e in monthly_extracts() for p in (self.landing / e).glob("*.csv"))
+        if not written and (self.landing / "eligibility.csv").exists():
+            # no monthly row at all: the month enrolment starts, so raw tables still exist (empty)
+            starts = pl.read_csv(self.landing / "eligibility.csv", columns=["enrollment_start_date"], infer_schema=False)
+            written = sorted(starts["enrollment_start_date"].drop_nulls().str.slice(0, 7).to_list())
         if not written:
             return
         for extract in monthly_extracts():
