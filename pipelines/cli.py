@@ -50,6 +50,25 @@ def _year_month(text: str) -> str:
     return text
 
 
+def _at_least(minimum: int, why: str = ""):
+    """An argparse type: an integer no smaller than ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}{why}, got {value}")
+        return value
+
+    return parse
+
+
+MEMBERS = _at_least(1)
+MONTHS = _at_least(13, " (features and labels need a year of history)")
+
+
 def cmd_synth(args: argparse.Namespace) -> int:
     from synth.generator import generate
 
@@ -289,11 +308,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     synth = sub.add_parser("synth", parents=[common], help="write generated landing extracts (demo data)")
-    synth.add_argument("--members", type=int, required=True)
+    synth.add_argument("--members", type=MEMBERS, required=True)
     synth.add_argument("--seed", type=int, default=7)
     synth.add_argument("--out", required=True)
     synth.add_argument("--start", type=_year_month, default="2023-01", help="first month, YYYY-MM")
-    synth.add_argument("--months", type=int, default=36)
+    synth.add_argument("--months", type=MONTHS, default=36)
     synth.add_argument("--dirty-rate", type=float, default=0.0, help="share of rows given a recorded defect")
     synth.add_argument("--file-format", choices=["csv", "parquet"], default="csv")
     synth.set_defaults(func=cmd_synth)
@@ -325,11 +344,11 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.set_defaults(func=cmd_backfill)
 
     demo = sub.add_parser("demo", parents=[common], help="generate demo data and run the pipeline on it")
-    demo.add_argument("--members", type=int, default=DEFAULT_DEMO_MEMBERS)
+    demo.add_argument("--members", type=MEMBERS, default=DEFAULT_DEMO_MEMBERS)
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--home", default=DEFAULT_HOME)
     demo.add_argument("--start", type=_year_month, default="2023-01")
-    demo.add_argument("--months", type=int, default=36)
+    demo.add_argument("--months", type=MONTHS, default=36)
     demo.add_argument("--dirty-rate", type=float, default=0.002)
     demo.set_defaults(func=cmd_demo)
 

@@ -82,6 +82,7 @@ def test_a_header_only_extract_fails_without_a_traceback(landing: Path, tmp_path
     done = _run(broken, tmp_path / "home")
     assert done.returncode in (1, 2), done.stderr[-3000:]
     assert "Traceback" not in done.stderr and "Stack Trace" not in done.stderr
+    assert "Warning" not in done.stderr  # this run reaches training and scoring
 
 
 def test_a_folder_of_unknown_files_says_which_formats_it_expected(tmp_path: Path) -> None:
@@ -143,6 +144,15 @@ def test_a_data_error_from_a_command_exits_2_with_its_sentence(monkeypatch, caps
     monkeypatch.setattr(cli, "cmd_contracts", bad)
     assert cli.main(["contracts"]) == 2
     assert capsys.readouterr().err == "riskstrat: roster.csv: column cm_id is empty in every row; fill it\n"
+
+
+def test_a_too_short_synth_window_is_a_usage_error(capsys) -> None:
+    from pipelines import cli
+
+    with pytest.raises(SystemExit) as usage:
+        cli.main(["synth", "--members", "10", "--months", "6", "--out", "unused"])
+    assert usage.value.code == 2
+    assert "--months: must be at least 13 (features and labels need a year of history), got 6" in capsys.readouterr().err
 
 
 def test_only_messages_riskstrat_wrote_are_printed() -> None:
