@@ -167,7 +167,8 @@ def backfill_months(
 def report_failed_run(result: dg.ExecuteInProcessResult, elapsed: float, debug: bool = False) -> int:
     """Say why a run failed; the exit status: 2 when a step failed on the data, else 1.
 
-    A step whose failure carries the data-error metadata is printed as ``step: sentence``;
+    A step whose failure carries the data-error metadata is printed as ``step: sentence``
+    (steps failing with the same sentence share one line);
     ``debug`` adds each failed step's stack trace (the whole chain Dagster kept).
     """
     from pipelines.failures import run_failure_traceback, run_step_failures
@@ -179,10 +180,14 @@ def report_failed_run(result: dg.ExecuteInProcessResult, elapsed: float, debug: 
             print(f"Traceback of step {failure.step}:\n{failure.traceback}", file=sys.stderr)
         if not failures:
             print(run_failure_traceback(result), file=sys.stderr)
-    data_errors = [f for f in failures if f.data_error]
-    for failure in data_errors:
-        print(f"riskstrat: {step_label(failure.step)}: {failure.message}", file=sys.stderr)
-    if data_errors:
+    # one line per distinct sentence: several steps often trip over the same gap in the data
+    steps_by_sentence: dict[str, list[str]] = {}
+    for failure in failures:
+        if failure.data_error:
+            steps_by_sentence.setdefault(failure.message, []).append(step_label(failure.step))
+    for sentence, steps in steps_by_sentence.items():
+        print(f"riskstrat: {', '.join(steps)}: {sentence}", file=sys.stderr)
+    if steps_by_sentence:
         return EXIT_DATA_ERROR
     if failures:
         hint = "" if debug else "; rerun with --debug for the traceback"

@@ -40,7 +40,7 @@ def _riskstrat(*args: str) -> subprocess.CompletedProcess:
 
 
 def _run(landing: Path, home: Path, *extra: str) -> subprocess.CompletedProcess:
-    return _riskstrat(*extra, "run", "--landing", str(landing), "--home", str(home), "--as-of", "2024-02-01")
+    return _riskstrat(*extra, "run", "--landing", str(landing), "--home", str(home))
 
 
 def _drop_column(path: Path, column: str) -> None:
@@ -75,14 +75,17 @@ def test_a_zero_byte_extract_is_a_data_error_and_debug_shows_where_it_was_raised
     assert "data_contracts/ingest.py" in done.stderr
 
 
-def test_a_header_only_extract_fails_without_a_traceback(landing: Path, tmp_path: Path) -> None:
+def test_a_header_only_extract_is_named_in_one_line_per_sentence(landing: Path, tmp_path: Path) -> None:
     broken = _broken_copy(landing, tmp_path)
     header = (broken / "eligibility.csv").read_text().splitlines()[0]
     (broken / "eligibility.csv").write_text(header + "\n")
     done = _run(broken, tmp_path / "home")
-    assert done.returncode in (1, 2), done.stderr[-3000:]
+    assert done.returncode == 2, done.stderr[-3000:]
+    verdicts = [line for line in done.stderr.splitlines() if line.startswith("riskstrat: ")]
+    assert verdicts and all("eligibility" in line for line in verdicts)
+    assert len(verdicts) == len(set(line.split(": ", 2)[2] for line in verdicts))  # steps sharing a sentence share a line
     assert "Traceback" not in done.stderr and "Stack Trace" not in done.stderr
-    assert "Warning" not in done.stderr  # this run reaches training and scoring
+    assert "Warning" not in done.stderr
 
 
 def test_a_folder_of_unknown_files_says_which_formats_it_expected(tmp_path: Path) -> None:
