@@ -229,9 +229,10 @@ def prepare_landing(source: Path, home: Path, fmt: str, sdoh: str = "") -> tuple
     outputs.mkdir(parents=True, exist_ok=True)
     (outputs / "adapter_report.json").write_text(json.dumps(dataclasses.asdict(report), indent=2, default=str))
     print(report.summary(), file=sys.stderr)
-    as_of = report.as_of.isoformat() if report.as_of else ""
+    # the as-of is left to the run (features.coverage): the adapter's latest discharge may lie in a
+    # month still running out, or past the last enrolment month
     through = report.data_through.isoformat() if report.data_through else ""
-    return landing, as_of, through
+    return landing, "", through
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -239,9 +240,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not landing.is_dir():
         print(f"riskstrat: landing folder {landing} does not exist", file=sys.stderr)
         return EXIT_DATA_ERROR
+    from pipelines.readiness import check_landing
+
     landing, as_of, through = prepare_landing(landing, home, args.format, args.sdoh)
     args.as_of = args.as_of or as_of
     args.data_through = args.data_through or through
+    fmt = landing.name.removeprefix("landing-") if landing.name.startswith("landing-") else "canonical"
+    readiness = check_landing(landing, fmt, as_of=date.fromisoformat(args.as_of) if args.as_of else None)
+    print(readiness.summary(), file=sys.stderr)
+    if readiness.blockers:
+        print(f"riskstrat: cannot run: {readiness.blockers[0]}", file=sys.stderr)
+        return EXIT_DATA_ERROR
 
     print(f"running the pipeline on {landing} into {home}", file=sys.stderr)
     started = time.monotonic()
@@ -253,6 +262,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         return report_failed_run(result, elapsed, args.debug)
     print(f"done in {elapsed:.0f} s: warehouse {home / 'warehouse.duckdb'}, outputs in {home / 'outputs'}", file=sys.stderr)
     return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """The dry run: what a run on this folder would find, use and leave out, and the verdict."""
+    from pipelines.readiness import check_source
+
+    landing = Path(args.landing).resolve()
+    if not landing.is_dir():
+        raise RiskstratDataError(f"landing folder {landing} does not exist; pass the folder holding the extracts")
+    started = time.monotonic()
+    result = check_source(landing, args.format, Path(args.sdoh).resolve() if args.sdoh else None,
+                          date.fromisoformat(args.as_of) if args.as_of else None)
+    print(result.summary())
+    print(f"checked in {time.monotonic() - started:.1f} s", file=sys.stderr)
+    return result.exit_status
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -325,7 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", parents=[common], help="run the whole pipeline on a landing folder")
     run.add_argument("--landing", required=True)
     run.add_argument("--home", default=DEFAULT_HOME)
-    run.add_argument("--as-of", type=_iso_date, help="scoring date (default: the day after the latest service date)")
+    run.add_argument("--as-of", type=_iso_date,
+                     help="scoring date (default: the day after the last month both claims and eligibility cover completely)")
     run.add_argument("--data-through", type=_iso_date, help="latest date data may carry (default: today)")
     run.add_argument("--breach-threshold", type=float, default=-1.0, help="override every contract's quarantine threshold (0-1)")
     run.add_argument("--wait", action="store_true", help="wait for another run on the same home instead of failing")
@@ -339,6 +364,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--sdoh", default="", help="folder of public SDOH files (CDC SVI, ZIP-county crosswalk, ACS income)")
     run.set_defaults(func=cmd_run)
+
+    check = sub.add_parser("check", parents=[common], help="dry run: what a run would find, use and leave out, and the verdict")
+    check.add_argument("--landing", required=True)
+    check.add_argument(
+        "--format", choices=["auto", "canonical", "synthea", "mimic-iv", "tuva", "synpuf"], default="auto",
+        help="source format of the landing folder (default: detected from the files present)",
+    )
+    check.add_argument("--sdoh", default="", help="folder of public SDOH files (CDC SVI, ZIP-county crosswalk, ACS income)")
+    check.add_argument("--as-of", type=_iso_date, help="check against this scoring date instead of the default")
+    check.set_defaults(func=cmd_check)
 
     backfill = sub.add_parser("backfill", parents=[common], help="reload the claims and EHR extracts for a range of months")
     backfill.add_argument("--landing", required=True)

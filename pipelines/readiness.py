@@ -17,6 +17,7 @@ Nothing here reads or prints row contents; figures are counts and dates.
 from __future__ import annotations
 
 import gzip
+import re
 import tempfile
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -42,10 +43,9 @@ DIAGNOSIS_COLUMNS = {
     "encounter": ("diagnosis_code_type", "primary_diagnosis_code"),
 }
 CODE_SAMPLE_MONTHS = 3
+# models.training.check_slices: at least 50 rows in each slice
+MIN_SLICE_MEMBERS = 50
 READMISSION_WINDOW_DAYS = 30
-# What training needs (models.training.check_slices): three time slices, each with this many rows
-# and events of each class.
-MIN_SLICE_ROWS, MIN_SLICE_EVENTS, SLICES = 50, 5, 3
 
 # What each optional extract feeds, in a program lead's words.
 EXTRACT_USE = {
@@ -86,9 +86,8 @@ ordered AS (
     SELECT *, lead(admission_date) OVER (PARTITION BY person_id ORDER BY admission_date, discharge_date) AS next_admission
     FROM adm
 )
-SELECT count(*) AS labelled,
-       count(*) FILTER (WHERE next_admission > discharge_date
-                        AND next_admission <= discharge_date + INTERVAL 30 DAY) AS readmitted
+SELECT person_id || '|' || CAST(admission_date AS VARCHAR) AS stay_id, discharge_date,
+       CAST(next_admission > discharge_date AND next_admission <= discharge_date + INTERVAL 30 DAY AS INTEGER) AS readmit_30d
 FROM ordered
 WHERE discharge_date + INTERVAL 30 DAY < $as_of
 """
@@ -230,7 +229,8 @@ def check_source(source: Path, fmt: str = "auto", sdoh: Path | None = None, as_o
             report = convert(chosen, source, landing, Path(sdoh) if sdoh else None)
         except RiskstratDataError as exc:
             return Readiness(format=chosen, landing=str(source), blockers=[str(exc)])
-        result = check_landing(landing, chosen, as_of=as_of or report.as_of)
+        # the as-of comes from month coverage, as in the run, not from the adapter's latest discharge
+        result = check_landing(landing, chosen, as_of=as_of)
         result.landing = str(source)
         result.adapter_summary = report.summary()
         return result
@@ -408,8 +408,9 @@ def _dates_and_labels(con: duckdb.DuckDBPyConnection, result: Readiness, as_of: 
             f"{spans['last_end']}; pass --as-of {spans['last_end']} or earlier")
     has_stays = con.execute("SELECT count(*) FROM chk_medical_claim WHERE claim_type = 'institutional' "
                             "AND bill_type_code LIKE '011%' AND admission_date IS NOT NULL").fetchone()[0] > 0
-    labels = con.execute(READMISSION_LABELS_SQL, {"as_of": as_of, "claims_have_stays": has_stays}).fetchone()
-    result.models.append(_readmission_readiness(*labels))
+    labels = con.execute(READMISSION_LABELS_SQL, {"as_of": as_of, "claims_have_stays": has_stays}).pl()
+    history_start = con.execute("SELECT min(claim_start_date) FROM chk_medical_claim").fetchone()[0]
+    result.models.append(_readmission_readiness(labels, as_of, history_start))
     result.models.append(_high_need_readiness(con, as_of))
     for model in result.models:
         if not model.trains:
@@ -419,13 +420,21 @@ def _dates_and_labels(con: duckdb.DuckDBPyConnection, result: Readiness, as_of: 
                            "the KPIs flag them incomplete")
 
 
-def _readmission_readiness(labelled: int, readmitted: int) -> ModelReadiness:
-    need_rows, need_events = SLICES * MIN_SLICE_ROWS, SLICES * MIN_SLICE_EVENTS
+def _readmission_readiness(labels: pl.DataFrame, as_of: date, history_start: date | None) -> ModelReadiness:
+    """The model's own time split and slice minimums, applied to approximate stays and labels."""
+    from models.readmission import readmission_spec, split_stays
+    from models.training import InsufficientTrainingData, check_slices
+
+    labelled, readmitted = labels.height, int(labels["readmit_30d"].fill_null(0).sum())
     detail = f"about {labelled:,} index stays with a closed 30-day window, {readmitted:,} readmitted"
-    trains = labelled >= need_rows and readmitted >= need_events and labelled - readmitted >= need_events
-    if not trains:
-        detail += f" (a time split needs at least {need_rows} stays and {need_events} readmissions)"
-    return ModelReadiness("readmission", trains, detail, "the LightGBM model" if trains else "LACE points")
+    try:
+        parts, split = split_stays(labels, as_of, history_start)
+        check_slices(parts, readmission_spec(), split)
+    except InsufficientTrainingData as exc:
+        why = str(exc).split(": ", 1)[-1].split(" (split")[0]
+        return ModelReadiness("readmission", False, f"{detail}; {why}", "LACE points")
+    sizes = ", ".join(f"{name} {part.height:,}" for name, part in parts.items())
+    return ModelReadiness("readmission", True, f"{detail} (time split: {sizes})", "the LightGBM model")
 
 
 def _high_need_readiness(con: duckdb.DuckDBPyConnection, as_of: date) -> ModelReadiness:
@@ -439,8 +448,16 @@ def _high_need_readiness(con: duckdb.DuckDBPyConnection, as_of: date) -> ModelRe
         plan = high_need_snapshots(as_of, start)
     except InsufficientTrainingData as exc:
         return ModelReadiness("high_need", False, str(exc).split(": ", 1)[-1], "prior-year cost")
-    return ModelReadiness("high_need", True, f"{len(plan.train)} training snapshots from {start} to {as_of}",
-                          "the LightGBM model")
+    enrolled = {day: con.execute("SELECT count(DISTINCT person_id) FROM chk_eligibility WHERE enrollment_start_date <= $d "
+                                 "AND enrollment_end_date >= $d", {"d": day}).fetchone()[0]
+                for day in (plan.calibration, plan.test)}
+    # a snapshot holds the members enrolled on its date; each slice needs MIN_SLICE_MEMBERS rows
+    if min(enrolled.values()) < MIN_SLICE_MEMBERS:
+        counts = ", ".join(f"{n:,} on {day}" for day, n in enrolled.items())
+        return ModelReadiness("high_need", False, f"too few members enrolled on the calibration and test snapshot "
+                              f"dates ({counts}; each needs at least {MIN_SLICE_MEMBERS})", "prior-year cost")
+    return ModelReadiness("high_need", True, f"{len(plan.train)} training snapshots from {start} to {as_of}, "
+                          f"{enrolled[plan.test]:,} members on the test snapshot", "the LightGBM model")
 
 
 def _code_coverage(con: duckdb.DuckDBPyConnection, landing: Path, result: Readiness) -> None:
@@ -481,9 +498,9 @@ def _empty_features(result: Readiness) -> list[str]:
     empty_sources = {f"raw.{e}" for e, f in result.extracts.items() if f.files == 0 or f.rows == 0}
     names = []
     for spec in [*FEATURE_DICTIONARY.values(), *member_dictionary().values()]:
-        tables = {".".join(part.strip().split(".")[:2]) for part in spec.source.split(",")}
-        raw = {t for t in tables if t.startswith("raw.")}
-        if raw and raw == tables and raw <= empty_sources and spec.name not in names:
+        raw = set(re.findall(r"\braw\.\w+", spec.source))
+        other = set(re.findall(r"\b(?:core|features|marts|ml)\.\w+", spec.source))
+        if raw and not other and raw <= empty_sources and spec.name not in names:
             names.append(spec.name)
     return names
 
