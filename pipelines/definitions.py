@@ -19,9 +19,9 @@ ALL_ASSETS_JOB = "riskstrat_all"
 
 
 def build_definitions(settings: RiskstratSettings) -> dg.Definitions:
-    from pipelines.defs.downstream import downstream_assets, downstream_checks
+    from pipelines.defs.downstream import downstream_assets_for, downstream_checks
 
-    assets = [*automation.with_extract_freshness(ingest_assets), *downstream_assets]
+    assets = [*automation.with_extract_freshness(ingest_assets), *downstream_assets_for(settings.intake_score)]
     checks = [*ingest_checks, *downstream_checks]
     return dg.Definitions(
         assets=assets,

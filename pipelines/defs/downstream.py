@@ -9,6 +9,7 @@ from pipelines.defs.modeling.assets import (
     ml_readmission_score,
 )
 from pipelines.defs.outputs.assets import (
+    intake_list_asset,
     marts_intake_list,
     marts_kpi_readmission_monthly,
     marts_program_kpis,
@@ -32,3 +33,9 @@ downstream_assets = [
     reports_case_manager_worklists,
 ]
 downstream_checks = [*core_checks, *feature_checks]
+
+
+def downstream_assets_for(intake_score: str) -> list:
+    """The downstream assets with ``marts.intake_list`` waiting on the ``intake_score`` score only,
+    so a failure on the other score path never stops the list."""
+    return [intake_list_asset(intake_score) if a is marts_intake_list else a for a in downstream_assets]
