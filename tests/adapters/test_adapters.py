@@ -177,7 +177,8 @@ MIMIC_INDEPENDENT_SQL = """
 --               the CMS Planned Readmission Algorithm v4.0 (code list $codes) does not call planned.
 --               Planned: the principal procedure starts with an always-planned prefix, or the
 --               principal diagnosis an always-planned one, or the principal procedure a
---               potentially-planned one and the principal diagnosis no acute one;
+--               potentially-planned one and the principal diagnosis known and no acute one (an
+--               unknown or unmapped diagnosis gives no evidence of a planned stay: docs/features.md);
 -- principal diagnosis = diagnoses_icd seq_num 1, ICD-9-CM taken to ICD-10-CM through the CMS GEMs
 --               (table gem); principal procedure = procedures_icd seq_num 1 if ICD-10-PCS (ICD-9
 --               procedures are not used: the code list is ICD-10 only).
@@ -207,8 +208,9 @@ listed AS (
 planned AS (
     SELECT hadm_id FROM listed WHERE list_type IN ('always_planned_procedure', 'always_planned_diagnosis')
     UNION
-    SELECT hadm_id FROM listed WHERE list_type = 'potentially_planned_procedure'
-      AND hadm_id NOT IN (SELECT hadm_id FROM listed WHERE list_type = 'acute_diagnosis')
+    SELECT l.hadm_id FROM listed AS l JOIN principal AS p ON p.hadm_id = l.hadm_id
+    WHERE l.list_type = 'potentially_planned_procedure' AND p.dx10 IS NOT NULL
+      AND l.hadm_id NOT IN (SELECT hadm_id FROM listed WHERE list_type = 'acute_diagnosis')
 ),
 data_end AS (SELECT max(dis) + 1 AS as_of FROM a)
 SELECT i.subject_id, i.hadm_id, i.adm, i.dis,
