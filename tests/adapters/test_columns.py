@@ -17,6 +17,8 @@ from adapters import convert, describe_columns, detect_format
 from adapters.columns import SPECS
 from data_contracts.errors import RiskstratDataError
 
+from own_extracts import synthea_2x as build_synthea_2x
+
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason=f"shared extracts not found at {SHARED} (../shared is absent)")
 
@@ -50,22 +52,7 @@ def _accounted(report, table: str) -> int:
 
 @pytest.fixture(scope="module")
 def synthea_2x(tmp_path_factory) -> Path:
-    """ma105 turned into the older layout a user brought: START_YEAR/END_YEAR holding years, no
-    claims.csv, and every other inpatient encounter without a REASONCODE."""
-    folder = tmp_path_factory.mktemp("synthea2x")
-    for name in ("patients", "conditions", "medications", "payers"):
-        shutil.copy(SYNTHEA / f"{name}.csv.gz", folder / f"{name}.csv.gz")
-    spans = _text(SYNTHEA / "payer_transitions.csv.gz")
-    _write(spans.select(
-        "PATIENT", "MEMBERID",
-        pl.col("START_DATE").str.slice(0, 4).alias("START_YEAR"), pl.col("END_DATE").str.slice(0, 4).alias("END_YEAR"),
-        "PAYER", "SECONDARY_PAYER", pl.col("PLAN_OWNERSHIP").alias("OWNERSHIP"),
-    ), folder / "payer_transitions.csv.gz")
-    enc = _text(SYNTHEA / "encounters.csv.gz").with_row_index("_i")
-    blank = (pl.col("ENCOUNTERCLASS") == "inpatient") & (pl.col("_i") % 2 == 0)
-    _write(enc.with_columns(pl.when(blank).then(None).otherwise(pl.col("REASONCODE")).alias("REASONCODE")).drop("_i"),
-           folder / "encounters.csv.gz")
-    return folder
+    return build_synthea_2x(tmp_path_factory.mktemp("synthea2x"))
 
 
 def test_synthea_2x_every_inpatient_encounter_since_1990_becomes_an_inpatient_claim(synthea_2x: Path, tmp_path: Path) -> None:
