@@ -19,6 +19,7 @@ from __future__ import annotations
 import gzip
 import re
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -132,6 +133,7 @@ class ExtractFacts:
     missing_required: list[str] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
     rows_counted_as_lines: bool = False
+    unreadable: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -183,6 +185,8 @@ class Readiness:
             span = f"{facts.first_date} .. {facts.last_date}" if facts.first_date else "-"
             approx = "~" if facts.rows_counted_as_lines else " "
             lines.append(f"  {facts.extract:<20} {facts.files:>5} {approx}{facts.rows:>11,}  {span}")
+            if facts.unreadable:
+                lines.append(f"      unreadable: {', '.join(facts.unreadable)}")
             if facts.missing_required:
                 lines.append(f"      MISSING required: {', '.join(facts.missing_required)}")
             if facts.absent_filled_with_nulls:
@@ -243,6 +247,12 @@ def check_landing(landing: Path, fmt: str = "canonical", as_of: date | None = No
         for extract in all_contracts():
             facts = _extract_facts(landing, extract)
             result.extracts[extract] = facts
+            if facts.unreadable:
+                listed = ", ".join(facts.unreadable[:5]) + (" ..." if len(facts.unreadable) > 5 else "")
+                problem = (f"{extract}: {len(facts.unreadable)} file(s) cannot be read ({listed}); re-send them")
+                monthly = load_contract(extract).partition_by is not None
+                (result.gaps if monthly or extract not in ESSENTIAL else result.blockers).append(
+                    problem + ("; their months will fail to load and the others load" if monthly else ""))
             if facts.missing_required:
                 result.blockers.append(
                     f"{extract}: required column(s) {', '.join(facts.missing_required)} missing from its file(s); "
@@ -273,11 +283,12 @@ def check_landing(landing: Path, fmt: str = "canonical", as_of: date | None = No
 
 # ---- reading the landing folder -----------------------------------------------------------------
 
-def _files(landing: Path, extract: str) -> list[Path]:
+def _files(landing: Path, extract: str, skip: Iterable[str] = ()) -> list[Path]:
+    skip = set(skip)
     if load_contract(extract).partition_by is None:
         path = find_extract_file(landing, extract)
-        return [path] if path is not None else []
-    return list(month_files(landing, extract).values())
+        return [path] if path is not None and path.name not in skip else []
+    return [p for p in month_files(landing, extract).values() if p.name not in skip]
 
 
 def _reader(files: list[Path], columns: list[str] | None = None) -> str:
@@ -325,12 +336,25 @@ def _extract_facts(landing: Path, extract: str) -> ExtractFacts:
     facts = ExtractFacts(extract=extract, files=len(files))
     if not files:
         return facts
+    headers, readable = [], []
     with duckdb.connect() as con:
-        headers = [_header(con, p) for p in files]
-        if extract not in PARSED:
-            facts.rows = sum(con.execute(f"SELECT count(*) FROM {_reader([p])}").fetchone()[0]
-                             if p.name.endswith(".parquet") else _count_lines(p) for p in files)
-            facts.rows_counted_as_lines = True
+        for path in files:
+            try:
+                header = _header(con, path)
+                rows = 0
+                if extract not in PARSED:
+                    rows = (con.execute(f"SELECT count(*) FROM {_reader([path])}").fetchone()[0]
+                            if path.name.endswith(".parquet") else _count_lines(path))
+            except (RiskstratDataError, duckdb.Error):
+                facts.unreadable.append(path.name)
+                continue
+            headers.append(header)
+            readable.append(path)
+            facts.rows += rows
+    facts.rows_counted_as_lines = extract not in PARSED
+    if not readable:
+        facts.files = 0
+        return facts
     present = set().union(*headers)
     facts.columns_used = [c for c in contract.column_names if c in present]
     facts.missing_required = [c for c in contract.required_columns if c not in present]
@@ -348,7 +372,7 @@ def _typed_view(con: duckdb.DuckDBPyConnection, landing: Path, extract: str, res
     """``chk_<extract>``: the contract's columns typed (unparseable values null), empty when absent."""
     contract = load_contract(extract)
     facts = result.extracts[extract]
-    files = _files(landing, extract) if facts.files else []
+    files = _files(landing, extract, facts.unreadable) if facts.files else []
     casts = []
     for column in contract.columns:
         present = column.name in facts.columns_used
@@ -468,7 +492,8 @@ def _code_coverage(con: duckdb.DuckDBPyConnection, landing: Path, result: Readin
         facts = result.extracts[extract]
         if not facts.files or code not in facts.columns_used:
             continue
-        months = sorted(month_files(landing, extract).items())[-CODE_SAMPLE_MONTHS:]
+        months = [(m, p) for m, p in sorted(month_files(landing, extract).items())
+                  if p.name not in facts.unreadable][-CODE_SAMPLE_MONTHS:]
         first_month = min(first_month or months[0][0], months[0][0])
         sys_col = f'"{system}"' if system in facts.columns_used else "NULL"
         selects.append(f'SELECT {sys_col} AS code_system, "{code}" AS code FROM {_reader([p for _, p in months])} '

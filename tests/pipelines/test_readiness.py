@@ -100,3 +100,12 @@ def test_each_bundled_sample_runs_with_gaps(folder: str) -> None:
     assert result.verdict == GAPS, result.summary()
     assert result.as_of is not None and result.enrolled_at_as_of > 0
     assert result.adapter_summary.startswith("format ")
+
+
+def test_unreadable_month_file_is_a_gap_naming_it(landing: Path, tmp_path: Path) -> None:
+    broken_copy = _copy(landing, tmp_path)
+    month = sorted((broken_copy / "medical_claim").glob("*.csv"))[4]
+    month.write_bytes(b"\x00\xff" * 10 + month.read_bytes()[:50])
+    result = check_source(broken_copy)
+    assert result.verdict == GAPS and result.extracts["medical_claim"].unreadable == [month.name]
+    assert any(month.name in g and "others load" in g for g in result.gaps)

@@ -3,16 +3,15 @@
 import dagster as dg
 
 from data_contracts.gx_suite import validate_frame
+from data_contracts.errors import RiskstratDataError
 from data_contracts.ingest import (
-    ContractBreach,
-    ExtractFileError,
-    create_empty_raw_table,
     IngestResult,
+    create_empty_raw_table,
     ingest_extract,
     ingest_months,
     table_exists,
 )
-from data_contracts.landing import find_extract_file, month_files
+from data_contracts.landing import LandingLayoutError, find_extract_file, month_files
 from data_contracts.spec import EXTRACTS, Contract, load_contract
 from pipelines.failures import surfaces_data_errors
 from pipelines.audit import recorded
@@ -91,19 +90,18 @@ def _whole_file_asset(contract: Contract) -> dg.AssetsDefinition:
         with settings.connect() as con:
             if path is None:
                 if extract in REQUIRED_EXTRACTS:
-                    raise dg.Failure(f"landing folder has no {extract} extract ({extract}.csv, .csv.gz or .parquet)")
+                    raise LandingLayoutError(
+                        f"landing folder has no {extract} extract; add {extract}.csv (or .csv.gz, .parquet), "
+                        "the pipeline needs it", source=f"{extract}.csv")
                 create_empty_raw_table(con, contract)
                 context.log.warning(f"{extract}: no file in the landing folder; raw.{extract} is empty")
                 yield dg.MaterializeResult(asset_key=["raw", extract], metadata={"source_files": "absent", "rows_read": 0})
                 yield dg.MaterializeResult(asset_key=["quarantine", extract], metadata={"dagster/row_count": 0})
                 return
-            try:
-                result = ingest_extract(
-                    con, contract, path, data_through=settings.data_through_date(), run_id=context.run_id,
-                    breach_threshold=settings.threshold_override(),
-                )
-            except (ContractBreach, ExtractFileError) as exc:
-                raise dg.Failure(description=str(exc)) from None
+            result = ingest_extract(
+                con, contract, path, data_through=settings.data_through_date(), run_id=context.run.run_id,
+                breach_threshold=settings.threshold_override(),
+            )
         context.log.info(
             f"{extract}: read {result.rows_read}, loaded {result.rows_loaded}, quarantined {result.rows_quarantined}"
             + (" (file unchanged since the last load)" if result.unchanged else "")
@@ -133,7 +131,7 @@ def _monthly_asset(contract: Contract) -> dg.AssetsDefinition:
         wanted = {month: files[month] for month in context.partition_keys if month in files}
         with settings.connect() as con:
             outcome = ingest_months(
-                con, contract, wanted, data_through=settings.data_through_date(), run_id=context.run_id,
+                con, contract, wanted, data_through=settings.data_through_date(), run_id=context.run.run_id,
                 breach_threshold=settings.threshold_override(),
             )
         loaded, failed = outcome.results, [str(exc) for _, exc in outcome.failures]
@@ -147,10 +145,9 @@ def _monthly_asset(contract: Contract) -> dg.AssetsDefinition:
                     (["quarantine", extract], _quarantine_metadata([result])),
                 ):
                     context.log_event(dg.AssetMaterialization(asset_key=key, partition=result.partition, metadata=meta))
-            raise dg.Failure(
-                description=f"{len(failed)} {extract} file(s) failed and their months were left as they were; "
-                f"{len(loaded)} other month(s) loaded. " + " | ".join(failed)
-            )
+            raise RiskstratDataError(
+                f"{len(failed)} {extract} file(s) failed and their months were left as they were; "
+                f"{len(loaded)} other month(s) loaded: " + " | ".join(failed), source=extract)
         span = month_span(sorted(files))
         context.log.info(
             f"{extract}: {len(loaded)} month file(s) processed in {outcome.batches} batch(es), "
