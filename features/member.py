@@ -65,7 +65,8 @@ def data_end_date(con: duckdb.DuckDBPyConnection) -> dt.date:
     """The day after the latest service date in the claims and encounters (exclusive data end)."""
     value = con.execute(DATA_END_SQL).fetchone()[0]
     if value is None:
-        raise ValueError("no claims or encounters loaded: cannot tell how far the data reaches")
+        raise RiskstratDataError("raw.medical_claim and raw.encounter are both empty: cannot tell how far the data reaches; "
+                                 "load claims or encounters", source="raw.medical_claim")
     return value
 
 

@@ -7,6 +7,8 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
+from data_contracts.errors import RiskstratDataError
+
 BOOTSTRAP_REPS = 200
 
 
@@ -30,12 +32,20 @@ class _Ranked:
         return pos, neg
 
 
+class OneClassEvaluation(RiskstratDataError, ValueError):
+    """The rows to evaluate hold one class only (too few labelled rows in this extract)."""
+
+
 def _weighted_auroc(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
     """AUROC per replicate from positive/negative weights per ascending tie group: the share of
     (positive, negative) pairs ranked right, ties counting one half (the rank-sum statistic)."""
     neg_below = np.cumsum(neg, axis=1) - neg
     with np.errstate(invalid="ignore", divide="ignore"):
         return (pos * (neg_below + 0.5 * neg)).sum(axis=1) / (pos.sum(axis=1) * neg.sum(axis=1))
+
+
+class OneClassEvaluation(RiskstratDataError, ValueError):
+    """The rows to evaluate hold one class only (too few labelled rows in this extract)."""
 
 
 def _weighted_auprc(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
@@ -46,6 +56,10 @@ def _weighted_auprc(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         precision = np.where(tp + fp > 0, tp / (tp + fp), 0.0)
         return (pos * precision).sum(axis=1) / pos.sum(axis=1)
+
+
+class OneClassEvaluation(RiskstratDataError, ValueError):
+    """The rows to evaluate hold one class only (too few labelled rows in this extract)."""
 
 
 def _bootstrap_weights(n: int, reps: int, seed: int, max_cells: int = 5_000_000):
@@ -61,10 +75,18 @@ def _bootstrap_weights(n: int, reps: int, seed: int, max_cells: int = 5_000_000)
         left -= m
 
 
+class OneClassEvaluation(RiskstratDataError, ValueError):
+    """The rows to evaluate hold one class only (too few labelled rows in this extract)."""
+
+
 def _percentile_ci(values: np.ndarray) -> tuple[float, float]:
     values = values[np.isfinite(values)]
     lo, hi = np.percentile(values, [2.5, 97.5])
     return float(lo), float(hi)
+
+
+class OneClassEvaluation(RiskstratDataError, ValueError):
+    """The rows to evaluate hold one class only (too few labelled rows in this extract)."""
 
 
 def bootstrap_ci(
@@ -82,9 +104,17 @@ def bootstrap_ci(
     return {"auroc": _percentile_ci(np.concatenate(aucs)), "auprc": _percentile_ci(np.concatenate(aps))}
 
 
+class OneClassEvaluation(RiskstratDataError, ValueError):
+    """The rows to evaluate hold one class only (too few labelled rows in this extract)."""
+
+
 def bootstrap_auroc_ci(y: np.ndarray, score: np.ndarray, reps: int = BOOTSTRAP_REPS, seed: int = 7) -> tuple[float, float]:
     """95% percentile bootstrap CI of AUROC."""
     return bootstrap_ci(y, score, reps=reps, seed=seed)["auroc"]
+
+
+class OneClassEvaluation(RiskstratDataError, ValueError):
+    """The rows to evaluate hold one class only (too few labelled rows in this extract)."""
 
 
 def paired_auroc_difference(
@@ -106,6 +136,10 @@ def paired_auroc_difference(
     return {"auroc_difference": point, "auroc_difference_ci": list(_percentile_ci(np.concatenate(diffs)))}
 
 
+class OneClassEvaluation(RiskstratDataError, ValueError):
+    """The rows to evaluate hold one class only (too few labelled rows in this extract)."""
+
+
 def calibration_slope_intercept(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
     """Logistic recalibration y ~ a + b * logit(p), unpenalised (lbfgs); returns (slope b, intercept a).
 
@@ -114,6 +148,10 @@ def calibration_slope_intercept(y: np.ndarray, p: np.ndarray) -> tuple[float, fl
     logit = np.log(p / (1 - p)).reshape(-1, 1)
     fit = LogisticRegression(C=np.inf, max_iter=1000, tol=1e-10).fit(logit, np.asarray(y, dtype=int))
     return float(fit.coef_[0, 0]), float(fit.intercept_[0])
+
+
+class OneClassEvaluation(RiskstratDataError, ValueError):
+    """The rows to evaluate hold one class only (too few labelled rows in this extract)."""
 
 
 def calibration_curve(y: np.ndarray, p: np.ndarray, bins: int = 10) -> list[dict]:
@@ -127,6 +165,10 @@ def calibration_curve(y: np.ndarray, p: np.ndarray, bins: int = 10) -> list[dict
     return out
 
 
+class OneClassEvaluation(RiskstratDataError, ValueError):
+    """The rows to evaluate hold one class only (too few labelled rows in this extract)."""
+
+
 def evaluate(y: np.ndarray, score: np.ndarray, prob: np.ndarray | None, seed: int = 7, reps: int = BOOTSTRAP_REPS) -> dict:
     """Metrics for one model on one set of rows. ``score`` ranks; ``prob`` (if any) is a probability.
 
@@ -136,7 +178,7 @@ def evaluate(y: np.ndarray, score: np.ndarray, prob: np.ndarray | None, seed: in
     score = np.asarray(score, dtype=float)
     events = int(y.sum())
     if events == 0 or events == len(y):
-        raise ValueError(f"cannot evaluate on {len(y)} rows with {events} events: need both classes")
+        raise OneClassEvaluation(f"cannot evaluate on {len(y)} rows with {events} events: need both classes")
     ci = bootstrap_ci(y, score, reps=reps, seed=seed)
     out: dict = {
         "n": int(len(y)),
@@ -160,6 +202,10 @@ def evaluate(y: np.ndarray, score: np.ndarray, prob: np.ndarray | None, seed: in
     return out
 
 
+class OneClassEvaluation(RiskstratDataError, ValueError):
+    """The rows to evaluate hold one class only (too few labelled rows in this extract)."""
+
+
 def top_k_selection(score: np.ndarray, k: int, groups: np.ndarray | None = None) -> np.ndarray:
     """Boolean mask of the ``k`` highest scores (ties broken by position), within each group if given
     (e.g. one intake window per discharge month)."""
@@ -172,6 +218,10 @@ def top_k_selection(score: np.ndarray, k: int, groups: np.ndarray | None = None)
         top = idx[np.argsort(-score[idx], kind="stable")[: max(0, min(k, len(idx)))]]
         selected[top] = True
     return selected
+
+
+class OneClassEvaluation(RiskstratDataError, ValueError):
+    """The rows to evaluate hold one class only (too few labelled rows in this extract)."""
 
 
 def selection_metrics(y: np.ndarray, selected: np.ndarray) -> dict:

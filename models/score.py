@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import polars as pl
 
+from data_contracts.errors import RiskstratDataError
 from features.dictionary import FeatureSpec
 from models.explain import top_reasons
 from models.training import SUBGROUP_COLUMNS, TrainedModel
@@ -104,5 +105,6 @@ def explain_members(
     list); raises when none of them is in ``frame``."""
     rows = frame.filter(pl.col("person_id").is_in(list(person_ids)))
     if rows.height == 0:
-        raise ValueError(f"none of the {len(person_ids)} requested members is in the scoring frame")
+        raise RiskstratDataError(f"none of the {len(person_ids)} requested members is in the scoring frame; check the "
+                                 "member identifiers and the as-of date")
     return score_frame(model, rows, k=k, id_columns=id_columns, dictionary=dictionary)

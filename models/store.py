@@ -10,6 +10,7 @@ from pathlib import Path
 
 import lightgbm as lgb
 
+from data_contracts.errors import RiskstratDataError
 from models.calibration import Calibrator
 from models.training import TrainedModel
 
@@ -91,10 +92,12 @@ def load_model(path: Path) -> TrainedModel:
     card = read_card(path)
     dtypes = {f["name"]: f["dtype"] for f in card["features"]}
     if schema_hash(dtypes) != card["schema_hash"]:
-        raise ValueError(f"{path / CARD_FILE}: schema_hash does not match its feature list")
+        raise RiskstratDataError(f"{path / CARD_FILE}: schema_hash does not match its feature list; the model folder was "
+                                 "edited or damaged: delete it and rerun to retrain", source=str(path / CARD_FILE))
     booster = lgb.Booster(model_file=str(path / card["booster_file"]))
     if booster.feature_name() != list(dtypes):
-        raise ValueError(f"{path}: booster features {booster.feature_name()} differ from the card {list(dtypes)}")
+        raise RiskstratDataError(f"{path}: booster features differ from the card's feature list; the model folder was "
+                                 "edited or damaged: delete it and rerun to retrain", source=str(path))
     return TrainedModel(
         booster=booster,
         calibrator=Calibrator.from_dict(card["calibrator"]),

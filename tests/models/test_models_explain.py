@@ -5,6 +5,7 @@ import polars as pl
 import pytest
 import shap
 
+from data_contracts.errors import RiskstratDataError
 from features.dictionary import FEATURE_DICTIONARY
 from models.explain import global_importance, shap_contributions, top_reasons
 from models.score import explain_members, score_frame
@@ -76,5 +77,5 @@ def test_any_member_can_be_explained_on_request(trained, synthetic_frame):
     pid = synthetic_frame["person_id"][0]
     out = explain_members(trained, synthetic_frame, [pid])
     assert set(out["person_id"]) == {pid} and out["reason_3"].null_count() == 0
-    with pytest.raises(ValueError, match="none of the 1 requested members"):
+    with pytest.raises(RiskstratDataError, match="none of the 1 requested members"):
         explain_members(trained, synthetic_frame, ["nobody"])
