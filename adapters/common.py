@@ -102,7 +102,9 @@ class AdapterReport:
 
     def summary(self) -> str:
         """Plain-text summary (counts and reasons only)."""
-        lines = [f"format {self.format}: data_through {self.data_through}, as_of {self.as_of}"]
+        # the run's as-of is decided by month coverage (features.coverage), not by this report's as_of
+        lines = [f"format {self.format}: data through {self.data_through}, latest claim or encounter end "
+                 f"{self.as_of - timedelta(days=1) if self.as_of else None}"]
         if self.enrolment_assumed:
             lines.append(f"  ENROLMENT ASSUMED: {self.notes[0] if self.notes else ''}")
         lines += [f"  read    {t:<28} {n:>9,}" for t, n in self.rows_in.items()]
