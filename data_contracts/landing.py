@@ -92,8 +92,11 @@ def write_landing_extract(frame, extract: str, landing: Path) -> int:
     folder = landing / extract
     folder.mkdir(parents=True, exist_ok=True)
     months = typed[contract.partition_by].dt.strftime("%Y-%m")
-    if months.null_count() == len(months) and len(months):
-        raise ValueError(f"{extract}: no row has a {contract.partition_by}; cannot place it in monthly files")
+    if typed.height == 0:
+        return 0  # nothing to place in a month; the adapter writes a header-only file for the extract
+    if months.null_count() == len(months):
+        raise RiskstratDataError(f"{extract}: no row has a {contract.partition_by}, so no row can be placed in a monthly "
+                                 "file; check that the source dates parse", source=extract, column=contract.partition_by)
     # rows without a partition date land in the first month's file, where ingestion quarantines them
     months = months.fill_null(months.min())
     for (month,), part in typed.with_columns(months.alias("_month")).partition_by("_month", as_dict=True).items():

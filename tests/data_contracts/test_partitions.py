@@ -77,3 +77,15 @@ def test_truncated_gzip_fails_its_month_with_a_clear_message_and_leaves_others(t
 def test_monthly_extract_needs_its_partition(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="arrives per month"):
         ingest_extract(duckdb.connect(), CONTRACT, _month_file(tmp_path, "2024-01", [_line("A", "2024-01-05")]), THROUGH)
+
+
+def test_writing_an_empty_monthly_frame_writes_nothing_and_says_zero(tmp_path) -> None:
+    import polars as pl
+
+    from data_contracts.landing import write_landing_extract
+    from data_contracts.spec import load_contract
+
+    contract = load_contract("medical_claim")
+    empty = pl.DataFrame(schema={c: pl.String for c in contract.required_columns})
+    assert write_landing_extract(empty, "medical_claim", tmp_path) == 0
+    assert not list((tmp_path / "medical_claim").glob("*.csv"))
