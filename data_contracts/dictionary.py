@@ -8,8 +8,15 @@ from data_contracts.spec import EXTRACTS, ColumnSpec, load_contract
 
 def _rule_text(col: ColumnSpec) -> str:
     parts = []
-    if col.required:
+    if col.required and col.blank_allowed_when:
+        when = " and ".join(f"`{c}` matches `{rx}`" for c, rx in col.blank_allowed_when)
+        parts.append(f"required, except blank where {when}")
+    elif col.required:
         parts.append("required")
+    if col.required_with:
+        parts.append("required when " + " or ".join(f"`{c}`" for c in col.required_with) + " holds a value")
+    if col.max_blank_share is not None:
+        parts.append(f"warns when over {col.max_blank_share:.0%} blank")
     if col.allowed is not None:
         parts.append("one of " + ", ".join(f"`{v}`" for v in col.allowed))
     if col.pattern:
