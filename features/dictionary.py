@@ -201,6 +201,20 @@ cut-off (the discharge for stays, the as-of date for members) in half-open windo
 tests in `tests/features/test_features_leakage.py` change only later data and show that no
 feature moves.
 
+## The as-of date
+
+`--as-of` sets it. By default (`features/coverage.py`, recorded per run in `audit.month_coverage`)
+it is the day after the last calendar month that both eligibility and claims cover completely
+(EHR-only sources: encounters). A month is judged only from 5,000 member-months and 3 earlier months
+to compare with; it is incomplete when fewer than 85% of its members are still enrolled on its last
+day (eligibility ends inside it) or when its claim lines per member-month (paid amount too, from
+50,000 member-months, when the source has amounts) fall below 0.85 x the mean of the up to 6
+preceding months (claims still running out). A source too small to judge gets the day after its
+latest service date. Either is held to the enrolment: when nobody is enrolled on that day the as-of
+becomes the last day anybody is, so a member snapshot is never empty by construction. Monthly KPI
+tables carry `month_complete_flag` and the report's charts mark incomplete months. `riskstrat check`
+prints the as-of a run would use and the months left out, before anything is loaded.
+
 ## Readmission: `features.readmission_stay`
 
 Grain: one row per index stay (`stay_id`; transfers are chained into one stay by
