@@ -17,6 +17,7 @@ from adapters import convert, describe_columns, detect_format
 from adapters.columns import SPECS
 from data_contracts.errors import RiskstratDataError
 
+from own_extracts import read_text, write_text
 from own_extracts import synthea_2x as build_synthea_2x
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
@@ -28,15 +29,7 @@ MIMIC = SHARED / "mimic-iv-demo"
 SYNPUF = SHARED / "cms-synpuf"
 
 
-def _text(path: Path) -> pl.DataFrame:
-    return pl.read_csv(path, infer_schema=False)
-
-
-def _write(frame: pl.DataFrame, path: Path, separator: str = ",") -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = frame.write_csv(separator=separator).encode()
-    path.write_bytes(gzip.compress(data) if path.name.endswith(".gz") else data)
-    return path
+_text, _write = read_text, write_text
 
 
 def _read(landing: Path, extract: str) -> pl.DataFrame:
