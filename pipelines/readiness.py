@@ -377,7 +377,11 @@ def _typed_view(con: duckdb.DuckDBPyConnection, landing: Path, extract: str, res
     for column in contract.columns:
         present = column.name in facts.columns_used
         source = f'"{column.name}"' if present else "NULL"
-        casts.append(f'TRY_CAST({source} AS {column.duckdb_type}) AS "{column.name}"')
+        typed = f"TRY_CAST({source} AS {column.duckdb_type})"
+        if column.type == "date" and column.min_value() is not None:
+            # dates the contract quarantines (before 1990) must not move the history start or the as-of
+            typed = f"CASE WHEN {typed} >= DATE '{column.min_value().isoformat()}' THEN {typed} END"
+        casts.append(f'{typed} AS "{column.name}"')
     body = f"SELECT {', '.join(casts)} FROM {_reader(files)}" if files else f"SELECT {', '.join(casts)} WHERE false"
     # table names come from the contracts (a fixed list), never from the data
     con.execute(f"CREATE OR REPLACE TEMP VIEW chk_{extract} AS {body}")
