@@ -376,11 +376,13 @@ class Conversion:
             frames.append(frame.with_columns(pl.lit(path.name).alias("_file")) if spec.many else frame)
             infos.append(info)
             broken += bad
-        frame = pl.concat(frames, how="vertical") if len(frames) > 1 else frames[0]
+        # year files of one table may differ in their optional columns: align them by name
+        frame = pl.concat(frames, how="diagonal") if len(frames) > 1 else frames[0]
         self.columns[spec.table] = {
             "file": ", ".join(i["file"] for i in infos),
-            "used": infos[0]["used"],
-            "absent_filled_with_nulls": infos[0]["absent_filled_with_nulls"],
+            # a column absent from any one file (SynPUF's year files differ) is reported as absent
+            "used": [c for c in infos[0]["used"] if all(c in i["used"] for i in infos)],
+            "absent_filled_with_nulls": list(dict.fromkeys(c for i in infos for c in i["absent_filled_with_nulls"])),
             "ignored": list(dict.fromkeys(c for i in infos for c in i["ignored"])),
             "renamed": infos[0]["renamed"],
         }

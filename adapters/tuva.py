@@ -141,8 +141,12 @@ def _medical_claims(run: Conversion) -> None:
         pl.col("diagnosis_code_type").drop_nulls().first().over("claim_id"),
     )
     code1 = pl.col("diagnosis_code_1")
+    # the code system is read off the first code present: an inpatient claim may carry a secondary
+    # diagnosis without a principal one, and its type is then required all the same
+    any_code = pl.coalesce("diagnosis_code_1", "diagnosis_code_2", "diagnosis_code_3")
     declared = pl.col("diagnosis_code_type").str.to_lowercase()
-    inferred = pl.when(code1.str.contains(r"^[A-TV-Z]")).then(pl.lit("icd-10-cm")).when(code1.str.contains(r"^[0-9VE]")).then(pl.lit("icd-9-cm"))
+    inferred = (pl.when(any_code.str.contains(r"^[A-TV-Z]")).then(pl.lit("icd-10-cm"))
+                .when(any_code.str.contains(r"^[0-9VE]")).then(pl.lit("icd-9-cm")))
     frame = claims.with_columns(
         *[iso_date(c) for c in ("claim_start_date", "claim_end_date", "admission_date", "discharge_date")],
         pl.when(declared.is_in(DIAGNOSIS_SYSTEMS)).then(declared).otherwise(inferred).alias("code_type"),
@@ -171,7 +175,7 @@ def _medical_claims(run: Conversion) -> None:
         pl.col("place_of_service_code").str.zfill(2), pl.col("bill_type_code"),
         pl.col("revenue_center_code").str.zfill(4), "hcpcs_code",
         pl.when(pl.col("drg_code_type").str.to_lowercase() == "ms-drg").then(pl.col("drg_code").str.zfill(3)).alias("drg_code"),
-        pl.when(code1.is_not_null()).then(pl.col("code_type")).alias("diagnosis_code_type"),
+        pl.when(any_code.is_not_null()).then(pl.col("code_type")).alias("diagnosis_code_type"),
         *[undotted(pl.col(f"diagnosis_code_{i}")).alias(f"diagnosis_code_{i}") for i in (1, 2, 3)],
         _money("paid_amount").alias("paid_amount"), _money("allowed_amount").alias("allowed_amount"),
     ))

@@ -99,10 +99,19 @@ def month_coverage(
 
     ``claims_relation``: a table or view with ``person_id``, ``start_column`` (service month) and
     optionally ``end_column`` and ``paid_column`` (``None``: no amounts, judged by lines);
-    ``eligibility_relation``: ``person_id``, ``enrollment_start_date``, ``enrollment_end_date``.
+    ``eligibility_relation``: ``person_id``, ``enrollment_start_date``, ``enrollment_end_date`` and
+    optionally ``death_date`` (enrolment then ends at the death).
     Values that do not parse as dates or numbers are ignored (landing files may hold broken rows).
     Creates nothing, so it runs on a read-only connection."""
     end = f"TRY_CAST({_column(end_column)} AS DATE)" if end_column else "CAST(NULL AS DATE)"
+    # a member is enrolled until death at the latest (the member cohort drops anyone dead before the
+    # as-of): an enrolment span running past the death must not hold the as-of on a day nobody living
+    # is enrolled (MIMIC-IV's derived spans run 30 days past the last discharge, death included)
+    eligibility_columns = {row[0] for row in con.execute(
+        f"DESCRIBE SELECT * FROM {_relation(eligibility_relation)}").fetchall()}
+    enrolment_end = "TRY_CAST(enrollment_end_date AS DATE)"
+    if "death_date" in eligibility_columns:
+        enrolment_end = f"least({enrolment_end}, coalesce(TRY_CAST(death_date AS DATE), {enrolment_end}))"
     paid = f"coalesce(TRY_CAST({_column(paid_column)} AS DOUBLE), 0.0)" if paid_column else "0.0"
     sql = (
         "WITH _coverage_claims AS ("
@@ -110,7 +119,7 @@ def month_coverage(
         f"{end} AS end_date, {paid} AS paid_amount FROM {_relation(claims_relation)}), "
         "_coverage_eligibility AS ("
         "SELECT CAST(person_id AS VARCHAR) AS person_id, TRY_CAST(enrollment_start_date AS DATE) AS enrollment_start_date, "
-        f"TRY_CAST(enrollment_end_date AS DATE) AS enrollment_end_date FROM {_relation(eligibility_relation)}) "
+        f"{enrolment_end} AS enrollment_end_date FROM {_relation(eligibility_relation)}) "
         f"SELECT * FROM ({load_sql('audit__month_coverage')})"
     )
     frame = con.execute(sql, {"baseline_months": BASELINE_MONTHS}).pl()

@@ -72,7 +72,8 @@ def data_end_date(con: duckdb.DuckDBPyConnection) -> dt.date:
 
 ENROLMENT_ON_SQL = """
 SELECT
-    count(DISTINCT person_id) FILTER (WHERE enrollment_start_date <= $as_of AND enrollment_end_date >= $as_of),
+    count(DISTINCT person_id) FILTER (WHERE enrollment_start_date <= $as_of AND enrollment_end_date >= $as_of
+                                      AND (death_date IS NULL OR death_date >= $as_of)),
     max(enrollment_end_date),
     max(least(enrollment_end_date, CAST($as_of AS DATE) - 1)) FILTER (WHERE enrollment_start_date < $as_of),
     min(enrollment_start_date) FILTER (WHERE enrollment_start_date > $as_of)

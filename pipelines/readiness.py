@@ -67,7 +67,8 @@ EXTRACT_USE = {
 ELIGIBILITY_SPANS_SQL = """
 SELECT count(*) AS spans, count(DISTINCT person_id) AS members,
        min(enrollment_start_date) AS first_start, max(enrollment_end_date) AS last_end,
-       count(*) FILTER (WHERE enrollment_start_date <= $as_of AND enrollment_end_date >= $as_of) AS enrolled_at_as_of
+       count(*) FILTER (WHERE enrollment_start_date <= $as_of AND enrollment_end_date >= $as_of
+                        AND (death_date IS NULL OR death_date >= $as_of)) AS enrolled_at_as_of
 FROM chk_eligibility
 """
 
@@ -389,7 +390,7 @@ def _typed_view(con: duckdb.DuckDBPyConnection, landing: Path, extract: str, res
 
 # The few columns of the parsed extracts that the figures below read, materialised once.
 PARSED_COLUMNS = {
-    "eligibility": "person_id, enrollment_start_date, enrollment_end_date, county_fips, zip_code",
+    "eligibility": "person_id, enrollment_start_date, enrollment_end_date, death_date, county_fips, zip_code",
     "medical_claim": ("person_id, claim_id, claim_type, bill_type_code, claim_start_date, claim_end_date, "
                       "admission_date, discharge_date, paid_amount"),
     "encounter": "person_id, encounter_type, encounter_start_date, encounter_end_date",

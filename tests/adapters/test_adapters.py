@@ -157,7 +157,8 @@ def _run(fmt: str, folder: str, tmp_path: Path):
 
     landing, home = tmp_path / "landing", tmp_path / "home"
     report = convert(fmt, SHARED / folder, landing, sdoh=SHARED / "sdoh")
-    ok = run_pipeline(home, landing, as_of=str(report.as_of), data_through=str(report.data_through))
+    # as the CLI: data_through from the adapter, the as-of from month coverage
+    ok = run_pipeline(home, landing, data_through=str(report.data_through))
     return report, ok, home
 
 

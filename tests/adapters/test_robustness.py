@@ -27,8 +27,8 @@ Stronger expectations where the contract is known:
 Ingestion runs with the breach threshold lifted (as ``riskstrat run --breach-threshold 1`` does)
 so that every file's rows are counted; the breach rule itself is tested in tests/data_contracts.
 
-Bugs the property found are kept as strict-xfail cases (``FOUND``, ``SLOW_XFAIL``) for their owners;
-while one is open, an example that hits it is counted and named in the output instead of failing.
+Cases the property found are kept as regression tests (``FOUND``); an open one can be marked a strict
+xfail (``SLOW_XFAIL``, ``KNOWN_SIGNATURES``) so that it is counted and named instead of failing CI.
 
 The samples are cut to a few people (the MIMIC and Synthea ones, whose dates spread over hundreds
 of monthly files) so that one example takes about a second. The example count and the seed are
@@ -515,7 +515,8 @@ def _pipeline(fmt: str, src: Path, out: Path, years: int) -> bool:
     if fmt == "canonical":
         as_of, data_through = f"{2024 + years}-02-01", f"{2024 + years}-01-31"
     else:
-        as_of, data_through = str(report.as_of), str(report.data_through)
+        # as the CLI: the run takes its as-of from month coverage, not from the adapter's latest discharge
+        as_of, data_through = "", str(report.data_through)
     ok = run_pipeline(home, landing, as_of=as_of, data_through=data_through)
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
         latest = con.execute(
@@ -535,12 +536,10 @@ def _pipeline(fmt: str, src: Path, out: Path, years: int) -> bool:
     return ok
 
 
-# Found by this test, left for the pipeline owners (strict: the marker must go once it is fixed).
-SLOW_XFAIL = {
-    "mimic-iv": "with MIMIC-style per-person shifts reaching 2211 the run fails at ml__high_need_score: "
-                "features.member_features has no snapshot for the adapter's as_of 2211-07-14 (latest 2202-01-01); "
-                "the unmutated demo runs",
-}
+# Found by this test and fixed: the MIMIC-style per-person shift once failed because the run took the
+# adapter's latest discharge as its as-of, a day nobody was enrolled on. Add a format here (with the
+# reason) to keep a newly found failure visible as a strict xfail until it is fixed.
+SLOW_XFAIL: dict[str, str] = {}
 
 
 def _slow_param(fmt: str):
@@ -577,30 +576,28 @@ def test_pipeline_runs_end_to_end_on_a_mutated_copy(fmt: str, tmp_path: Path) ->
                            f"and {'succeeded' if expected else 'failed'} on the unmutated one"
 
 
-# ---- cases the property found: bugs left for the adapter owners (strict: they fail once fixed) ----
+# ---- cases the property found, kept as regression tests ----------------------------------------
 
 FOUND = {
     "synpuf-year-file-without-optional-column": (
         "synpuf",
         [Mutation("drop_column", "DE1_0_2008_Beneficiary_Summary_File_Sample_0.csv.gz", "BENE_DEATH_DT")],
-        "adapters/common.py Conversion.table stacks the SynPUF year files with pl.concat(how='vertical'); a year "
-        "file without an optional column raises polars ShapeError, which convert() reports as a SourceLayoutError "
-        "naming neither the file nor the column",
+        "fixed: Conversion.table stacked the SynPUF year files with pl.concat(how='vertical'), so a year file "
+        "without an optional column raised polars ShapeError; they are now aligned by name",
     ),
 }
 
 
-# What each found bug's failure message says, so that the property counts it (and says so) instead of
-# failing CI for a bug already recorded above; remove both entries when the bug is fixed.
-KNOWN_SIGNATURES = {"synpuf-year-file-without-optional-column": ("synpuf", "unable to vstack")}
+# What an open found bug's failure message says, so that the property counts it (and says so) instead of
+# failing CI for a bug already recorded in FOUND; empty while none is open.
+KNOWN_SIGNATURES: dict[str, tuple[str, str]] = {}
 
 
 def known_bug(fmt: str, message: str) -> str | None:
     return next((name for name, (f, text) in KNOWN_SIGNATURES.items() if f == fmt and text in message), None)
 
 
-@pytest.mark.parametrize("case", [pytest.param(k, marks=[needs_shared, pytest.mark.xfail(strict=True, reason=v[2])])
-                                  for k, v in FOUND.items()])
+@pytest.mark.parametrize("case", [pytest.param(k, marks=[needs_shared]) for k in FOUND])
 def test_found_case(case: str, sources, tmp_path: Path) -> None:
     fmt, ms, _ = FOUND[case]
     base, baseline, headers = sources[fmt]
