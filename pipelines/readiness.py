@@ -238,6 +238,9 @@ def check_source(source: Path, fmt: str = "auto", sdoh: Path | None = None, as_o
         result = check_landing(landing, chosen, as_of=as_of)
         result.landing = str(source)
         result.adapter_summary = report.summary()
+        if report.enrolment_assumed:
+            result.gaps.insert(0, "no usable enrolment in the source: one span per person was assumed, so the "
+                                  "enrolment checks (30-day follow-up enrolment, member snapshots) cannot be made")
         return result
 
 

@@ -109,3 +109,15 @@ def test_unreadable_month_file_is_a_gap_naming_it(landing: Path, tmp_path: Path)
     result = check_source(broken_copy)
     assert result.verdict == GAPS and result.extracts["medical_claim"].unreadable == [month.name]
     assert any(month.name in g and "others load" in g for g in result.gaps)
+
+
+@needs_shared
+def test_a_folder_checked_as_another_format_cannot_run_and_names_the_table() -> None:
+    result = check_source(SHARED / "tuva-input-layer", fmt="synthea")
+    assert result.verdict == CANNOT and "synthea" in result.blockers[0] and "patients" in result.blockers[0]
+
+
+@needs_shared
+def test_mimic_without_enrolment_says_the_enrolment_was_assumed() -> None:
+    result = check_source(SHARED / "mimic-iv-demo")
+    assert result.gaps[0].startswith("no usable enrolment in the source")
