@@ -135,6 +135,7 @@ class ExtractFacts:
     ignored: list[str] = field(default_factory=list)
     rows_counted_as_lines: bool = False
     unreadable: list[str] = field(default_factory=list)
+    first_file_lacking: str = ""
 
 
 @dataclass
@@ -253,13 +254,15 @@ def check_landing(landing: Path, fmt: str = "canonical", as_of: date | None = No
             result.extracts[extract] = facts
             if facts.unreadable:
                 listed = ", ".join(facts.unreadable[:5]) + (" ..." if len(facts.unreadable) > 5 else "")
-                problem = (f"{extract}: {len(facts.unreadable)} file(s) cannot be read ({listed}); re-send them")
+                problem = (f"{listed}: cannot be read (empty, truncated or not UTF-8 CSV); re-send the "
+                           f"{extract} file(s)")
                 monthly = load_contract(extract).partition_by is not None
                 (result.gaps if monthly or extract not in ESSENTIAL else result.blockers).append(
                     problem + ("; their months will fail to load and the others load" if monthly else ""))
             if facts.missing_required:
                 result.blockers.append(
-                    f"{extract}: required column(s) {', '.join(facts.missing_required)} missing from its file(s); "
+                    f"{facts.first_file_lacking}: required column(s) {', '.join(facts.missing_required)} missing "
+                    f"from the {extract} extract; "
                     "add them (`riskstrat contracts` says what each holds)")
             elif facts.absent_filled_with_nulls:
                 result.gaps.append(f"{extract}: optional column(s) absent, filled with nulls: "
@@ -315,7 +318,9 @@ def _header(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
     except (OSError, UnicodeDecodeError, EOFError):
         raise RiskstratDataError(f"{path.name}: cannot read its header line; re-export it as UTF-8 CSV",
                                  source=path.name) from None
-    return [h.strip().strip('"') for h in first.rstrip("\r\n").split(",")] if first else []
+    if not first.strip():
+        raise RiskstratDataError(f"{path.name} is empty: it has no header line; re-send it", source=path.name)
+    return [h.strip().strip('"') for h in first.rstrip("\r\n").split(",")]
 
 
 def _count_lines(path: Path) -> int:
@@ -361,7 +366,12 @@ def _extract_facts(landing: Path, extract: str) -> ExtractFacts:
         return facts
     present = set().union(*headers)
     facts.columns_used = [c for c in contract.column_names if c in present]
-    facts.missing_required = [c for c in contract.required_columns if c not in present]
+    # a required column missing from any one file fails that file's load
+    lacking = [(path.name, [c for c in contract.required_columns if c not in header])
+               for path, header in zip(readable, headers, strict=True)]
+    lacking = [(name, cols) for name, cols in lacking if cols]
+    facts.missing_required = list(dict.fromkeys(c for _, cols in lacking for c in cols))
+    facts.first_file_lacking = lacking[0][0] if lacking else ""
     facts.absent_filled_with_nulls = [c for c in contract.column_names if c not in present and c not in facts.missing_required]
     facts.ignored = sorted(present - set(contract.column_names) - {""})
     if contract.partition_by is not None:

@@ -93,8 +93,22 @@ def test_relation_names_are_identifiers_only(landing: Path) -> None:
 def test_no_enrolled_member_error_names_the_last_enrolment_month_and_a_working_as_of() -> None:
     con = duckdb.connect()
     con.execute("CREATE SCHEMA raw")
-    con.execute("CREATE TABLE raw.eligibility AS SELECT * FROM (VALUES ('P1', DATE '2024-01-01', DATE '2024-12-31'), "
-                "('P2', DATE '2024-06-01', DATE '2024-11-30')) t(person_id, enrollment_start_date, enrollment_end_date)")
+    con.execute("CREATE TABLE raw.eligibility AS SELECT *, CAST(NULL AS DATE) AS death_date FROM (VALUES "
+                "('P1', DATE '2024-01-01', DATE '2024-12-31'), ('P2', DATE '2024-06-01', DATE '2024-11-30')) "
+                "t(person_id, enrollment_start_date, enrollment_end_date)")
     error = no_enrolled_member_error(con, dt.date(2025, 1, 17))
     assert isinstance(error, RiskstratDataError)
     assert "2024-12" in str(error) and "--as-of 2024-12-31" in str(error)
+
+
+def test_enrolment_ends_at_death_so_the_as_of_is_a_day_a_living_member_is_enrolled() -> None:
+    con = duckdb.connect()
+    # MIMIC-IV's derived spans run 30 days past the last discharge, a death in hospital included
+    con.execute("CREATE TABLE elig AS SELECT * FROM (VALUES "
+                "('P1', DATE '2024-01-01', DATE '2024-12-31', DATE '2024-06-15'), "
+                "('P2', DATE '2024-01-01', DATE '2024-03-31', NULL)) "
+                "t(person_id, enrollment_start_date, enrollment_end_date, death_date)")
+    con.execute("CREATE TABLE claims AS SELECT 'P1' AS person_id, d AS claim_start_date, d AS claim_end_date, "
+                "10.0 AS paid_amount FROM range(DATE '2024-01-05', DATE '2024-12-20', INTERVAL 7 DAY) r(d)")
+    decision = decide_as_of(month_coverage(con, "claims", "elig"))
+    assert decision.as_of == dt.date(2024, 6, 15) and decision.held_to_enrolment

@@ -57,22 +57,31 @@ def test_a_missing_required_column_names_the_file_and_column(landing: Path, tmp_
     done = _run(broken, tmp_path / "home")
     assert done.returncode == 2, done.stderr[-3000:]
     last = done.stderr.strip().splitlines()[-1]
-    assert last.startswith("riskstrat: ingest eligibility: eligibility.csv") and "birth_date" in last
+    # the check that opens every run stops it before anything is loaded
+    assert last.startswith("riskstrat: cannot run: eligibility.csv: required column(s) birth_date missing"), last
     assert "Traceback" not in done.stderr and "Stack Trace" not in done.stderr
     assert "Warning" not in done.stderr  # a run prints no Python warnings
 
 
-def test_a_zero_byte_extract_is_a_data_error_and_debug_shows_where_it_was_raised(
-    landing: Path, tmp_path: Path
-) -> None:
+def test_a_zero_byte_extract_stops_the_run_before_loading(landing: Path, tmp_path: Path) -> None:
     broken = _broken_copy(landing, tmp_path)
     (broken / "eligibility.csv").write_bytes(b"")
+    done = _run(broken, tmp_path / "home")
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert done.stderr.strip().splitlines()[-1].startswith("riskstrat: cannot run: eligibility.csv: cannot be read")
+    assert "Traceback" not in done.stderr and not (tmp_path / "home" / "warehouse.duckdb").exists()
+
+
+def test_a_corrupt_month_is_a_data_error_and_debug_shows_where_it_was_raised(landing: Path, tmp_path: Path) -> None:
+    broken = _broken_copy(landing, tmp_path)
+    month = sorted((broken / "medical_claim").glob("*.csv"))[3]
+    month.write_bytes(b"\x00\xff" * 10 + month.read_bytes()[:50])
     done = _run(broken, tmp_path / "home", "--debug")
     assert done.returncode == 2, done.stderr[-3000:]
-    assert "riskstrat: ingest eligibility: eligibility.csv" in done.stderr
-    # the step's whole chain: the Failure, and the library frame that raised the data error
-    assert "Traceback of step ingest_eligibility" in done.stderr
-    assert "data_contracts/ingest.py" in done.stderr
+    assert "riskstrat: ingest medical_claim:" in done.stderr and month.name in done.stderr
+    # the step's whole chain: the Failure, and the code that raised the data error
+    assert "Traceback of step ingest_medical_claim" in done.stderr
+    assert "pipelines/defs/ingest/assets.py" in done.stderr
 
 
 def test_a_header_only_extract_is_named_in_one_line_per_sentence(landing: Path, tmp_path: Path) -> None:
