@@ -29,9 +29,9 @@ LABELS: dict[str, str] = {
     ),
 }
 PRIOR_COST_COLUMN = "prior_cost_12m"
-# Platt: isotonic's top step reached exactly 1.0 on the demo data, a probability no case manager
-# should read; Platt never returns 0 or 1.
-CALIBRATION_METHOD = "platt"
+# "auto": Platt or isotonic by out-of-time log loss on out-of-fold scores (see models.readmission).
+# Fitted on the calibration snapshot alone, isotonic's top step reached exactly 1.0 on the demo data.
+CALIBRATION_METHOD = "auto"
 # The demo generator's oracle defines high need as 1+ unplanned admission in the period; evaluation
 # also scores the model and the oracle against that definition on the same rows.
 ORACLE_LABEL_SOURCE = "unplanned_admissions_next_12m"
@@ -67,6 +67,9 @@ def high_need_spec(label: str = DEFAULT_LABEL, features: tuple[str, ...] | None 
         date_column=DATE_COLUMN,
         features=tuple(features) if features is not None else member_features(),
         id_columns=("person_id",),
+        # out-of-fold folds group members: snapshots of one member share overlapping label windows
+        fold_by="person_id",
+        label_window_days=365,
     )
 
 

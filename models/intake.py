@@ -239,10 +239,13 @@ def expected_readmission_risk(
 ) -> pl.DataFrame:
     """stay_id and the model's calibrated probability for every row of a
     ``features.readmission_stay``-shaped frame, with the ``neutralise`` features set to 0 (the
-    expected count behind O/E in the KPI mart: risk as if not in case management)."""
+    expected count behind O/E in the KPI mart: risk as if not in case management). The probability is
+    the recalibrated one when the model's test O/E interval excluded 1 (``TrainedModel.recalibrated``)."""
     if frame.height == 0:
         return pl.DataFrame(schema={"stay_id": pl.String, "expected_p": pl.Float64})
     zeroed = [c for c in neutralise if c in model.feature_names]
     x = frame.with_columns(pl.lit(0, dtype=frame.schema[c]).alias(c) for c in zeroed).select(model.feature_names)
-    p = np.asarray(model.predict(x.to_numpy()), dtype=float)
+    recalibrated = getattr(model, "recalibrated", None)
+    p = np.asarray(recalibrated.apply(model.predict_raw(x.to_numpy())) if recalibrated is not None
+                   else model.predict(x.to_numpy()), dtype=float)
     return frame.select("stay_id").with_columns(pl.Series("expected_p", p, dtype=pl.Float64))

@@ -4,12 +4,14 @@ sum), Brier, calibration, top-k use."""
 from __future__ import annotations
 
 import numpy as np
+from scipy.stats import chi2
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 from data_contracts.errors import RiskstratDataError
 
 BOOTSTRAP_REPS = 200
+Z95 = 1.959963984540054
 
 
 class _Ranked:
@@ -144,10 +146,40 @@ def calibration_slope_intercept(y: np.ndarray, p: np.ndarray) -> tuple[float, fl
     """Logistic recalibration y ~ a + b * logit(p), unpenalised (lbfgs); returns (slope b, intercept a).
 
     (A plain Newton-Raphson from (0, 1) diverges on over-confident predictions; lbfgs does not.)"""
+    fit = calibration_fit(y, p)
+    return fit["slope"], fit["intercept"]
+
+
+def calibration_fit(y: np.ndarray, p: np.ndarray) -> dict:
+    """Slope and intercept of y ~ a + b * logit(p) with 95% Wald intervals (inverse Fisher information
+    at the fit)."""
     p = np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
-    logit = np.log(p / (1 - p)).reshape(-1, 1)
-    fit = LogisticRegression(C=np.inf, max_iter=1000, tol=1e-10).fit(logit, np.asarray(y, dtype=int))
-    return float(fit.coef_[0, 0]), float(fit.intercept_[0])
+    logit = np.log(p / (1 - p))
+    y = np.asarray(y, dtype=int)
+    fit = LogisticRegression(C=np.inf, max_iter=1000, tol=1e-10).fit(logit.reshape(-1, 1), y)
+    a, b = float(fit.intercept_[0]), float(fit.coef_[0, 0])
+    mu = 1 / (1 + np.exp(-(a + b * logit)))
+    w = mu * (1 - mu)
+    info = np.array([[w.sum(), (w * logit).sum()], [(w * logit).sum(), (w * logit * logit).sum()]])
+    se_a, se_b = np.sqrt(np.diag(np.linalg.inv(info)))
+    return {"slope": b, "slope_ci": [float(b - Z95 * se_b), float(b + Z95 * se_b)],
+            "intercept": a, "intercept_ci": [float(a - Z95 * se_a), float(a + Z95 * se_a)]}
+
+
+def observed_expected(observed: float, expected: float, alpha: float = 0.05) -> dict:
+    """O/E with the exact (Garwood) Poisson interval for the observed count, divided by the expected
+    count: [chi2(alpha/2; 2 O) / 2, chi2(1 - alpha/2; 2 O + 2) / 2] / E (lower bound 0 when O = 0)."""
+    observed, expected = float(observed), float(expected)
+    if expected <= 0:
+        raise ValueError(f"O/E needs a positive expected count, got {expected}")
+    low = chi2.ppf(alpha / 2, 2 * observed) / 2 if observed > 0 else 0.0
+    high = chi2.ppf(1 - alpha / 2, 2 * observed + 2) / 2
+    return {"oe": observed / expected, "oe_ci": [float(low / expected), float(high / expected)]}
+
+
+def oe_excludes_one(ci: list | tuple | None) -> bool:
+    """True when an O/E interval lies wholly above or below 1 (probabilities off in the large)."""
+    return bool(ci) and (ci[0] > 1.0 or ci[1] < 1.0)
 
 
 class OneClassEvaluation(RiskstratDataError, ValueError):
@@ -190,14 +222,19 @@ def evaluate(y: np.ndarray, score: np.ndarray, prob: np.ndarray | None, seed: in
     }
     if prob is not None:
         prob = np.asarray(prob, dtype=float)
-        slope, intercept = calibration_slope_intercept(y, prob)
+        cal = calibration_fit(y, prob)
+        oe = observed_expected(events, prob.sum()) if prob.sum() > 0 else {"oe": float("nan"), "oe_ci": None}
         out.update(
             brier=float(brier_score_loss(y, prob)),
-            calibration_slope=slope,
-            calibration_intercept=intercept,
+            calibration_slope=cal["slope"],
+            calibration_slope_ci=cal["slope_ci"],
+            calibration_intercept=cal["intercept"],
+            calibration_intercept_ci=cal["intercept_ci"],
             mean_predicted=float(np.mean(prob)),
             observed_rate=float(np.mean(y)),
-            observed_expected_ratio=float(np.mean(y) / np.mean(prob)) if np.mean(prob) > 0 else float("nan"),
+            observed_expected_ratio=oe["oe"],
+            oe=oe["oe"],
+            oe_ci=oe["oe_ci"],
         )
     return out
 

@@ -30,13 +30,16 @@ NEED_LABEL = "high_need_utilization_12m"
 NEED_ORACLE_COLUMN = "p_high_need_utilization"
 
 
-def readmission_oracle(landing: Path) -> pl.DataFrame | None:
-    """person_id, discharge_date, oracle_p from ``_oracle/index_stays.csv``, or None when absent."""
+def readmission_oracle(landing: Path, columns: tuple[str, ...] = READMISSION_ORACLE_COLUMNS) -> pl.DataFrame | None:
+    """person_id, discharge_date, oracle_p from ``_oracle/index_stays.csv`` (the first of ``columns``
+    the file has), or None when absent."""
     d = oracle_dir(landing)
     if d is None or not (d / "index_stays.csv").exists():
         return None
     frame = pl.read_csv(d / "index_stays.csv", schema_overrides={"person_id": pl.String, "claim_id": pl.String})
-    column = next(c for c in READMISSION_ORACLE_COLUMNS if c in frame.columns)
+    column = next((c for c in columns if c in frame.columns), None)
+    if column is None:
+        return None
     return (
         frame.select(pl.col("person_id"), pl.col("discharge_date").str.to_date(), pl.col(column).alias("oracle_p"))
         .unique(["person_id", "discharge_date"], keep="first")
@@ -74,8 +77,21 @@ def oracle_auroc(test: pl.DataFrame, oracle: pl.DataFrame, on: list[str], label:
 
 
 def readmission_oracle_auroc(test: pl.DataFrame, landing: Path, label: str) -> dict | None:
-    oracle = readmission_oracle(landing)
-    return None if oracle is None else oracle_auroc(test, oracle, ["person_id", "discharge_date"], label)
+    """The ceiling at discharge (``p_readmit_30d_at_discharge``: the 7-day follow-up, which a
+    discharge-time score cannot know, averaged out) as ``oracle_at_discharge_auroc``, and the full
+    true probability (``p_readmit_30d``) as ``oracle_auroc``; an older folder with one column gives it for both."""
+    at_discharge = readmission_oracle(landing)
+    if at_discharge is None:
+        return None
+    on = ["person_id", "discharge_date"]
+    out = oracle_auroc(test, at_discharge, on, label)
+    out["oracle_at_discharge_auroc"] = out["oracle_auroc"]
+    full = readmission_oracle(landing, ("p_readmit_30d",))
+    if full is not None:
+        out["oracle_auroc"] = oracle_auroc(test, full, on, label)["oracle_auroc"]
+    out["note"] = ("oracle_auroc: the generator's true probability, knowing the 7-day follow-up after discharge; "
+                   "oracle_at_discharge_auroc: the same with that follow-up averaged out (what is knowable at discharge)")
+    return out
 
 
 def high_need_oracle_auroc(test: pl.DataFrame, landing: Path, label: str, test_as_of: dt.date) -> dict | None:
@@ -94,6 +110,9 @@ def high_need_oracle_auroc(test: pl.DataFrame, landing: Path, label: str, test_a
     oracle = oracle.drop("oracle_as_of")
     out = oracle_auroc(test, oracle, ["person_id"], label) | {
         "label": label,
+        # a member snapshot has no discharge: the as-of date is when the score is used, and the
+        # oracle's probability already uses only rates as of that date
+        "oracle_at_discharge_auroc": None,
         "note": "the oracle's probability of this same label (2+ unplanned admissions or 4+ ED visits in the "
                 "12 months) from the member's true yearly rates" if aligned else
                 "the oracle's p_high_need is the probability of 1+ unplanned admission in the period, not of this label",

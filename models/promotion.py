@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from models.metrics import oe_excludes_one
+
 
 def _test_metrics(card: dict) -> dict:
     metrics = card.get("metrics", {})
@@ -12,7 +14,9 @@ def _test_metrics(card: dict) -> dict:
 
 
 def compare(new_card: dict, current_card: dict | None, tolerance: float = 0.0) -> tuple[bool, str]:
-    """Promote when the new test AUROC >= current - tolerance and the new Brier <= current + tolerance.
+    """Promote when the new test AUROC >= current - tolerance and the new Brier <= current + tolerance,
+    and refuse a candidate whose test O/E interval excludes 1 while the current model's covers it
+    (a card without an O/E interval, from before intervals, is not judged on it).
 
     With no current model the new one is promoted. Cards of different tasks are never compared.
     The message names both figures so the decision can be read in the run log.
@@ -28,7 +32,13 @@ def compare(new_card: dict, current_card: dict | None, tolerance: float = 0.0) -
     brier_ok = new["brier"] <= cur["brier"] + tolerance
     figures = (f"test AUROC {new['auroc']:.4f} vs {cur['auroc']:.4f}, Brier {new['brier']:.4f} vs {cur['brier']:.4f}"
                f" (tolerance {tolerance})")
-    if auroc_ok and brier_ok:
+    new_ci, cur_ci = new.get("oe_ci"), cur.get("oe_ci")
+    oe_ok = not (new_ci and cur_ci and oe_excludes_one(new_ci) and not oe_excludes_one(cur_ci))
+    if not oe_ok:
+        figures += (f"; test O/E {new['oe']:.2f} ({new_ci[0]:.2f}-{new_ci[1]:.2f}) excludes 1, the current model's "
+                    f"{cur['oe']:.2f} ({cur_ci[0]:.2f}-{cur_ci[1]:.2f}) does not")
+    if auroc_ok and brier_ok and oe_ok:
         return True, f"promote: no worse on both: {figures}"
-    worse = [name for name, ok in (("AUROC lower", auroc_ok), ("Brier higher", brier_ok)) if not ok]
+    worse = [name for name, ok in (("AUROC lower", auroc_ok), ("Brier higher", brier_ok),
+                                   ("O/E interval excludes 1", oe_ok)) if not ok]
     return False, f"keep current: {' and '.join(worse)}: {figures}"

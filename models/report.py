@@ -56,6 +56,37 @@ def _diff(r: dict) -> str:
     return f"{d['auroc_difference']:+.3f} ({lo:+.3f} to {hi:+.3f})"
 
 
+def _with_ci(r: dict, key: str, ci_key: str, spec: str = ".2f") -> str:
+    if r.get(key) is None:
+        return ""
+    ci = r.get(ci_key)
+    return f"{r[key]:{spec}}" + (f" ({ci[0]:{spec}}-{ci[1]:{spec}})" if ci else "")
+
+
+def calibration_lines(m: dict) -> list[str]:
+    """The card's words on the regime, the calibration map and whether probabilities hold on the test rows."""
+    lines = []
+    regime = m.get("regime")
+    if regime:
+        lines.append(f"- **Regime**: {regime['name']}: {regime['reason']}.")
+    cal = m.get("calibration")
+    if cal:
+        losses = ", ".join(f"{k} {v:.4f}" for k, v in cal["out_of_time_log_loss"].items())
+        lines.append(f"- **Calibration**: {cal['method']} map fitted on {cal['oof_rows']} out-of-fold scores "
+                     f"({cal['oof_events']} events) over the training and calibration periods, chosen by log loss on "
+                     f"the calibration slice ({losses}); calibration-in-the-large then shifted to that most recent "
+                     f"labelled slice ({cal['recent_rows']} rows, {cal['recent_events']} events): logit {cal['offset']:+.3f}.")
+    rec = m.get("recalibration")
+    if rec:
+        lines.append(f"- **Probabilities on the test rows**: {rec['note']}.")
+    vs = m.get("vs_logistic")
+    if vs:
+        lo, hi = vs["auroc_difference_ci"]
+        lines.append(f"- **Against logistic regression** (paired AUROC difference, same rows): {vs['auroc_difference']:+.3f} "
+                     f"({lo:+.3f} to {hi:+.3f}): {vs['verdict']} (non-inferiority margin {vs['margin']:+.2f}).")
+    return lines
+
+
 def _fmt(v: object, spec: str = ".3f") -> str:
     return "" if v is None else format(v, spec) if isinstance(v, float) else str(v)
 
@@ -73,7 +104,8 @@ def write_model_card(card: dict, folder: Path, importance: list[dict]) -> Path:
         f"- **Label**: {card['label_definition']}",
         f"- **Split**: {', '.join(f'{k}={v}' for k, v in card['split'].items())}",
         f"- **Model**: LightGBM, {card['params'].get('num_boost_round')} trees of {card['params'].get('num_leaves')} leaves "
-        f"(chosen by the seeded search below), calibrated with {card['calibrator']['method']} on the calibration slice",
+        f"(chosen by the seeded search below), calibrated with {card['calibrator']['method']}",
+        *calibration_lines(m),
         f"- **Features** ({len(card['features'])}, schema hash `{card['schema_hash'][:12]}`): "
         + ", ".join(f"`{f['name']}`" for f in card["features"]),
         f"- **Code** `{card['code_commit']}`; libraries: "
@@ -83,6 +115,8 @@ def write_model_card(card: dict, folder: Path, importance: list[dict]) -> Path:
         "",
         "AUROC and AUPRC with 95% bootstrap intervals (200 resamples of the test rows); the model ranks by its raw score.",
         "",
+        "Calibration slope and intercept with 95% Wald intervals; O/E with the exact Poisson 95% interval of the observed count.",
+        "",
         "| model | n | events | AUROC | LightGBM minus this (paired CI) | AUPRC | Brier | cal. slope | cal. intercept | O/E | PPV@k | sens@k | lift@k | PPV@5% | lift@5% |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -90,8 +124,8 @@ def write_model_card(card: dict, folder: Path, importance: list[dict]) -> Path:
         cap, top = r.get("capacity", {}), r.get("top_5pct", {})
         lines.append(
             f"| {name} | {r['n']} | {r['events']} | {_ci(r, 'auroc')} | {_diff(r)} | {_ci(r, 'auprc')} | {r.get('brier', float('nan')):.4f} "
-            f"| {r.get('calibration_slope', float('nan')):.2f} | {r.get('calibration_intercept', float('nan')):.2f} "
-            f"| {r.get('observed_expected_ratio', float('nan')):.2f} | {_fmt(cap.get('ppv'))} | {_fmt(cap.get('sensitivity'))} "
+            f"| {_with_ci(r, 'calibration_slope', 'calibration_slope_ci')} | {_with_ci(r, 'calibration_intercept', 'calibration_intercept_ci')} "
+            f"| {_with_ci(r, 'observed_expected_ratio', 'oe_ci')} | {_fmt(cap.get('ppv'))} | {_fmt(cap.get('sensitivity'))} "
             f"| {_fmt(cap.get('lift'), '.2f')} | {_fmt(top.get('ppv'))} | {_fmt(top.get('lift'), '.2f')} |"
         )
     if "capacity" in test:
@@ -101,7 +135,10 @@ def write_model_card(card: dict, folder: Path, importance: list[dict]) -> Path:
     if "oracle_auroc" in oracle:
         lines += ["", f"Oracle (the demo generator's true probability, the ceiling) on {oracle['matched_rows']} of "
                   f"{oracle['test_rows']} test rows: AUROC {oracle['oracle_auroc']:.3f}; the model on the same rows "
-                  f"{oracle['model_auroc_on_matched']:.3f}." + (f" Note: {oracle['note']}." if oracle.get("note") else "")]
+                  f"{oracle['model_auroc_on_matched']:.3f}"
+                  + (f"; at discharge (what is knowable then) {oracle['oracle_at_discharge_auroc']:.3f}"
+                     if oracle.get("oracle_at_discharge_auroc") is not None else "")
+                  + "." + (f" Note: {oracle['note']}." if oracle.get("note") else "")]
         same = oracle.get("on_oracle_definition")
         if same:
             lines += ["", f"On the oracle's own label ({same['label']}): oracle {same['oracle_auroc']:.3f}, "

@@ -64,6 +64,7 @@ def model_card(model: TrainedModel) -> dict:
         "params": model.params,
         "search": model.search,
         "calibrator": model.calibrator.to_dict(),
+        "recalibrated_calibrator": model.recalibrated.to_dict() if model.recalibrated is not None else None,
         "library_versions": _versions(),
         "code_commit": code_commit(),
         "booster_file": BOOSTER_FILE,
@@ -111,4 +112,5 @@ def load_model(path: Path) -> TrainedModel:
         task_key=card.get("task_key", "readmission"),
         label=card.get("label", ""),
         search=card.get("search", []),
+        recalibrated=Calibrator.from_dict(card["recalibrated_calibrator"]) if card.get("recalibrated_calibrator") else None,
     )

@@ -20,7 +20,8 @@ from models.store import model_card, save_model
 from models.training import TrainedModel
 
 METRIC_FIELDS = ("auroc", "auroc_ci", "auprc", "auprc_ci", "brier", "calibration_slope", "calibration_intercept",
-                 "observed_expected_ratio", "n", "events", "capacity", "top_5pct", "vs_lightgbm")
+                 "observed_expected_ratio", "n", "events", "capacity", "top_5pct", "vs_lightgbm",
+                 "oe", "oe_ci", "calibration_slope_ci", "calibration_intercept_ci", "calibration_regime")
 
 
 def finish_model(
@@ -60,12 +61,17 @@ def metrics_entry(model: TrainedModel, model_dir: Path, data: str) -> dict:
         "split": model.split,
         "test": pick(m["test"]),
         "baselines": {name: pick(r) for name, r in m["baselines"].items()},
+        "vs_logistic": m.get("vs_logistic"),
+        "regime": m.get("regime"),
+        "calibration": m.get("calibration"),
+        "recalibration": m.get("recalibration"),
         "fairness": m.get("fairness"),
         "model_dir": str(model_dir),
         "model_card": str(Path(model_dir) / "model_card.md"),
     }
     if m.get("oracle") and "oracle_auroc" in m["oracle"]:
         entry["oracle_auroc"] = m["oracle"]["oracle_auroc"]
+        entry["oracle_at_discharge_auroc"] = m["oracle"].get("oracle_at_discharge_auroc")
         entry["oracle"] = m["oracle"]
     if m.get("other_labels"):
         entry["other_labels"] = m["other_labels"]
