@@ -106,6 +106,13 @@ KPI_DEFINITIONS: tuple[KpiDefinition, ...] = (
     KpiDefinition("How last period's list performed", "marts.kpi_list_performance", "event_rate, expected_events",
                   "listed members with an unplanned admission within 30 days of the list date",
                   "members on that list", "lists whose 30-day window has not closed", "list date x score"),
+    KpiDefinition("Calibration of last period's list (O/E)", "marts.kpi_list_performance",
+                  "oe_ratio, oe_ci_low, oe_ci_high, oe_flag",
+                  "listed members with an unplanned admission within 30 days of the list date (observed)",
+                  "sum of the listed members' calibrated 30-day readmission probabilities (expected); 95% interval "
+                  "exact Poisson on the observed count; oe_flag 'outside 0.8-1.25' when O/E leaves that band",
+                  "lists whose 30-day window has not closed; scores that are not a 30-day probability (high need: "
+                  "12-month) have no O/E", "list date x score"),
     KpiDefinition("Score drift (PSI)", "marts.kpi_score_drift", "psi",
                   "sum over score deciles of the earlier run of (cur% - prev%) x ln(cur% / prev%)",
                   "-", "needs two scoring runs with different as-of dates; < 0.1 stable, 0.1-0.25 moderate, "
@@ -188,6 +195,42 @@ def score_drift(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=schema)
 
 
+# Lists whose observed / expected events leave this band are flagged (the fairness O/E band too).
+LIST_OE_BAND = (0.8, 1.25)
+# scores whose listed value is a probability of the 30-day event the list KPI counts
+THIRTY_DAY_SCORES = ("readmission",)
+
+
+def list_calibration(perf: pl.DataFrame, band: tuple[float, float] = LIST_OE_BAND) -> pl.DataFrame:
+    """``perf`` (marts.kpi_list_performance rows) with oe_ratio, oe_ci_low, oe_ci_high (exact Poisson
+    on the observed count) and oe_flag ('within 0.8-1.25' / 'outside 0.8-1.25'); null where the
+    score is not a 30-day probability or nothing was expected."""
+    from models.metrics import observed_expected
+
+    label = f"{band[0]:g}-{band[1]:g}"
+    rows = []
+    for r in perf.select("score_name", "listed_with_event", "expected_events").iter_rows(named=True):
+        if r["score_name"] in THIRTY_DAY_SCORES and (r["expected_events"] or 0) > 0:
+            oe = observed_expected(r["listed_with_event"], r["expected_events"])
+            inside = band[0] <= oe["oe"] <= band[1]
+            rows.append((oe["oe"], *oe["oe_ci"], f"{'within' if inside else 'outside'} {label}"))
+        else:
+            rows.append((None, None, None, None))
+    cols = list(zip(*rows, strict=True)) if rows else [[], [], [], []]
+    return perf.with_columns(
+        pl.Series("oe_ratio", cols[0], dtype=pl.Float64), pl.Series("oe_ci_low", cols[1], dtype=pl.Float64),
+        pl.Series("oe_ci_high", cols[2], dtype=pl.Float64), pl.Series("oe_flag", cols[3], dtype=pl.String),
+    )
+
+
+def add_list_calibration(con: duckdb.DuckDBPyConnection) -> None:
+    """Add the O/E columns of ``list_calibration`` to marts.kpi_list_performance (rebuilt each run,
+    so every scoring run records them for every list whose 30-day window has closed)."""
+    perf = list_calibration(con.execute("SELECT * FROM marts.kpi_list_performance").pl())
+    con.execute("CREATE OR REPLACE TABLE marts.kpi_list_performance AS SELECT * FROM perf "
+                "ORDER BY list_as_of_date, score_name")
+
+
 def materialise_month_flags(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """Temp table ``_month_complete`` (month, month_complete_flag) from the warehouse's month coverage
     (``features.coverage``): the monthly KPI marts join it so a month whose claims still run out is
@@ -263,6 +306,7 @@ def build_program_kpis(
     run_sql(con, "marts__kpi_documentation", {"as_of": as_of, "grace_days": 14, "note_days": 30})
     run_sql(con, "marts__kpi_utilization_monthly", {"as_of": as_of, "start_month": start})
     run_sql(con, "marts__kpi_list_performance", {"as_of": as_of})
+    add_list_calibration(con)
     drift = score_drift(con)
     con.execute("CREATE OR REPLACE TABLE marts.kpi_score_drift AS SELECT * FROM drift")
     definitions = pl.DataFrame([d.__dict__ for d in KPI_DEFINITIONS])

@@ -174,6 +174,13 @@ def _kpi_section(con: duckdb.DuckDBPyConnection) -> str:
                       "caseload_per_manager", "guideline_low", "guideline_high", "within_guideline_managers",
                       "above_guideline_managers")))
     perf = _read(con, "marts.kpi_list_performance", "ORDER BY list_as_of_date DESC LIMIT 6")
+    if perf is not None and "oe_flag" in perf.columns:
+        flagged = perf.filter(pl.col("oe_flag").str.starts_with("outside"))
+        if flagged.height:
+            out.append("<p><b>Calibration drift</b>: " + "; ".join(
+                f"the {escape(r['score_name'])} list of {r['list_as_of_date']} had O/E {r['oe_ratio']:.2f} "
+                f"(95% CI {r['oe_ci_low']:.2f}-{r['oe_ci_high']:.2f}), outside 0.8-1.25"
+                for r in flagged.iter_rows(named=True)) + ".</p>")
     out.append("<h3>How earlier intake lists performed</h3>" + (
         table(perf.drop("as_of_date"), {"event_rate": "pct"}) if perf is not None and perf.height
         else missing("No earlier intake list has a closed 30-day window yet (needs runs at least 30 days apart).")))
@@ -246,6 +253,33 @@ def _flatten(obj: object, path: tuple[str, ...] = ()) -> list[dict]:
     return []
 
 
+def _calibration_words(task: dict) -> str:
+    """One paragraph on whether the current model's probabilities hold on its test rows (O/E with its
+    exact interval), with the regime it was trained in and the comparison with logistic regression."""
+    from models.metrics import oe_excludes_one
+
+    test, parts = task["test"], []
+    ci = test.get("oe_ci")
+    if ci:
+        figures = f"observed / expected {test['oe']:.2f} (95% CI {ci[0]:.2f}-{ci[1]:.2f}) on {test['n']} test rows"
+        if oe_excludes_one(ci):
+            direction = "under-predicts" if test["oe"] > 1 else "over-predicts"
+            parts.append(f"<b>Probabilities are off in the large</b>: {figures}; the interval excludes 1, so the model "
+                         f"{direction} events in the latest labelled period. The O/E KPIs use probabilities recalibrated "
+                         "on that period; the ranking and the intake list are unchanged.")
+        else:
+            parts.append(f"Probabilities hold in the large: {figures}, an interval that covers 1.")
+    regime = task.get("regime")
+    if regime:
+        parts.append(f"Trained in the {escape(regime['name'])} regime: {escape(regime['reason'])}.")
+    vs = task.get("vs_logistic")
+    if vs:
+        lo, hi = vs["auroc_difference_ci"]
+        parts.append(f"Against logistic regression on the same rows: AUROC difference {vs['auroc_difference']:+.3f} "
+                     f"({lo:+.3f} to {hi:+.3f}), {escape(vs['verdict'])}.")
+    return f"<p>{' '.join(parts)}</p>" if parts else ""
+
+
 def _model_section(metrics: dict | None, calibration: dict[str, list[dict]] | None = None) -> str:
     if not metrics:
         return missing("metrics.json not found: model performance, calibration, lift and fairness are not shown.")
@@ -265,6 +299,7 @@ def _model_section(metrics: dict | None, calibration: dict[str, list[dict]] | No
         frame = pl.DataFrame([{k: (", ".join(f"{x:.3f}" for x in v) if isinstance(v, list) else v)
                                for k, v in r.items()} for r in rows], infer_schema_length=None)
         out.append(table(frame, headers={"auroc_ci": "AUROC 95% CI"}))
+        out.append(_calibration_words(task))
         missing_fields = [f for f in fields if task["test"].get(f) is None]
         if missing_fields:
             out.append(missing(f"Not reported for the current model: {', '.join(missing_fields)}."))

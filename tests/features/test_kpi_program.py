@@ -231,3 +231,18 @@ def test_every_kpi_has_a_written_definition(con):
     for column in ("numerator", "denominator", "exclusions"):
         assert defs[column].str.len_chars().min() > 0
     assert set(defs["table"]) <= set(KPI_TABLES)
+
+
+def test_list_oe_has_an_exact_interval_and_a_flag_outside_the_band(con):
+    from features.kpi import list_calibration
+
+    perf = _one(con, "SELECT * FROM marts.kpi_list_performance")
+    if perf["score_name"] == "readmission":
+        assert perf["oe_ratio"] == pytest.approx(1 / 0.6)
+        assert perf["oe_flag"] == "outside 0.8-1.25"
+    frame = pl.DataFrame({"score_name": ["readmission", "readmission", "high_need"], "listed_with_event": [10, 30, 5],
+                          "expected_events": [10.0, 20.0, 4.0]})
+    out = list_calibration(frame)
+    assert out["oe_ci_low"][0] == pytest.approx(0.4795389, rel=1e-6) and out["oe_flag"][0] == "within 0.8-1.25"
+    assert out["oe_ratio"][1] == pytest.approx(1.5) and out["oe_flag"][1] == "outside 0.8-1.25"
+    assert out["oe_ratio"][2] is None  # a 12-month probability is not a 30-day expected count
