@@ -101,34 +101,49 @@ def _open_bytes(path: Path) -> io.BufferedReader:
     return gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")  # noqa: SIM115
 
 
-def _file_facts(path: Path) -> tuple[str, int, list[str]]:
-    """SHA-256 of the file, its count of physical data lines, and its CSV header."""
+def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
-    newlines = 0
-    last = b"\n"
     with open(path, "rb") as raw:
         for chunk in iter(lambda: raw.read(1 << 22), b""):
             digest.update(chunk)
+    return digest.hexdigest()
+
+
+def csv_header(path: Path) -> list[str]:
+    """The header of a landing CSV (plain or gzip; a UTF-8 BOM is dropped), names stripped."""
     with _open_bytes(path) as handle:
         first = handle.readline()
-        for chunk in iter(lambda: handle.read(1 << 22), b""):
-            newlines += chunk.count(b"\n")
-            last = chunk[-1:]
-    data_lines = newlines + (0 if last == b"\n" else 1)
     try:
         header = next(csv.reader([first.decode("utf-8-sig")]))
     except (StopIteration, UnicodeDecodeError) as exc:
-        raise ExtractFileError(f"{path.name}: cannot read a CSV header ({type(exc).__name__})") from None
-    return digest.hexdigest(), data_lines, [h.strip() for h in header]
+        raise ExtractFileError(f"{path.name}: cannot read a CSV header ({type(exc).__name__})", source=path.name) from None
+    return [h.strip() for h in header]
+
+
+def data_line_count(path: Path) -> int:
+    """Physical lines after the header (a last line without a newline counts)."""
+    newlines, last = 0, b"\n"
+    # a truncated or corrupt gzip stream raises OSError/EOFError: callers say what it means for them
+    with _open_bytes(path) as handle:
+        handle.readline()
+        for chunk in iter(lambda: handle.read(1 << 22), b""):
+            newlines += chunk.count(b"\n")
+            last = chunk[-1:]
+    return newlines + (0 if last == b"\n" else 1)
+
+
+def parquet_columns(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
+    return [row[0] for row in con.execute("SELECT name FROM parquet_schema($path) WHERE name <> 'schema'",
+                                          {"path": str(path)}).fetchall()]
+
+
+def _file_facts(path: Path) -> tuple[str, int, list[str]]:
+    """SHA-256 of the file, its count of physical data lines, and its CSV header."""
+    return _sha256(path), data_line_count(path), csv_header(path)
 
 
 def _parquet_facts(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[str, list[str]]:
-    digest = hashlib.sha256()
-    with open(path, "rb") as raw:
-        for chunk in iter(lambda: raw.read(1 << 22), b""):
-            digest.update(chunk)
-    names = [row[0] for row in con.execute("SELECT name FROM parquet_schema($path) WHERE name <> 'schema'", {"path": str(path)}).fetchall()]
-    return digest.hexdigest(), names
+    return _sha256(path), parquet_columns(con, path)
 
 
 def _stage_read(con: duckdb.DuckDBPyConnection, contract: Contract, path: Path, header: list[str], stage: str, rejects: str) -> None:

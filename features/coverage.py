@@ -213,15 +213,25 @@ def _has_rows(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
     return bool(exists) and con.execute(f"SELECT EXISTS (SELECT 1 FROM {schema}.{name})").fetchone()[0]
 
 
+def source_month_coverage(
+    con: duckdb.DuckDBPyConnection, claims_relation: str, encounter_relation: str, eligibility_relation: str,
+    *, claims_loaded: bool,
+) -> pl.DataFrame:
+    """``month_coverage`` of claims, or of encounters (lines only) for an EHR-only source without claims;
+    one choice for the warehouse and for a dry run over landing files."""
+    if claims_loaded:
+        return month_coverage(con, claims_relation, eligibility_relation, **CLAIM_COLUMNS)
+    return month_coverage(con, encounter_relation, eligibility_relation, **ENCOUNTER_COLUMNS)
+
+
 def warehouse_month_coverage(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """``month_coverage`` of the loaded warehouse: ``raw.medical_claim`` against ``raw.eligibility``,
     or ``raw.encounter`` (lines only) for EHR-only sources without medical claims.
 
     Raises ``RiskstratDataError`` when neither claims nor encounters are loaded."""
-    if _has_rows(con, "raw", "medical_claim"):
-        return month_coverage(con, "raw.medical_claim", "raw.eligibility", **CLAIM_COLUMNS)
-    if _has_rows(con, "raw", "encounter"):
-        return month_coverage(con, "raw.encounter", "raw.eligibility", **ENCOUNTER_COLUMNS)
+    if _has_rows(con, "raw", "medical_claim") or _has_rows(con, "raw", "encounter"):
+        return source_month_coverage(con, "raw.medical_claim", "raw.encounter", "raw.eligibility",
+                                     claims_loaded=_has_rows(con, "raw", "medical_claim"))
     raise RiskstratDataError(
         "cannot derive an as-of date: raw.medical_claim and raw.encounter are both empty; load claims or "
         "encounters, or pass --as-of", source="raw.medical_claim")

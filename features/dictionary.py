@@ -12,6 +12,8 @@ unit, and how to say it to a case manager (``template`` is formatted with ``valu
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Iterable, Mapping
 
 from features.feature_spec import FeatureSpec
@@ -294,6 +296,19 @@ ICD-10-CM map (`features/codes/snomed_ct_to_icd10cm.csv`). Unmapped rows are kep
 """
 
 
+_RAW_TABLE = re.compile(r"\braw\.\w+")
+_DERIVED_TABLE = re.compile(r"\b(?:core|features|marts|ml)\.\w+")
+
+
+def raw_source_tables(spec: FeatureSpec) -> frozenset[str]:
+    """The ``raw.<extract>`` tables a feature reads when it reads nothing but raw tables (the source
+    text names them, e.g. ``raw.lab_result (LOINC 718-7)``), else empty: a feature that also reads a
+    derived table (``core.inpatient_stay``) is not absent because one raw input is."""
+    if _DERIVED_TABLE.search(spec.source):
+        return frozenset()
+    return frozenset(_RAW_TABLE.findall(spec.source))
+
+
 def features_from_absent_sources(
     con, names: Iterable[str], dictionary: Mapping[str, FeatureSpec] | None = None
 ) -> set[str]:
@@ -307,9 +322,8 @@ def features_from_absent_sources(
     absent = set()
     for name in names:
         spec = specs.get(name)
-        tables = {".".join(part.strip().split(".")[:2]) for part in spec.source.split(",")} if spec else set()
-        raw_tables = {t for t in tables if t.startswith("raw.")}
-        if not raw_tables or raw_tables != tables:
+        raw_tables = raw_source_tables(spec) if spec else frozenset()
+        if not raw_tables:
             continue
         for table in raw_tables - empty.keys():
             exists = con.execute(

@@ -16,8 +16,6 @@ Nothing here reads or prints row contents; figures are counts and dates.
 
 from __future__ import annotations
 
-import gzip
-import re
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -28,7 +26,8 @@ import duckdb
 import polars as pl
 
 from data_contracts.errors import RiskstratDataError
-from data_contracts.landing import LANDING_SUFFIXES, find_extract_file, month_files
+from data_contracts.ingest import csv_header, data_line_count, parquet_columns
+from data_contracts.landing import find_extract_file, month_files
 from data_contracts.spec import all_contracts, load_contract
 
 READY, GAPS, CANNOT = "ready", "ready with gaps", "cannot run"
@@ -46,7 +45,6 @@ DIAGNOSIS_COLUMNS = {
 CODE_SAMPLE_MONTHS = 3
 # models.training.check_slices: at least 50 rows in each slice
 MIN_SLICE_MEMBERS = 50
-READMISSION_WINDOW_DAYS = 30
 
 # What each optional extract feeds, in a program lead's words.
 EXTRACT_USE = {
@@ -298,7 +296,7 @@ def _files(landing: Path, extract: str, skip: Iterable[str] = ()) -> list[Path]:
     return [p for p in month_files(landing, extract).values() if p.name not in skip]
 
 
-def _reader(files: list[Path], columns: list[str] | None = None) -> str:
+def _reader(files: list[Path]) -> str:
     """A DuckDB table function over ``files`` (all text; CSV, gzip CSV or Parquet)."""
     names = "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in files) + "]"
     if all(p.name.endswith(".parquet") for p in files):
@@ -308,34 +306,11 @@ def _reader(files: list[Path], columns: list[str] | None = None) -> str:
 
 
 def _header(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
-    if path.name.endswith(".parquet"):
-        rows = con.execute("SELECT name FROM parquet_schema($p) WHERE name <> 'schema'", {"p": str(path)}).fetchall()
-        return [r[0] for r in rows]
-    opener = gzip.open if path.name.endswith(".gz") else open
-    try:
-        with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
-            first = handle.readline()
-    except (OSError, UnicodeDecodeError, EOFError):
-        raise RiskstratDataError(f"{path.name}: cannot read its header line; re-export it as UTF-8 CSV",
-                                 source=path.name) from None
-    if not first.strip():
+    """The file's column names, as ingestion reads them; an empty header is a data error."""
+    header = parquet_columns(con, path) if path.name.endswith(".parquet") else csv_header(path)
+    if not any(header):
         raise RiskstratDataError(f"{path.name} is empty: it has no header line; re-send it", source=path.name)
-    return [h.strip().strip('"') for h in first.rstrip("\r\n").split(",")]
-
-
-def _count_lines(path: Path) -> int:
-    opener = gzip.open if path.name.endswith(".gz") else open
-    lines, last = 0, b"\n"
-    try:
-        with opener(path, "rb") as handle:
-            handle.readline()
-            for chunk in iter(lambda: handle.read(1 << 22), b""):
-                lines += chunk.count(b"\n")
-                last = chunk[-1:]
-    except (OSError, EOFError):
-        raise RiskstratDataError(f"{path.name}: the file is truncated or not valid gzip; re-send it",
-                                 source=path.name) from None
-    return lines + (0 if last == b"\n" else 1)
+    return header
 
 
 def _extract_facts(landing: Path, extract: str) -> ExtractFacts:
@@ -353,8 +328,9 @@ def _extract_facts(landing: Path, extract: str) -> ExtractFacts:
                 rows = 0
                 if extract not in PARSED:
                     rows = (con.execute(f"SELECT count(*) FROM {_reader([path])}").fetchone()[0]
-                            if path.name.endswith(".parquet") else _count_lines(path))
-            except (RiskstratDataError, duckdb.Error):
+                            if path.name.endswith(".parquet") else data_line_count(path))
+            # a corrupt gzip stream raises OSError/EOFError, a broken Parquet footer duckdb.Error
+            except (RiskstratDataError, OSError, EOFError, duckdb.Error):
                 facts.unreadable.append(path.name)
                 continue
             headers.append(header)
@@ -423,13 +399,10 @@ def _create_views(con: duckdb.DuckDBPyConnection, landing: Path, result: Readine
 
 
 def _dates_and_labels(con: duckdb.DuckDBPyConnection, result: Readiness, as_of: date | None) -> None:
-    from features.coverage import CLAIM_COLUMNS, ENCOUNTER_COLUMNS, decide_as_of, month_coverage
+    from features.coverage import decide_as_of, source_month_coverage
 
-    # the same choice as features.coverage.warehouse_month_coverage: claims, else EHR encounters
-    if result.extracts["medical_claim"].rows:
-        coverage = month_coverage(con, "chk_medical_claim", "chk_eligibility", **CLAIM_COLUMNS)
-    else:
-        coverage = month_coverage(con, "chk_encounter", "chk_eligibility", **ENCOUNTER_COLUMNS)
+    coverage = source_month_coverage(con, "chk_medical_claim", "chk_encounter", "chk_eligibility",
+                                     claims_loaded=result.extracts["medical_claim"].rows > 0)
     decision = decide_as_of(coverage)
     result.months_running_out = [f"{m:%Y-%m} ({s.replace('_', ' ')})" for m, s in decision.incomplete_months]
     if as_of is None:
@@ -453,7 +426,7 @@ def _dates_and_labels(con: duckdb.DuckDBPyConnection, result: Readiness, as_of: 
     labels = con.execute(READMISSION_LABELS_SQL, {"as_of": as_of, "claims_have_stays": has_stays}).pl()
     history_start = con.execute("SELECT min(claim_start_date) FROM chk_medical_claim").fetchone()[0]
     result.models.append(_readmission_readiness(labels, as_of, history_start))
-    result.models.append(_high_need_readiness(con, as_of))
+    result.models.append(_high_need_readiness(con, as_of, history_start))
     for model in result.models:
         if not model.trains:
             result.gaps.append(f"the {model.task} model will not train (see above); the run ranks by {model.ranks_by}")
@@ -479,11 +452,10 @@ def _readmission_readiness(labels: pl.DataFrame, as_of: date, history_start: dat
     return ModelReadiness("readmission", True, f"{detail} (time split: {sizes})", "the LightGBM model")
 
 
-def _high_need_readiness(con: duckdb.DuckDBPyConnection, as_of: date) -> ModelReadiness:
+def _high_need_readiness(con: duckdb.DuckDBPyConnection, as_of: date, start: date | None) -> ModelReadiness:
     from models.timesplit import high_need_snapshots
     from models.training import InsufficientTrainingData
 
-    start = con.execute("SELECT min(claim_start_date) FROM chk_medical_claim").fetchone()[0]
     if start is None:
         return ModelReadiness("high_need", False, "no claim dates", "prior-year cost")
     try:
@@ -535,17 +507,10 @@ def _sdoh_match(con: duckdb.DuckDBPyConnection, result: Readiness) -> None:
 
 def _empty_features(result: Readiness) -> list[str]:
     """Features whose every raw source extract is absent or empty."""
-    from features.dictionary import FEATURE_DICTIONARY
+    from features.dictionary import FEATURE_DICTIONARY, raw_source_tables
     from models.high_need import member_dictionary
 
     empty_sources = {f"raw.{e}" for e, f in result.extracts.items() if f.files == 0 or f.rows == 0}
-    names = []
-    for spec in [*FEATURE_DICTIONARY.values(), *member_dictionary().values()]:
-        raw = set(re.findall(r"\braw\.\w+", spec.source))
-        other = set(re.findall(r"\b(?:core|features|marts|ml)\.\w+", spec.source))
-        if raw and not other and raw <= empty_sources and spec.name not in names:
-            names.append(spec.name)
-    return names
+    specs = [*FEATURE_DICTIONARY.values(), *member_dictionary().values()]
+    return list(dict.fromkeys(s.name for s in specs if (raw := raw_source_tables(s)) and raw <= empty_sources))
 
-
-__all__ = ["CANNOT", "GAPS", "READY", "Readiness", "check_landing", "check_source", "LANDING_SUFFIXES"]
