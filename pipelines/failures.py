@@ -29,42 +29,20 @@ DATA_ERROR_TAG = "riskstrat/data_error"
 F = TypeVar("F", bound=Callable)
 
 
-def data_error_failure(exc: RiskstratDataError, description: str | None = None) -> dg.Failure:
-    """The step failure for a data error: its sentence (or ``description``) and metadata saying so."""
+def data_error_failure(exc: RiskstratDataError) -> dg.Failure:
+    """The step failure for a data error: its sentence and metadata saying so."""
     metadata: dict[str, str | bool] = {DATA_ERROR_TAG: True, "error_type": type(exc).__name__}
     if exc.source:
         metadata["source"] = exc.source
     if exc.column:
         metadata["column"] = exc.column
-    return dg.Failure(description=description or str(exc), metadata=metadata, allow_retries=False)
-
-
-def _data_error_in(error: Exception) -> RiskstratDataError | None:
-    """The data error behind ``error``, or None when it is not about the data.
-
-    A ``dg.Failure`` raised while handling a data error (``except ContractBreach: raise
-    dg.Failure(...)``, even ``from None``) is one too: it keeps its own description and gains
-    the data-error metadata, so an asset that rewords the error still reaches the CLI as one.
-    """
-    if isinstance(error, RiskstratDataError):
-        return error
-    if isinstance(error, dg.Failure) and DATA_ERROR_TAG not in (error.metadata or {}):
-        handled = error.__cause__ or error.__context__
-        if isinstance(handled, RiskstratDataError):
-            return handled
-    return None
-
-
-def _failure_for(error: Exception, data_error: RiskstratDataError) -> dg.Failure:
-    return data_error_failure(data_error, error.description if isinstance(error, dg.Failure) else None)
+    return dg.Failure(description=str(exc), metadata=metadata, allow_retries=False)
 
 
 def surfaces_data_errors(fn: F) -> F:
     """Re-raise a ``RiskstratDataError`` from ``fn`` as a ``dg.Failure`` with the same message.
 
-    A plain ``dg.Failure`` raised while handling one gets the data-error metadata too. The data
-    error stays chained as the cause, so ``--debug`` and the UI show where it was raised.
-
+    The data error stays chained as the cause, so ``--debug`` and the UI show where it was raised.
     Generator bodies (multi-assets yielding their results) stay generator functions, so Dagster
     still sees them as such.
     """
@@ -74,11 +52,8 @@ def surfaces_data_errors(fn: F) -> F:
         def generator_wrapper(*args, **kwargs):
             try:
                 yield from fn(*args, **kwargs)
-            except (RiskstratDataError, dg.Failure) as exc:
-                data_error = _data_error_in(exc)
-                if data_error is None:
-                    raise
-                raise _failure_for(exc, data_error) from data_error
+            except RiskstratDataError as exc:
+                raise data_error_failure(exc) from exc
 
         return generator_wrapper  # type: ignore[return-value]
 
@@ -86,11 +61,8 @@ def surfaces_data_errors(fn: F) -> F:
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except (RiskstratDataError, dg.Failure) as exc:
-            data_error = _data_error_in(exc)
-            if data_error is None:
-                raise
-            raise _failure_for(exc, data_error) from data_error
+        except RiskstratDataError as exc:
+            raise data_error_failure(exc) from exc
 
     return wrapper  # type: ignore[return-value]
 
