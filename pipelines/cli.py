@@ -65,6 +65,13 @@ def _at_least(minimum: int, why: str = ""):
     return parse
 
 
+# adapters.FORMATS, spelled out so building the parser does not import the adapters (and polars)
+FORMAT_ARGUMENT = {
+    "choices": ["auto", "canonical", "synthea", "mimic-iv", "tuva", "synpuf"], "default": "auto",
+    "help": "source format of the landing folder (default: detected from the files present)",
+}
+SDOH_ARGUMENT = {"default": "", "help": "folder of public SDOH files (CDC SVI, ZIP-county crosswalk, ACS income)"}
+
 MEMBERS = _at_least(1)
 MONTHS = _at_least(13, " (features and labels need a year of history)")
 
@@ -207,7 +214,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
 
 def prepare_landing(source: Path, home: Path, fmt: str, sdoh: str = "") -> tuple[Path, str, str]:
-    """The canonical landing folder to run on, with recommended as-of and data-through dates.
+    """The canonical landing folder to run on, its source format and the adapter's data-through date.
 
     A canonical folder is used as it is; any other format (named, or detected from the files)
     is converted by its adapter into HOME/landing-<format>, and the adapter's report is
@@ -220,7 +227,7 @@ def prepare_landing(source: Path, home: Path, fmt: str, sdoh: str = "") -> tuple
 
     chosen = detect_format(source) if fmt == "auto" else fmt
     if chosen == "canonical":
-        return source, "", ""
+        return source, chosen, ""
     landing = home / f"landing-{chosen}"
     if landing.exists():
         shutil.rmtree(landing)
@@ -229,10 +236,9 @@ def prepare_landing(source: Path, home: Path, fmt: str, sdoh: str = "") -> tuple
     outputs.mkdir(parents=True, exist_ok=True)
     (outputs / "adapter_report.json").write_text(json.dumps(dataclasses.asdict(report), indent=2, default=str))
     print(report.summary(), file=sys.stderr)
-    # the as-of is left to the run (features.coverage): the adapter's latest discharge may lie in a
-    # month still running out, or past the last enrolment month
-    through = report.data_through.isoformat() if report.data_through else ""
-    return landing, "", through
+    # no as-of from the adapter: its latest discharge may lie in a month still running out, or past
+    # the last enrolment month; the run takes the default from month coverage (features.coverage)
+    return landing, chosen, report.data_through.isoformat() if report.data_through else ""
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -242,10 +248,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_DATA_ERROR
     from pipelines.readiness import check_landing
 
-    landing, as_of, through = prepare_landing(landing, home, args.format, args.sdoh)
-    args.as_of = args.as_of or as_of
+    landing, fmt, through = prepare_landing(landing, home, args.format, args.sdoh)
     args.data_through = args.data_through or through
-    fmt = landing.name.removeprefix("landing-") if landing.name.startswith("landing-") else "canonical"
     readiness = check_landing(landing, fmt, as_of=date.fromisoformat(args.as_of) if args.as_of else None)
     print(readiness.summary(), file=sys.stderr)
     if readiness.blockers:
@@ -354,24 +358,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--data-through", type=_iso_date, help="latest date data may carry (default: today)")
     run.add_argument("--breach-threshold", type=float, default=-1.0, help="override every contract's quarantine threshold (0-1)")
     run.add_argument("--wait", action="store_true", help="wait for another run on the same home instead of failing")
-    run.add_argument(
-        "--format", choices=["auto", "canonical", "synthea", "mimic-iv", "tuva", "synpuf"], default="auto",
-        help="source format of the landing folder (default: detected from the files present)",
-    )
+    run.add_argument("--format", **FORMAT_ARGUMENT)
     run.add_argument(
         "--intake-score", choices=["readmission", "high_need"], default="readmission",
         help="the score that ranks the intake list: recent discharges by readmission risk, or all members by high need",
     )
-    run.add_argument("--sdoh", default="", help="folder of public SDOH files (CDC SVI, ZIP-county crosswalk, ACS income)")
+    run.add_argument("--sdoh", **SDOH_ARGUMENT)
     run.set_defaults(func=cmd_run)
 
     check = sub.add_parser("check", parents=[common], help="dry run: what a run would find, use and leave out, and the verdict")
     check.add_argument("--landing", required=True)
-    check.add_argument(
-        "--format", choices=["auto", "canonical", "synthea", "mimic-iv", "tuva", "synpuf"], default="auto",
-        help="source format of the landing folder (default: detected from the files present)",
-    )
-    check.add_argument("--sdoh", default="", help="folder of public SDOH files (CDC SVI, ZIP-county crosswalk, ACS income)")
+    check.add_argument("--format", **FORMAT_ARGUMENT)
+    check.add_argument("--sdoh", **SDOH_ARGUMENT)
     check.add_argument("--as-of", type=_iso_date, help="check against this scoring date instead of the default")
     check.set_defaults(func=cmd_check)
 

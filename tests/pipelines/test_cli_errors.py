@@ -9,30 +9,25 @@ exception) exits 3 in one line.
 from __future__ import annotations
 
 import csv
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from synth.generator import generate
+from landing_copies import copy_landing
 
 RISKSTRAT = [sys.executable, "-m", "pipelines.cli"]
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("cli_errors") / "landing"
-    generate(out_dir=root, members=200, seed=5, months=13)
-    return root
+def landing(small_landing: Path) -> Path:
+    return small_landing
 
 
 def _broken_copy(landing: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "landing"
-    shutil.copytree(landing, copy, ignore=shutil.ignore_patterns("_oracle", "_manifest.json"))
-    return copy
+    return copy_landing(landing, tmp_path)
 
 
 def _riskstrat(*args: str) -> subprocess.CompletedProcess:
@@ -182,3 +177,10 @@ def test_only_messages_riskstrat_wrote_are_printed() -> None:
     with pytest.raises(ValueError) as foreign:
         int("P00000042")
     assert exception_summary(foreign.value) == "ValueError"
+
+
+def test_the_cli_offers_every_adapter_format() -> None:
+    from adapters import FORMATS
+    from pipelines.cli import FORMAT_ARGUMENT
+
+    assert FORMAT_ARGUMENT["choices"] == ["auto", *FORMATS]
