@@ -10,23 +10,19 @@ import pytest
 
 from pipelines.cli import main
 from pipelines.readiness import CANNOT, GAPS, READY, check_source
-from synth.generator import generate
+from landing_copies import SMALL_LANDING_MONTHS, copy_landing
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"shared extracts not found at {SHARED} (../shared is absent)")
 
 
 @pytest.fixture(scope="module")
-def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("check") / "landing"
-    generate(out_dir=out, members=600, seed=5, months=30)
-    return out
+def landing(small_landing: Path) -> Path:
+    return small_landing
 
 
 def _copy(landing: Path, tmp_path: Path) -> Path:
-    target = tmp_path / "copy"
-    shutil.copytree(landing, target, ignore=shutil.ignore_patterns("_oracle"))
-    return target
+    return copy_landing(landing, tmp_path)
 
 
 def test_generated_landing_is_ready_and_names_its_as_of(landing: Path) -> None:
@@ -34,7 +30,7 @@ def test_generated_landing_is_ready_and_names_its_as_of(landing: Path) -> None:
     assert result.verdict in (READY, GAPS), result.summary()
     assert result.exit_status == 0
     claims = result.extracts["medical_claim"]
-    assert claims.files == 30 and claims.rows > 0 and not claims.missing_required
+    assert claims.files == SMALL_LANDING_MONTHS and claims.rows > 0 and not claims.missing_required
     # the as-of is the first day of a month inside the claims' span, never after the data
     assert result.as_of is not None and result.as_of.day == 1
     assert claims.first_date < result.as_of <= claims.last_date + pytest.importorskip("datetime").timedelta(days=1)
