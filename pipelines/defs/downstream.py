@@ -10,32 +10,30 @@ from pipelines.defs.modeling.assets import (
 )
 from pipelines.defs.outputs.assets import (
     intake_list_asset,
-    marts_intake_list,
     marts_kpi_readmission_monthly,
     marts_program_kpis,
     reports_case_manager_worklists,
     reports_program_report,
 )
 
-downstream_assets = [
-    core_inpatient_stay,
-    core_diagnosis,
-    features_readmission_stay,
-    features_member_features,
-    ml_readmission_model,
-    ml_readmission_score,
-    ml_high_need_model,
-    ml_high_need_score,
-    marts_intake_list,
-    marts_kpi_readmission_monthly,
-    marts_program_kpis,
-    reports_program_report,
-    reports_case_manager_worklists,
-]
 downstream_checks = [*core_checks, *feature_checks]
 
 
 def downstream_assets_for(intake_score: str) -> list:
-    """The downstream assets with ``marts.intake_list`` waiting on the ``intake_score`` score only,
-    so a failure on the other score path never stops the list."""
-    return [intake_list_asset(intake_score) if a is marts_intake_list else a for a in downstream_assets]
+    """The assets after ingestion, with ``marts.intake_list`` waiting on the ``intake_score`` score
+    only, so a failure on the other score path never stops the list."""
+    return [
+        core_inpatient_stay,
+        core_diagnosis,
+        features_readmission_stay,
+        features_member_features,
+        ml_readmission_model,
+        ml_readmission_score,
+        ml_high_need_model,
+        ml_high_need_score,
+        intake_list_asset(intake_score),
+        marts_kpi_readmission_monthly,
+        marts_program_kpis,
+        reports_program_report,
+        reports_case_manager_worklists,
+    ]

@@ -133,9 +133,6 @@ def intake_list_asset(score_name: str = DEFAULT_INTAKE_SCORE) -> dg.AssetsDefini
     return marts_intake_list
 
 
-marts_intake_list = intake_list_asset()
-
-
 @dg.asset(
     key=["marts", "kpi_readmission_monthly"],
     # the label is built from core.inpatient_stay, so the KPI does not wait on the readmission model path
