@@ -4,18 +4,27 @@ Who is eligible, the member context (latest discharge, open care gaps, region) a
 manager's open capacity are SQL files in ``features/sql/ml__intake_*.sql`` and
 ``ml__case_manager_open_capacity.sql``; this module ranks, cuts at capacity and suggests a case
 manager. One row per listed member, with only the fields a case manager needs.
+
+An evaluation lottery at the margin (``IntakeOptions.evaluation_lottery``): when eligible members
+outnumber the open slots, the members whose ranks sit closest to the capacity cut form a band, and
+the slots the band would have filled go to a seeded random half of it; everyone above the band is
+listed as before. Each band member, offered or not, is logged in ``marts.intake_assignment`` so the
+program-effect estimate can compare the two halves (a randomised, intention-to-treat comparison).
+``lottery_sample_size`` and ``lottery_rounds`` say how many rounds such a comparison needs.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, field
 
 import duckdb
 import numpy as np
 import polars as pl
+from scipy.stats import norm
 
-from features.sqlfiles import load_sql
+from features.sqlfiles import ensure_schema, load_sql
 
 CONTACT_BUSINESS_DAYS = 2
 TIERS = ((95.0, "very_high"), (80.0, "high"), (50.0, "moderate"))
@@ -58,6 +67,11 @@ class IntakeOptions:
     # A source with no case-manager roster at all (EHR extracts) still gets a ranked list of this
     # many members, with no suggested case manager; a roster that is full gets an empty list.
     no_roster_list_size: int = 25
+    # Evaluation lottery at the margin: the band holds round(evaluation_lottery x open slots) members
+    # closest to the cut; 0 turns it off. The seed defaults to one derived from the as-of date, so
+    # re-running an as-of draws the same lottery.
+    evaluation_lottery: float = 0.0
+    lottery_seed: int | None = None
 
 
 def open_capacity(con: duckdb.DuckDBPyConnection, as_of: dt.date, options: IntakeOptions = IntakeOptions()) -> pl.DataFrame:
@@ -170,34 +184,134 @@ def _assign(people: pl.DataFrame, managers: pl.DataFrame, score_name: str) -> pl
     )
 
 
-def build_intake_list(
-    con: duckdb.DuckDBPyConnection,
-    scores: pl.DataFrame,
-    as_of: dt.date,
-    score_name: str = "readmission",
-    options: IntakeOptions = IntakeOptions(),
-) -> pl.DataFrame:
-    """Rank eligible members by the configured score and cut the list at the team's open capacity.
+ASSIGNMENT_TABLE = "marts.intake_assignment"
+ASSIGNMENT_COLUMNS = (
+    "assignment_date", "person_id", "program", "lottery_band_flag", "offered_flag", "lottery_seed",
+    "score_name", "rank", "capacity", "band_size", "round_id",
+)
+ASSIGNMENT_SCHEMA = {
+    "assignment_date": pl.Date, "person_id": pl.String, "program": pl.String, "lottery_band_flag": pl.Int64,
+    "offered_flag": pl.Int64, "lottery_seed": pl.Int64, "score_name": pl.String, "rank": pl.Int64,
+    "capacity": pl.Int64, "band_size": pl.Int64, "round_id": pl.String,
+}
+# The lottery randomises across every program's slots of the list, so its comparison is of the
+# offer of case management in any program (the program_effect convention for "overall").
+LOTTERY_PROGRAM = "all"
 
-    ``scores``: ``ml.readmission_score`` (person_id, stay_id, discharge_date, score, score_raw,
-    reason_1..3) or ``ml.high_need_score`` (person_id, score, score_raw, reason_1..3). Ranked by
-    score, then score_raw where calibrated scores tie, then person_id. score_percentile is among
-    eligible scored members before the cut. The list holds at most sum(free slots) of active case
-    managers (capacity, capped by the program's caseload cap, minus the active caseload, acuity
-    weighted when configured); with no roster at all, the top ``options.no_roster_list_size``
-    members and no suggested case manager. Needs raw.eligibility, raw.encounter, raw.cm_case, raw.cm_roster,
-    core.inpatient_stay; reads marts.score_history when present for the rising-risk flag.
-    """
-    managers = open_capacity(con, as_of, options)
-    roster_size = con.execute("SELECT count(*) FROM raw.cm_roster").fetchone()[0]
-    total_free = int(managers["free_slots"].sum()) if managers.height else 0
-    if roster_size == 0:
-        total_free = options.no_roster_list_size
+
+@dataclass(frozen=True)
+class LotteryBand:
+    """Where the band sits in a ranked list: ``above`` members just inside the capacity cut (ranks
+    capacity - above + 1 .. capacity) and ``below`` just outside it (capacity + 1 .. capacity + below);
+    ``above`` of the band are offered, so the list still holds exactly ``capacity`` members."""
+
+    capacity: int
+    above: int
+    below: int
+
+    @property
+    def size(self) -> int:
+        return self.above + self.below
+
+    @property
+    def first_rank(self) -> int:
+        return self.capacity - self.above + 1
+
+    @property
+    def last_rank(self) -> int:
+        return self.capacity + self.below
+
+
+@dataclass(frozen=True)
+class IntakeResult:
+    """The intake list, the lottery's band log (empty when no lottery ran) and, when it did not run
+    although asked for, why (one sentence with counts only)."""
+
+    intake: pl.DataFrame
+    assignment: pl.DataFrame
+    lottery_note: str = ""
+
+
+def lottery_band(capacity: int, eligible: int, fraction: float) -> LotteryBand | None:
+    """The band of ``round(fraction x capacity)`` members around the cut: half above it, half below
+    (the odd member below). Clipped symmetrically when either side runs short (at most ``capacity``
+    above, at most ``eligible - capacity`` below, the two sides within one of each other). None when
+    there is nothing to randomise: no fraction, eligible members do not outnumber the slots, or the
+    band would hold no one on one side."""
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"evaluation lottery fraction must be between 0 and 1, not {fraction}")
+    size = round(fraction * capacity)
+    spare = eligible - capacity
+    if size < 2 or capacity < 1 or spare < 1:
+        return None
+    above = min(size // 2, capacity, spare)
+    below = min(size - size // 2, spare, above + 1)
+    return LotteryBand(capacity=capacity, above=above, below=below)
+
+
+def draw_lottery(ranked: pl.DataFrame, band: LotteryBand, seed: int) -> pl.DataFrame:
+    """``ranked`` (one row per eligible member, ``rank`` 1..n) with ``lottery_band_flag`` and
+    ``offered_flag``: ranks above the band are offered as without a lottery, ranks past the band are
+    not, and within the band a seeded random ``band.above`` members are offered. The draw depends
+    only on the band's rank order and the seed."""
+    draw = pl.DataFrame({
+        "rank": pl.int_range(band.first_rank, band.last_rank + 1, eager=True).cast(pl.Int64),
+        "_drawn": np.random.default_rng(seed).permutation(band.size) < band.above,  # exactly band.above
+    })
+    in_band = pl.col("rank").is_between(band.first_rank, band.last_rank)
+    return ranked.join(draw, on="rank", how="left").with_columns(
+        in_band.cast(pl.Int64).alias("lottery_band_flag"),
+        pl.when(in_band).then(pl.col("_drawn")).otherwise(pl.col("rank") < band.first_rank)
+        .cast(pl.Int64).alias("offered_flag"),
+    ).drop("_drawn")
+
+
+def no_lottery(ranked: pl.DataFrame, capacity: int) -> pl.DataFrame:
+    """``ranked`` with the flags of a plain cut at ``capacity``: no band, the top ranks offered."""
+    return ranked.with_columns(
+        pl.lit(0, dtype=pl.Int64).alias("lottery_band_flag"),
+        (pl.col("rank") <= capacity).cast(pl.Int64).alias("offered_flag"),
+    )
+
+
+def default_lottery_seed(as_of: dt.date) -> int:
+    """The seed used when none is configured: the as-of date as YYYYMMDD, so a re-run of the same
+    as-of draws the same lottery and each round its own."""
+    return as_of.year * 10_000 + as_of.month * 100 + as_of.day
+
+
+def lottery_sample_size(control_rate: float, reduction: float, power: float = 0.8, alpha: float = 0.05) -> int:
+    """Members per arm to detect ``control_rate`` falling by ``reduction`` (a proportion, 0.03 for 3
+    points) with a two-sided test of two proportions at level ``alpha`` with ``power``: the normal
+    approximation without continuity correction (Fleiss, Levin & Paik 2003, eq. 4.14),
+    n = [z(1-a/2) sqrt(2 p q) + z(power) sqrt(p1 q1 + p2 q2)]^2 / (p1 - p2)^2 with p the mean of
+    p1 and p2, rounded up."""
+    p1, p2 = control_rate, control_rate - reduction
+    if not (0.0 < p1 < 1.0 and 0.0 < p2 < 1.0) or reduction == 0:
+        raise ValueError(f"rates must lie in (0, 1) and differ: control {control_rate}, reduction {reduction}")
+    p_bar = (p1 + p2) / 2
+    z_a, z_b = norm.ppf(1 - alpha / 2), norm.ppf(power)
+    n = (z_a * math.sqrt(2 * p_bar * (1 - p_bar)) + z_b * math.sqrt(p1 * (1 - p1) + p2 * (1 - p2))) ** 2 / (p1 - p2) ** 2
+    return math.ceil(n - 1e-9)
+
+
+def lottery_rounds(n_per_arm: int, band_size: int) -> int:
+    """Rounds of a lottery with ``band_size`` members each until both arms hold ``n_per_arm``: each
+    round adds band_size // 2 offered members (the smaller arm for an odd band)."""
+    per_round = band_size // 2
+    if per_round < 1:
+        raise ValueError(f"a lottery band needs at least 2 members, not {band_size}")
+    return math.ceil(n_per_arm / per_round)
+
+
+def _ranked_candidates(
+    con: duckdb.DuckDBPyConnection, scores: pl.DataFrame, as_of: dt.date, score_name: str, options: IntakeOptions
+) -> pl.DataFrame:
+    """Every eligible scored member with context, in list order (``rank`` 1..n)."""
     eligible = eligible_members(con, as_of, options).lazy()
     context = member_context(con, as_of).lazy()
     previous = previous_scores(con, score_name, as_of).lazy()
-
-    people = (
+    return (
         score_candidates(scores, score_name, as_of, options)
         .join(eligible, on="person_id", how="inner")
         .join(context, on="person_id", how="left")
@@ -205,7 +319,74 @@ def build_intake_list(
         .sort(["score", "score_raw", "person_id"], descending=[True, True, False], nulls_last=True)
         .with_columns((pl.col("score").rank("max") / pl.len() * 100).round(1).alias("score_percentile"))
         .with_row_index("rank", offset=1)
-        .filter(pl.col("rank") <= total_free)
+        .with_columns(pl.col("rank").cast(pl.Int64))
+        .collect()
+    )
+
+
+def _assignment_log(drawn: pl.DataFrame, band: LotteryBand, seed: int, as_of: dt.date, score_name: str) -> pl.DataFrame:
+    return drawn.filter(pl.col("lottery_band_flag") == 1).select(
+        pl.lit(as_of, dtype=pl.Date).alias("assignment_date"),
+        "person_id",
+        pl.lit(LOTTERY_PROGRAM).alias("program"),
+        "lottery_band_flag",
+        "offered_flag",
+        pl.lit(seed, dtype=pl.Int64).alias("lottery_seed"),
+        pl.lit(score_name).alias("score_name"),
+        "rank",
+        pl.lit(band.capacity, dtype=pl.Int64).alias("capacity"),
+        pl.lit(band.size, dtype=pl.Int64).alias("band_size"),
+        pl.lit(f"{score_name}:{as_of.isoformat()}").alias("round_id"),
+    ).sort("rank")
+
+
+def build_intake(
+    con: duckdb.DuckDBPyConnection,
+    scores: pl.DataFrame,
+    as_of: dt.date,
+    score_name: str = "readmission",
+    options: IntakeOptions = IntakeOptions(),
+) -> IntakeResult:
+    """Rank eligible members by the configured score and cut the list at the team's open capacity,
+    running the evaluation lottery at the cut when ``options.evaluation_lottery`` is set.
+
+    ``scores``: ``ml.readmission_score`` (person_id, stay_id, discharge_date, score, score_raw,
+    reason_1..3) or ``ml.high_need_score`` (person_id, score, score_raw, reason_1..3). Ranked by
+    score, then score_raw where calibrated scores tie, then person_id. score_percentile is among
+    eligible scored members before the cut. The list holds at most sum(free slots) of active case
+    managers (capacity, capped by the program's caseload cap, minus the active caseload, acuity
+    weighted when configured); with no roster at all, the top ``options.no_roster_list_size``
+    members and no suggested case manager (and no lottery: there are no slots to randomise). With
+    a lottery the list holds the members above the band and the band's offered half, ranked 1..k in
+    score order; the band's other half is only in the assignment log. Needs raw.eligibility,
+    raw.encounter, raw.cm_case, raw.cm_roster, core.inpatient_stay; reads marts.score_history when
+    present for the rising-risk flag.
+    """
+    managers = open_capacity(con, as_of, options)
+    roster_size = con.execute("SELECT count(*) FROM raw.cm_roster").fetchone()[0]
+    total_free = int(managers["free_slots"].sum()) if managers.height else 0
+    if roster_size == 0:
+        total_free = options.no_roster_list_size
+    ranked = _ranked_candidates(con, scores, as_of, score_name, options)
+    band, note = None, ""
+    if options.evaluation_lottery > 0:
+        if roster_size == 0:
+            note = "no evaluation lottery: the source has no case-manager roster, so no open slots to randomise"
+        else:
+            band = lottery_band(total_free, ranked.height, options.evaluation_lottery)
+            if band is None:
+                note = (f"no evaluation lottery: {ranked.height} eligible members for {total_free} open slots "
+                        f"leave no band of two or more at the cut")
+    seed = options.lottery_seed if options.lottery_seed is not None else default_lottery_seed(as_of)
+    drawn = draw_lottery(ranked, band, seed) if band is not None else no_lottery(ranked, total_free)
+    assignment = (_assignment_log(drawn, band, seed, as_of, score_name) if band is not None
+                  else pl.DataFrame(schema=ASSIGNMENT_SCHEMA))
+    people = (
+        drawn.lazy()
+        .filter(pl.col("offered_flag") == 1)
+        .sort("rank")
+        .drop("rank")
+        .with_row_index("rank", offset=1)
         .with_columns(
             pl.col("rank").cast(pl.Int64),
             _tier(pl.col("score_percentile")).alias("risk_tier"),
@@ -225,7 +406,31 @@ def build_intake_list(
         .collect()
     )
     assigned = _assign(people, managers, score_name)
-    return people.join(assigned, on="rank", how="left").select(OUTPUT_COLUMNS).sort("rank")
+    intake = people.join(assigned, on="rank", how="left").select(OUTPUT_COLUMNS).sort("rank")
+    return IntakeResult(intake=intake, assignment=assignment, lottery_note=note)
+
+
+def build_intake_list(
+    con: duckdb.DuckDBPyConnection,
+    scores: pl.DataFrame,
+    as_of: dt.date,
+    score_name: str = "readmission",
+    options: IntakeOptions = IntakeOptions(),
+) -> pl.DataFrame:
+    """The intake list of :func:`build_intake` (without the lottery log)."""
+    return build_intake(con, scores, as_of, score_name, options).intake
+
+
+def record_assignment(con: duckdb.DuckDBPyConnection, as_of: dt.date, assignment: pl.DataFrame) -> int:
+    """Append this round's band to ``marts.intake_assignment`` (created when absent), replacing any
+    rows an earlier run wrote for the same as-of date, so a re-run replaces its round instead of
+    adding a second one. A run without a lottery removes that as-of's round. Returns the rows written."""
+    ensure_schema(con, "marts")
+    con.execute(load_sql("marts__intake_assignment"))
+    rows = assignment.select(ASSIGNMENT_COLUMNS).cast(ASSIGNMENT_SCHEMA)  # read by DuckDB by name below
+    con.execute(f"DELETE FROM {ASSIGNMENT_TABLE} WHERE assignment_date = $as_of", {"as_of": as_of})
+    con.execute(f"INSERT INTO {ASSIGNMENT_TABLE} BY NAME SELECT * FROM rows")
+    return assignment.height
 
 
 # Features that record case-management status. Expected risk for the KPI comparison is computed as if
