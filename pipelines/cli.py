@@ -73,6 +73,17 @@ FORMAT_ARGUMENT = {
 SDOH_ARGUMENT = {"default": "", "help": "folder of public SDOH files (CDC SVI, ZIP-county crosswalk, ACS income)"}
 
 MEMBERS = _at_least(1)
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
+    return value
+
 MONTHS = _at_least(13, " (features and labels need a year of history)")
 
 
@@ -104,6 +115,7 @@ def execute_pipeline(
     breach_threshold: float = -1.0,
     wait: bool = False,
     intake_score: str = "readmission",
+    evaluation_lottery: float = 0.0,
 ) -> dg.ExecuteInProcessResult:
     """Materialise every asset in-process, over every landing month; the run's result and events.
 
@@ -124,7 +136,7 @@ def execute_pipeline(
         )
     settings = RiskstratSettings(
         home=str(home), landing=str(landing), as_of=as_of, data_through=data_through, breach_threshold=breach_threshold,
-        intake_score=intake_score,
+        intake_score=intake_score, evaluation_lottery=evaluation_lottery,
     )
     job = build_definitions(settings).resolve_job_def(ALL_ASSETS_JOB)
     with exclusive_home(home, wait=wait):
@@ -141,9 +153,11 @@ def run_pipeline(
     breach_threshold: float = -1.0,
     wait: bool = False,
     intake_score: str = "readmission",
+    evaluation_lottery: float = 0.0,
 ) -> bool:
     """``execute_pipeline``, True when the run succeeded."""
-    return execute_pipeline(home, landing, as_of, data_through, breach_threshold, wait, intake_score).success
+    return execute_pipeline(
+        home, landing, as_of, data_through, breach_threshold, wait, intake_score, evaluation_lottery).success
 
 
 def backfill_months(
@@ -259,7 +273,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"running the pipeline on {landing} into {home}", file=sys.stderr)
     started = time.monotonic()
     result = execute_pipeline(
-        home, landing, args.as_of or "", args.data_through or "", args.breach_threshold, args.wait, args.intake_score
+        home, landing, args.as_of or "", args.data_through or "", args.breach_threshold, args.wait, args.intake_score,
+        getattr(args, "evaluation_lottery", 0.0),  # demo builds its own arguments without it
     )
     elapsed = time.monotonic() - started
     if not result.success:
@@ -362,6 +377,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--intake-score", choices=["readmission", "high_need"], default="readmission",
         help="the score that ranks the intake list: recent discharges by readmission risk, or all members by high need",
+    )
+    run.add_argument(
+        "--evaluation-lottery", type=_fraction, default=0.0, metavar="FRACTION",
+        help="randomise the band of round(FRACTION x open slots) members closest to the intake list's capacity cut: "
+             "a seeded half gets the band's slots, every band member is logged in marts.intake_assignment (default 0: off)",
     )
     run.add_argument("--sdoh", **SDOH_ARGUMENT)
     run.set_defaults(func=cmd_run)

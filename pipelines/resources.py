@@ -31,6 +31,9 @@ class RiskstratSettings(dg.ConfigurableResource):
     breach_threshold: float = -1.0
     # which score ranks the intake list: "readmission" (recent discharges) or "high_need"
     intake_score: str = "readmission"
+    # evaluation lottery at the intake list's capacity cut: the band's size as a share of the open
+    # slots (0 = off); the intake asset's config can override it per run
+    evaluation_lottery: float = 0.0
     # Dagster steps in other processes (the UI's executor) may hold the file briefly.
     lock_wait_seconds: float = 60.0
     # DuckDB's own cap (its default is 80% of RAM): past it, joins, aggregates and sorts spill to

@@ -13,7 +13,7 @@ from data_contracts.errors import RiskstratDataError
 from features.kpi import CaseloadGuideline, build_kpi_readmission_monthly, build_program_kpis, record_history
 from features.member import enrolled_on, no_enrolled_member_error
 from features.readmission import READMISSION_TABLE
-from models.intake import IntakeOptions, build_intake_list, expected_readmission_risk
+from models.intake import IntakeOptions, IntakeResult, build_intake, expected_readmission_risk, record_assignment
 from models.paths import path_status, scored_for
 from models.store import load_model
 from pipelines.failures import surfaces_data_errors
@@ -39,6 +39,10 @@ class IntakeConfig(dg.Config):
     acuity_weighted: bool = False  # count each open case by its acuity (1-3) against capacity
     rising_delta: float = 0.10  # score rise since the last scoring run that marks rising risk
     declined_days: int = 90  # members who declined within this many days are not offered again
+    # evaluation lottery: band size as a share of the open slots; negative = the run's setting
+    # (riskstrat run --evaluation-lottery), 0 = off
+    evaluation_lottery: float = -1.0
+    lottery_seed: int = -1  # negative = derived from the as-of date (YYYYMMDD), recorded either way
 
 
 class KpiConfig(dg.Config):
@@ -53,6 +57,17 @@ class KpiConfig(dg.Config):
 def _intake_preview(intake: pl.DataFrame) -> str:
     preview = intake.head(10).select([c for c in ("rank", "score", "risk_tier", "reason_1") if c in intake.columns])
     return preview.to_pandas().to_markdown(index=False) if preview.height else "empty"
+
+
+def _lottery_metadata(result: IntakeResult, fraction: float) -> dict:
+    """Counts only: the band, its offered half and the seed, or why no lottery ran."""
+    if fraction <= 0:
+        return {}
+    if result.assignment.height == 0:
+        return {"evaluation_lottery": result.lottery_note}
+    log = result.assignment
+    return {"evaluation_lottery": f"band of {log.height} at the cut of {log['capacity'][0]} open slots",
+            "lottery_offered": int(log["offered_flag"].sum()), "lottery_seed": int(log["lottery_seed"][0])}
 
 
 INTAKE_CONTEXT = [
@@ -97,9 +112,15 @@ def intake_list_asset(score_name: str = DEFAULT_INTAKE_SCORE) -> dg.AssetsDefini
         capacity, each with three plain-word reasons, open care gaps, a rising-risk mark, a suggested
         program and case manager and a contact-by date. Also HOME/outputs/intake_list.csv and
         intake_list.xlsx (full list plus one sheet per case manager); this run's list and scores are
-        kept in marts.intake_list_history and marts.score_history."""
+        kept in marts.intake_list_history and marts.score_history. With an evaluation lottery
+        (settings.evaluation_lottery or this asset's config), the band of members closest to the
+        capacity cut is randomised: a seeded half gets the band's slots and is listed like any other
+        member, the other half is not listed; every band member is appended to
+        marts.intake_assignment (one round per as-of date, a re-run replaces its round)."""
+        fraction = config.evaluation_lottery if config.evaluation_lottery >= 0 else settings.evaluation_lottery
         options = IntakeOptions(acuity_weighted=config.acuity_weighted, rising_delta=config.rising_delta,
-                                declined_days=config.declined_days)
+                                declined_days=config.declined_days, evaluation_lottery=fraction,
+                                lottery_seed=config.lottery_seed if config.lottery_seed >= 0 else None)
         selected = settings.intake_score
         if selected not in SCORE_TABLES:
             raise ValueError(f"settings.intake_score must be one of {sorted(SCORE_TABLES)}, not {selected!r}")
@@ -109,9 +130,11 @@ def intake_list_asset(score_name: str = DEFAULT_INTAKE_SCORE) -> dg.AssetsDefini
                 raise no_enrolled_member_error(con, as_of)
             score_name, fallback = _choose_score(con, selected, as_of)
             scores = con.execute(f"SELECT * FROM {SCORE_TABLES[score_name]}").pl()  # name from the fixed dict
-            intake = build_intake_list(con, scores, as_of, score_name=score_name, options=options)
+            result = build_intake(con, scores, as_of, score_name=score_name, options=options)
+            intake = result.intake
             con.execute("CREATE SCHEMA IF NOT EXISTS marts")
             con.execute("CREATE OR REPLACE TABLE marts.intake_list AS SELECT * FROM intake")
+            record_assignment(con, as_of, result.assignment)
             record_history(con, score_name, as_of, intake, scores.group_by("person_id").agg(pl.col("score").max()))
         path = settings.outputs_path / INTAKE_CSV
         intake.write_csv(path)
@@ -123,6 +146,7 @@ def intake_list_asset(score_name: str = DEFAULT_INTAKE_SCORE) -> dg.AssetsDefini
                 "score": score_name,
                 "selected_score": selected,
                 **({"fallback": fallback} if fallback else {}),
+                **_lottery_metadata(result, fraction),
                 "rising_risk": int(intake["rising_risk_flag"].sum()) if intake.height else 0,
                 "path": str(path),
                 "workbook": str(workbook),
