@@ -16,7 +16,7 @@ h2{font-size:17px;margin:4px 0 10px}h3{font-size:15px;margin:12px 0 6px}
 .cards{display:flex;flex-wrap:wrap;gap:10px}.card{flex:1 1 150px;border:1px solid #dde1e7;border-radius:6px;padding:8px 10px;background:#fbfcfd}
 .card b{display:block;font-size:20px}.card span{color:#5a6472;font-size:12px}
 .grid2{display:grid;grid-template-columns:repeat(auto-fit,minmax(460px,1fr));gap:8px}
-svg.chart{width:100%;max-width:560px;height:auto}svg.cal{max-width:400px}
+svg.chart{width:100%;max-width:560px;height:auto}svg.cal{max-width:400px}svg.hist{max-width:300px}
 svg .ct{font-size:13px;font-weight:600;fill:#1d2330}svg .yl{font-size:10px;fill:#5a6472;text-anchor:end}
 svg .xl{font-size:10px;fill:#5a6472;text-anchor:middle}svg .lg{font-size:11px;fill:#1d2330}
 svg .grid{stroke:#e6e9ee}svg .axis{stroke:#9aa3ad}svg .diag{stroke:#9aa3ad;stroke-dasharray:4 3}svg .band{fill:#2e8b57;opacity:.12}
@@ -26,6 +26,11 @@ th{background:#eef1f5;position:sticky;top:0}td.n{text-align:right;font-variant-n
 .tag{display:inline-block;padding:0 6px;border-radius:8px;font-size:12px;background:#eef1f5}
 .very_high{background:#f8d7da}.high{background:#fde8cf}.moderate{background:#fff3cd}.low{background:#e2f0e6}
 .rising{background:#d6e4f5;font-weight:600}td.nw{white-space:nowrap}.small{font-size:12px;color:#5a6472}
+.effect{border:2px solid #1d3557;border-radius:6px;padding:10px 14px;background:#f3f6fb;flex:2 1 320px}
+.effect b{display:block;font-size:22px}.effect .ci{font-size:15px;color:#1d2330}.effect span{color:#5a6472;font-size:12px;display:block}
+.effect.randomised{border-color:#2e8b57;background:#f1f8f3;flex:1 1 260px}.effect.withheld b{font-size:16px;color:#8a5a00}
+.descriptive{border-left:3px solid #9aa3ad;padding-left:10px}.label{display:inline-block;padding:0 6px;border-radius:8px;font-size:12px;background:#eceff3;color:#5a6472;font-weight:600}
+.gloss{font-size:12px;color:#5a6472;margin:4px 0}
 @media print{body{background:#fff}section{break-inside:avoid}}
 """
 

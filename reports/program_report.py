@@ -1,5 +1,7 @@
-"""The program-lead report: one self-contained HTML file with KPI trends, model calibration and
-lift, the fairness table, the last run's data quality and the KPI definitions.
+"""The program-lead report: one self-contained HTML file that opens with whether case management
+works (the adjusted effect with its interval, diagnostics and the descriptive comparisons labelled
+as such), then KPI trends, model calibration and lift, the fairness table, the last run's data
+quality and the KPI definitions.
 
 Each section renders what the warehouse and ``metrics.json`` hold and says what is missing; a
 missing table or metric never fails the report.
@@ -16,6 +18,7 @@ import duckdb
 import polars as pl
 
 from data_contracts.spec import EXTRACTS
+from reports.effect import DESCRIPTIVE_LABEL, LotteryContext, render_effect_section
 from reports.html import missing, page, table
 from reports.svg import bar_chart, calibration_chart, line_chart
 
@@ -71,7 +74,10 @@ def _trend(frame: pl.DataFrame | None, period: str, value: str, by: str | None, 
     return chart
 
 
-def _headline(con: duckdb.DuckDBPyConnection) -> str:
+def _cards(con: duckdb.DuckDBPyConnection, descriptive: bool) -> str:
+    """KPI cards. ``descriptive``: the readmission rate and O/E in case management beside comparable
+    members (descriptive: members are enrolled because they are at risk); otherwise the process
+    cards (7-day follow-up, engagement, documentation)."""
     cards = []
 
     def add(label: str, value: float | None, fmt: str) -> None:
@@ -92,24 +98,62 @@ def _headline(con: duckdb.DuckDBPyConnection) -> str:
         base = ("FROM marts.kpi_transition_monthly WHERE level = 'all' AND discharge_month >= "
                 "(SELECT max(discharge_month) FROM marts.kpi_transition_monthly WHERE observable_index_stays > 0) "
                 "- INTERVAL 11 MONTH")
-        for cohort, label in (("in_case_management", "in case management"), ("comparable_not_in_cm", "comparable")):
-            add(f"30-day readmission, {label} (last 12 observable months)",
-                last12(f"SELECT sum(readmissions) / nullif(sum(observable_index_stays), 0) {base} AND cohort = '{cohort}'"),
-                "pct")
-            add(f"O/E, {label}", last12(f"SELECT sum(observed_readmissions_scored) / nullif(sum(expected_readmissions), 0) "
-                                       f"{base} AND cohort = '{cohort}'"), "ratio")
-        add("follow-up within 7 days, in case management",
-            last12(f"SELECT sum(followup_7d_stays) / nullif(sum(followup_eligible_stays), 0) {base} "
-                   "AND cohort = 'in_case_management'"), "pct")
+        if descriptive:
+            for cohort, label in (("in_case_management", "in case management"), ("comparable_not_in_cm", "comparable")):
+                add(f"30-day readmission, {label} (last 12 observable months)",
+                    last12(f"SELECT sum(readmissions) / nullif(sum(observable_index_stays), 0) {base} "
+                           f"AND cohort = '{cohort}'"), "pct")
+                add(f"O/E, {label}", last12(f"SELECT sum(observed_readmissions_scored) / "
+                                           f"nullif(sum(expected_readmissions), 0) {base} AND cohort = '{cohort}'"),
+                    "ratio")
+        else:
+            add("follow-up within 7 days, in case management",
+                last12(f"SELECT sum(followup_7d_stays) / nullif(sum(followup_eligible_stays), 0) {base} "
+                       "AND cohort = 'in_case_management'"), "pct")
+    if descriptive:
+        return (f'<p>From the KPI marts, unadjusted: <span class="label">{escape(DESCRIPTIVE_LABEL)}</span></p>'
+                f'<div class="cards">{"".join(cards)}</div>') if cards else ""
     if _exists(con, "marts", "kpi_referral_monthly"):
-        add("engagement rate (last 12 months of referrals)",
-            last12("SELECT sum(engaged) / nullif(sum(resolved_referrals), 0) FROM marts.kpi_referral_monthly "
-                   "WHERE level = 'all' AND referral_month >= (SELECT max(referral_month) FROM marts.kpi_referral_monthly) "
-                   "- INTERVAL 11 MONTH"), "pct")
+        add("engagement rate (last 12 months of referrals)", _engagement(con), "pct")
     if _exists(con, "marts", "kpi_documentation"):
         add("documentation complete (open cases today)",
             last12("SELECT documentation_completeness_rate FROM marts.kpi_documentation WHERE level = 'all'"), "pct")
     return f'<div class="cards">{"".join(cards)}</div>' if cards else missing("No KPI tables yet.")
+
+
+def _engagement(con: duckdb.DuckDBPyConnection) -> float | None:
+    """Engaged / resolved referrals over the last 12 months of marts.kpi_referral_monthly."""
+    if not _exists(con, "marts", "kpi_referral_monthly"):
+        return None
+    return con.execute(
+        "SELECT sum(engaged) / nullif(sum(resolved_referrals), 0) FROM marts.kpi_referral_monthly "
+        "WHERE level = 'all' AND referral_month >= (SELECT max(referral_month) FROM marts.kpi_referral_monthly) "
+        "- INTERVAL 11 MONTH").fetchone()[0]
+
+
+def _lottery_context(con: duckdb.DuckDBPyConnection) -> LotteryContext:
+    """The latest lottery round's band size (the pipeline's own log, else the landed extract), the
+    list's open slots and the engagement rate, for the power line."""
+    band = None
+    if _exists(con, "marts", "intake_assignment"):
+        band = con.execute("SELECT max(band_size) FROM marts.intake_assignment WHERE assignment_date = "
+                           "(SELECT max(assignment_date) FROM marts.intake_assignment)").fetchone()[0]
+    if band is None and _exists(con, "raw", "cm_intake_assignment"):
+        band = con.execute("SELECT count(*) FILTER (WHERE lottery_band_flag = 1) FROM raw.cm_intake_assignment "
+                           "WHERE assignment_date = (SELECT max(assignment_date) FROM raw.cm_intake_assignment)"
+                           ).fetchone()[0] or None
+    slots = con.execute("SELECT count(*) FROM marts.intake_list").fetchone()[0] \
+        if _exists(con, "marts", "intake_list") else None
+    uptake = _engagement(con)
+    return LotteryContext(band_size=int(band) if band else None, open_slots=slots or None,
+                          uptake=float(uptake) if uptake is not None else None)
+
+
+def _effect_section(con: duckdb.DuckDBPyConnection) -> str:
+    return render_effect_section(
+        _read(con, "marts.program_effect"), _read(con, "marts.program_effect_balance"),
+        _read(con, "marts.program_effect_overlap"), descriptive_cards=_cards(con, descriptive=True),
+        lottery=_lottery_context(con), program_names=PROGRAM_NAMES)
 
 
 def _kpi_section(con: duckdb.DuckDBPyConnection) -> str:
@@ -153,7 +197,9 @@ def _kpi_section(con: duckdb.DuckDBPyConnection) -> str:
         _trend(clo, "close_month", "goals_achieved_rate", None, "Goals achieved in closed cases"),
         _trend(clo, "close_month", "case_length_days_median", None, "Case length, median days", fmt="num"),
     ]
-    out = [f'<div class="grid2">{"".join(f"<div>{c}</div>" for c in charts)}</div>']
+    out = ['<p class="gloss">Lines by cohort describe members in and out of case management; they are '
+           f'{DESCRIPTIVE_LABEL} (the first section says why and gives the adjusted effect).</p>',
+           f'<div class="grid2">{"".join(f"<div>{c}</div>" for c in charts)}</div>']
     if clo is not None and clo.height and clo["satisfaction_responses"].sum() > 0:
         sat = clo.filter(pl.col("satisfaction_responses") > 0).sort("close_month").tail(6).select(
             "close_month", "satisfaction_responses", "satisfaction_mean", "satisfied_share")
@@ -399,7 +445,8 @@ def render_program_report(con: duckdb.DuckDBPyConnection, metrics: dict | None, 
                           calibration: dict[str, list[dict]] | None = None) -> str:
     """The report as one HTML string. ``calibration``: bins per task to draw when metrics.json has none."""
     body = (
-        f"<section><h2>At a glance</h2>{_headline(con)}</section>"
+        f'<section id="program-effect"><h2>Does case management work?</h2>{_effect_section(con)}</section>'
+        f"<section><h2>At a glance</h2>{_cards(con, descriptive=False)}</section>"
         f"<section><h2>Scores this run</h2>{_score_paths(con, metrics, as_of)}</section>"
         f"<section><h2>KPI trends (all programs)</h2>{_kpi_section(con)}</section>"
         f"<section><h2>Models: performance, calibration, lift and fairness</h2>{_model_section(metrics, calibration)}</section>"

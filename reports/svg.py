@@ -175,3 +175,38 @@ def bar_chart(title: str, labels: Sequence[str], values: Sequence[float], refere
         parts.append(f'<line x1="{ML}" x2="{W - MR}" y1="{yy:.1f}" y2="{yy:.1f}" class="diag"/>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def histogram(title: str, bins: Sequence[tuple[float, float]], shares: Sequence[float], colour: str = PALETTE[0],
+              x_label: str = "", top: float | None = None) -> str:
+    """A small histogram: one bar per bin (``bins`` as (low, high) edges, ``shares`` their heights as
+    proportions). ``top`` fixes the y-axis maximum so two histograms side by side share a scale."""
+    if not bins or not shares or sum(shares) == 0:
+        return f'<p class="missing">{escape(title)}: no data.</p>'
+    w, h, ml, mr, mt, mb = 300, 170, 40, 10, 26, 34
+    pw, ph = w - ml - mr, h - mt - mb
+    lo, hi = min(b[0] for b in bins), max(b[1] for b in bins)
+    span = (hi - lo) or 1.0
+    ticks = _ticks(0, top if top is not None else max(shares), 3)
+    ymax = ticks[-1]
+
+    def x(v: float) -> float:
+        return ml + (v - lo) / span * pw
+
+    parts = [f'<svg class="chart hist" role="img" viewBox="0 0 {w} {h}" xmlns="http://www.w3.org/2000/svg">',
+             f"<title>{escape(title)}</title>", f'<text x="{ml}" y="16" class="ct">{escape(title)}</text>']
+    for t in ticks:
+        yy = mt + ph - t / ymax * ph
+        parts.append(f'<line x1="{ml}" x2="{w - mr}" y1="{yy:.1f}" y2="{yy:.1f}" class="grid"/>'
+                     f'<text x="{ml - 4}" y="{yy + 4:.1f}" class="yl">{t * 100:.0f}%</text>')
+    for (b_lo, b_hi), share in zip(bins, shares, strict=True):
+        hh = share / ymax * ph
+        parts.append(f'<rect x="{x(b_lo) + 0.5:.1f}" y="{mt + ph - hh:.1f}" width="{max(x(b_hi) - x(b_lo) - 1, 0.5):.1f}" '
+                     f'height="{hh:.1f}" fill="{colour}"><title>{b_lo:.2f}-{b_hi:.2f}: {share * 100:.1f}%</title></rect>')
+    for v in (lo, (lo + hi) / 2, hi):
+        parts.append(f'<text x="{x(v):.1f}" y="{mt + ph + 13}" class="xl">{v:.2g}</text>')
+    parts.append(f'<line x1="{ml}" y1="{mt + ph}" x2="{w - mr}" y2="{mt + ph}" class="axis"/>')
+    if x_label:
+        parts.append(f'<text x="{ml + pw / 2}" y="{h - 4}" class="xl">{escape(x_label)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)

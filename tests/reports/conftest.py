@@ -68,3 +68,60 @@ def intake() -> pl.DataFrame:
         "suggested_case_manager_id": ["CM0001", "CM0001", "CM0002"], "suggested_team": ["CT-1", "CT-1", "CC-1"],
         "contact_by_date": [D(2024, 6, 1), D(2024, 6, 4), D(2024, 6, 1)],
     })
+
+
+EFFECT_COLUMNS = ("as_of_date", "outcome", "program", "method", "label", "estimand", "estimate", "ci_low", "ci_high",
+                  "unit", "n_treated", "n_control", "treated_mean", "control_mean", "e_value", "e_value_ci",
+                  "max_smd_before", "max_smd_after", "overlap_share", "status", "note")
+WITHHELD_NOTE = ("Withheld: 96% of enrolled stays have a propensity of enrolment above 0.99, so no comparable "
+                 "members exist outside the program.")
+
+
+def _effect_row(outcome, program, method, estimate, ci, means, n=(812, 9450), e=(None, None), status="reported",
+                note="", unit="risk difference"):
+    label = {"aipw": "adjusted effect", "lottery_itt": "randomised"}.get(method, "descriptive, not an effect")
+    return dict(zip(EFFECT_COLUMNS, (
+        AS_OF, outcome, program, method, label, "ATT" if method == "aipw" else method, estimate, ci[0], ci[1], unit,
+        n[0], n[1], means[0], means[1], e[0], e[1], 0.74 if method == "aipw" else None,
+        0.04 if method == "aipw" else None, 0.97 if method == "aipw" else None, status, note), strict=True))
+
+
+def write_program_effect(con, headline: str = "reported", lottery: bool = True) -> None:
+    """marts.program_effect, _balance and _overlap as the estimator writes them: an adjusted 30-day
+    readmission effect (reported, or withheld for lack of overlap), naive and pre/post rows, a
+    suppressed program cell and optionally a lottery row; and a lottery round of 10 in
+    marts.intake_assignment."""
+    rows = [
+        _effect_row("readmit_30d", "all", "aipw", -0.034, (-0.058, -0.010), (0.171, 0.205), e=(1.62, 1.19))
+        if headline == "reported" else
+        _effect_row("readmit_30d", "all", "aipw", None, (None, None), (0.209, 0.116), status="withheld_no_overlap",
+                    note=WITHHELD_NOTE),
+        _effect_row("readmit_180d", "all", "aipw", 0.006, (-0.021, 0.033), (0.41, 0.404), e=(1.05, 1.0)),
+        _effect_row("paid_6m", "all", "aipw", -45.0, (-80.0, -10.0), (1450.0, 1495.0), e=(1.3, 1.1),
+                    unit="dollars per member-month"),
+        _effect_row("readmit_30d", "complex_care", "aipw", None, (None, None), (None, None), n=(12, 900),
+                    status="suppressed_small_cell", note="Suppressed: 12 enrolled stays, fewer than 30."),
+        _effect_row("readmit_30d", "all", "naive", 0.093, (0.064, 0.122), (0.209, 0.116)),
+        _effect_row("admissions_6m", "all", "pre_post", -0.077, (-0.09, -0.064), (0.041, 0.118), n=(812, 812),
+                    unit="admissions per member-month"),
+    ]
+    if lottery:
+        rows.append(_effect_row("admissions_180d", "all", "lottery_itt", -0.02, (-0.11, 0.07), (0.31, 0.33),
+                                n=(150, 150), unit="admissions per member"))
+    effect = pl.DataFrame(rows, infer_schema_length=None)  # noqa: F841 (read by DuckDB)
+    balance = pl.DataFrame({  # noqa: F841
+        "outcome": ["readmit_30d"] * 4, "program": ["all"] * 4,
+        "covariate": ["lace_score", "prior_admissions_6m", "age", "charlson_index"],
+        "smd_before": [0.74, 0.52, 0.05, 0.31], "smd_after": [0.04, 0.12, 0.01, 0.02],
+        "imbalanced_flag": [0, 1, 0, 0]})
+    bins = [round(i / 10, 1) for i in range(11)]
+    overlap = pl.DataFrame({  # noqa: F841
+        "program": ["all"] * 20, "arm": ["enrolled"] * 10 + ["not_enrolled"] * 10,
+        "bin_low": bins[:-1] * 2, "bin_high": bins[1:] * 2,
+        "stays": [5, 20, 60, 120, 160, 150, 120, 90, 60, 27] + [3100, 2600, 1500, 900, 600, 350, 200, 120, 60, 20]})
+    con.execute("CREATE SCHEMA IF NOT EXISTS marts")
+    for name in ("effect", "balance", "overlap"):
+        target = "marts.program_effect" if name == "effect" else f"marts.program_effect_{name}"
+        con.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT * FROM {name}")
+    con.execute("CREATE OR REPLACE TABLE marts.intake_assignment AS SELECT DATE '2024-05-01' AS assignment_date, "
+                "10 AS band_size FROM range(10)")
