@@ -371,11 +371,11 @@ def build_intake(
     band, note = None, ""
     if options.evaluation_lottery > 0:
         if roster_size == 0:
-            note = "no evaluation lottery: the source has no case-manager roster, so no open slots to randomise"
+            note = "not run: the source has no case-manager roster, so there are no open slots to randomise"
         else:
             band = lottery_band(total_free, ranked.height, options.evaluation_lottery)
             if band is None:
-                note = (f"no evaluation lottery: {ranked.height} eligible members for {total_free} open slots "
+                note = (f"not run: {ranked.height} eligible members for {total_free} open slots "
                         f"leave no band of two or more at the cut")
     seed = options.lottery_seed if options.lottery_seed is not None else default_lottery_seed(as_of)
     drawn = draw_lottery(ranked, band, seed) if band is not None else no_lottery(ranked, total_free)

@@ -279,8 +279,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     elapsed = time.monotonic() - started
     if not result.success:
         return report_failed_run(result, elapsed, args.debug)
+    if getattr(args, "evaluation_lottery", 0.0) > 0:
+        print(f"evaluation lottery: {lottery_outcome(result)}", file=sys.stderr)
     print(f"done in {elapsed:.0f} s: warehouse {home / 'warehouse.duckdb'}, outputs in {home / 'outputs'}", file=sys.stderr)
     return 0
+
+
+def lottery_outcome(result: dg.ExecuteInProcessResult) -> str:
+    """What the intake step said of the evaluation lottery (counts only): its band, or why none ran."""
+    for materialization in result.asset_materializations_for_node("marts__intake_list"):
+        meta = materialization.metadata
+        if "evaluation_lottery" in meta:
+            offered = f", {meta['lottery_offered'].value} offered, seed {meta['lottery_seed'].value}" \
+                if "lottery_offered" in meta else ""
+            return f"{meta['evaluation_lottery'].value}{offered}"
+    return "not recorded by the intake step"
 
 
 def cmd_check(args: argparse.Namespace) -> int:
