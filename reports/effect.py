@@ -37,7 +37,12 @@ OUTCOME_TITLES = {
     "admissions_6m": "admissions, next 6 months", "admissions_12m": "admissions, next 12 months",
     "ed_visits_6m": "ED visits, next 6 months", "ed_visits_12m": "ED visits, next 12 months",
     "paid_6m": "paid cost, next 6 months", "paid_12m": "paid cost, next 12 months",
+    # the lottery's outcomes, counted from the offer (assignment) date
+    "any_admission_180d": "any admission within 180 days of the offer",
+    "admissions_180d": "admissions within 180 days of the offer",
 }
+# which lottery row the card beside the headline shows first
+LOTTERY_CARD_ORDER = ("readmit_30d", "any_admission_180d", "readmit_180d", "admissions_180d")
 OUTCOME_ORDER = {name: i for i, name in enumerate(OUTCOME_TITLES)}
 
 
@@ -203,8 +208,11 @@ def _lottery_card(effect: pl.DataFrame) -> str:
     rows = effect.filter(pl.col("method") == RANDOMISED)
     if rows.height == 0:
         return ""
-    # the lottery row on the headline outcome when there is one, else its first reported row
-    rows = rows.sort([pl.col("outcome") != HEADLINE_OUTCOME, pl.col("program") != OVERALL, pl.col("status") != "reported"])
+    # overall, reported, and the first outcome of LOTTERY_CARD_ORDER present
+    order = {name: i for i, name in enumerate(LOTTERY_CARD_ORDER)}
+    rows = rows.sort([pl.col("program") != OVERALL, pl.col("status") != "reported",
+                      pl.col("outcome").replace_strict(order, default=len(order), return_dtype=pl.Int64)],
+                     maintain_order=True)
     row = rows.row(0, named=True)
     title = f"Randomised at the intake cut (lottery band): {outcome_title(row['outcome'])}"
     if not _reported(row):

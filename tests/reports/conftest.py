@@ -106,8 +106,10 @@ def write_program_effect(con, headline: str = "reported", lottery: bool = True) 
                     unit="admissions per member-month"),
     ]
     if lottery:
-        rows.append(_effect_row("admissions_180d", "all", "lottery_itt", -0.02, (-0.11, 0.07), (0.31, 0.33),
-                                n=(150, 150), unit="admissions per member"))
+        rows += [_effect_row("admissions_180d", "all", "lottery_itt", -0.02, (-0.11, 0.07), (0.31, 0.33),
+                             n=(150, 150), unit="admissions per member"),
+                 _effect_row("any_admission_180d", "all", "lottery_itt", -0.04, (-0.15, 0.07), (0.22, 0.26),
+                             n=(150, 150))]
     effect = pl.DataFrame(rows, infer_schema_length=None)  # noqa: F841 (read by DuckDB)
     balance = pl.DataFrame({  # noqa: F841
         "outcome": ["readmit_30d"] * 4, "program": ["all"] * 4,

@@ -72,7 +72,9 @@ def test_headline_is_the_adjusted_effect_and_naive_figures_only_appear_labelled(
     assert "30-day readmission, in case management" in descriptive
     assert html.count("30-day readmission, in case management") == 1
     # the randomised estimate beside the observational one
-    assert 'id="lottery-effect"' in html and "per 100 offered" in html
+    lottery = re.search(r'id="lottery-effect">(.*?)</div>', html, re.S).group(1)
+    assert "any admission within 180 days of the offer" in lottery and "no detectable effect" in lottery
+    assert "95% CI from 15.0 fewer to 7.0 more admissions per 100 offered" in lottery
     # diagnostics: balance flagged above 0.1, a histogram per arm, glosses for the jargon
     assert "above 0.1 after weighting" in html and "2 of 4 characteristics" not in html
     assert "3 of 4 characteristics" in html and "1 after" in html
