@@ -131,7 +131,9 @@ def _poisson_ci(observed: int, expected: float, level: float = 0.95) -> tuple[fl
 def compare_cohorts(stays: pl.DataFrame, cohort: str = "open_cm_case_flag") -> pl.DataFrame:
     """Observed and model-expected readmissions for stays in case management at discharge
     (``cohort`` = 1) and the others: rate, O/E and its exact 95% interval, and the risk-standardised
-    rate (O/E x the overall observed rate)."""
+    rate (O/E x the overall observed rate). Descriptive, not an effect: the expectation adjusts for
+    the model's risk only, with no interval on the difference and no balance check; the effect
+    estimate is in ``marts.program_effect`` (:func:`program_effect`)."""
     rows = stays.filter(pl.col(LABEL).is_not_null() & pl.col("expected_p").is_not_null())
     overall = rows[LABEL].mean()
     out = []
@@ -142,6 +144,18 @@ def compare_cohorts(stays: pl.DataFrame, cohort: str = "open_cm_case_flag") -> p
                     "expected": expected, "observed_rate": observed / part.height, "oe_ratio": observed / expected,
                     "oe_ci_low": lo, "oe_ci_high": hi, "risk_standardised_rate": observed / expected * overall})
     return pl.DataFrame(out).sort("in_case_management", descending=True)
+
+
+def program_effect(con: duckdb.DuckDBPyConnection, methods: tuple[str, ...] = ()) -> pl.DataFrame:
+    """Rows of ``marts.program_effect`` (the adjusted, randomised and descriptive estimates the
+    report's first section shows), only ``methods`` when given (``aipw``, ``lottery_itt``, ``naive``,
+    ``pre_post``); raises when the pipeline has not built the table."""
+    exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'marts' "
+                         "AND table_name = 'program_effect'").fetchone()[0]
+    if not exists:
+        raise FileNotFoundError("marts.program_effect is not in this warehouse: run the pipeline's program_effect step")
+    rows = con.execute("SELECT * FROM marts.program_effect ORDER BY outcome, program, method").pl()
+    return rows.filter(pl.col("method").is_in(list(methods))) if methods else rows
 
 
 def rates_by_risk_decile(stays: pl.DataFrame, cohort: str = "open_cm_case_flag", bins: int = 10) -> pl.DataFrame:

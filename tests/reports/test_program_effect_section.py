@@ -136,3 +136,14 @@ def test_chromium_shows_the_note_of_a_withheld_estimate_and_no_number(effect_con
     headline = _headline(page.dom)
     rest = headline.replace(WITHHELD_NOTE, "")
     assert WITHHELD_NOTE in headline and "95% CI" not in rest and not re.search(r"\d+\.\d", rest)
+
+
+def test_notebook_helper_reads_the_effect_rows_by_method():
+    from reports.analysis import program_effect
+
+    con = duckdb.connect()
+    with pytest.raises(FileNotFoundError, match="program_effect step"):
+        program_effect(con)
+    write_program_effect(con)
+    assert program_effect(con, ("naive", "pre_post"))["method"].sort().to_list() == ["naive", "pre_post"]
+    assert program_effect(con).height == 8
