@@ -87,6 +87,16 @@ def _fraction(text: str) -> float:
 MONTHS = _at_least(13, " (features and labels need a year of history)")
 
 
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0.0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number of at least 0, got {value}")
+    return value
+
+
 def cmd_synth(args: argparse.Namespace) -> int:
     from synth.generator import generate
 
@@ -99,6 +109,9 @@ def cmd_synth(args: argparse.Namespace) -> int:
         months=args.months,
         dirty_rate=args.dirty_rate,
         file_format=args.file_format,
+        cm_effect=getattr(args, "cm_effect", 1.0),
+        cm_selection=getattr(args, "cm_selection", "latent"),
+        cm_lottery=getattr(args, "cm_lottery", 0.0),
     )
     total = sum(summary.rows.values())
     print(f"wrote {total:,} rows in {len(summary.rows)} extracts to {args.out} in {time.monotonic() - started:.1f} s")
@@ -376,6 +389,12 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--months", type=MONTHS, default=36)
     synth.add_argument("--dirty-rate", type=float, default=0.0, help="share of rows given a recorded defect")
     synth.add_argument("--file-format", choices=["csv", "parquet"], default="csv")
+    synth.add_argument("--cm-effect", type=_non_negative, default=1.0, metavar="S",
+                       help="scale of the case-management program's true effect (0 = none, 1 = default)")
+    synth.add_argument("--cm-selection", choices=["latent", "observed"], default="latent",
+                       help="refer on what the extracts record only (observed) or also on the members' true rates (latent)")
+    synth.add_argument("--cm-lottery", type=_fraction, default=0.0, metavar="FRACTION",
+                       help="randomise this fraction of complex care's monthly slots at the capacity cut (0 = no lottery)")
     synth.set_defaults(func=cmd_synth)
 
     run = sub.add_parser("run", parents=[common], help="run the whole pipeline on a landing folder")

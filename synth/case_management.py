@@ -1,17 +1,144 @@
-"""Case management in the demo data: the case-manager roster, who is referred to which program,
-what becomes of each referral (case paths), and the cm_case / cm_contact / cm_goal extracts.
+"""Case management in the demo data: the case-manager roster, who is referred to which program and
+when, what becomes of each referral (case paths), what an engaged case does to the member's care
+(the program's effect), the answer key of that effect, and the cm_* extracts.
 
 The model and its calibration sources are written up in docs/generator.md ("Case management").
+In short:
+
+* **Community programs** (complex care, intensive case management, ACT, brokerage) take members in
+  monthly intake rounds. Round r (the first day of each month) ranks the members who had an
+  unplanned discharge or an ED visit in the 30 days before the data cut-off (8 days before the
+  round) by a program score plus chance (Gumbel top-k), and refers the top ones into the
+  program's open slots (75% of its active capacity, minus the cases still open). Members are thus
+  picked right after a utilisation spike, and regression to the mean is there as in real programs.
+* **Care transitions** refers at risky discharges (logistic in a risk score, budgeted to the
+  program's capacity).
+* **Selection** ``latent`` (default) scores on the member's true admission rate and needs, which no
+  extract holds; ``observed`` scores only on what the extracts record (recent discharges and their
+  LACE parts, prior admissions and ED visits, chronic conditions, Charlson, positive social-need
+  screenings, age, payer) plus chance.
+* **Effect** (scaled by ``CMOptions.effect`` = S; 0 = the program does nothing): a stay whose member
+  is *enrolled at time zero* (an engaged case open at discharge or opened within 7 days, the rule
+  of ``enrolled_at_time_zero``) gets +1.4·S on the log-odds of a 7-day follow-up visit, which lowers
+  readmission log-odds by 0.55; and unplanned (background) admissions that fall inside an engaged
+  community case are thinned with probability 1 - exp(-0.105·S) (rate ratio 0.90 at S = 1).
+* **Lottery at the margin** (``CMOptions.lottery`` = F > 0): in complex care's rounds the
+  round(F·slots) members closest to the capacity cut (half above it, half below) are randomised:
+  a seeded random half of the band is offered, the other half is not (and neither half is
+  re-entered into complex-care intake for 180 days). Logged in ``cm_intake_assignment``.
 """
 
 from __future__ import annotations
 
+import zlib
+from dataclasses import dataclass
+
 import numpy as np
 import polars as pl
+from scipy.special import expit
+from scipy.stats import gamma as gamma_dist
 
 from synth import tables as T
-from synth.common import _choice, _ids, _IdSpace, _nullable, _rng, _row_choice, _Share, _Window
+from synth.common import _choice, _count_before, _ids, _IdSpace, _nullable, _rng, _row_choice, _Share, _Window
 
+SELECTIONS = ("latent", "observed")
+COMMUNITY_PROGRAMS = ("complex_care", "intensive_case_management", "assertive_community_treatment", "brokerage")
+CARE_TRANSITIONS = "care_transitions"
+LOTTERY_PROGRAM = "complex_care"
+GRACE_DAYS = 7  # enrolled at time zero: engaged case open at discharge or opened within this many days
+DATA_LAG_DAYS = 8  # an intake round ranks on data through this many days before the round
+LOOKBACK_DAYS = 30  # the utilisation spike that makes a member a candidate: within this many days
+OCCUPANCY = 0.75  # community programs fill their active capacity up to this share
+FOLLOWUP_LOG_ODDS = 0.55  # a 7-day follow-up visit lowers readmission odds by exp(-0.55) = 0.58x
+ENROLLED_FOLLOWUP_LOG_ODDS = 1.4  # enrolment at time zero raises 7-day follow-up log-odds by 1.4·S
+ADMISSION_LOG_RATE_RATIO = 0.105  # an engaged community case lowers the admission rate by exp(-0.105·S)
+LOTTERY_WASHOUT_DAYS = 180  # band members are not re-entered into the lottery program's intake
+NEVER = 10**6
+_CASE_KEYS = ("person", "kind", "sid", "referral", "open", "open_v", "end")
+COMMUNITY, CT_KIND = 0, 1
+
+
+@dataclass(frozen=True)
+class CMOptions:
+    """The switches of the case-management model (``riskstrat synth --cm-effect/--cm-selection/--cm-lottery``)."""
+
+    effect: float = 1.0
+    selection: str = "latent"
+    lottery: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.effect) and self.effect >= 0):
+            raise ValueError(f"cm_effect must be a number >= 0, not {self.effect!r}")
+        if self.selection not in SELECTIONS:
+            raise ValueError(f"cm_selection must be one of {SELECTIONS}, not {self.selection!r}")
+        if not 0.0 <= self.lottery <= 1.0:
+            raise ValueError(f"cm_lottery must lie in [0, 1], not {self.lottery!r}")
+
+    @property
+    def thinning(self) -> float:
+        """Probability that an unplanned admission inside an engaged community case is avoided."""
+        return float(1.0 - np.exp(-self.effect * ADMISSION_LOG_RATE_RATIO))
+
+
+def enrolled_at_time_zero(cases: pl.DataFrame, person: np.ndarray, discharge: np.ndarray) -> np.ndarray:
+    """The shared treatment rule, per (person, discharge day): the member has a case with an open
+    day (``open_v``), referral <= discharge + 7, open <= discharge + 7 and an end after discharge
+    (``end`` = close day, or later than the window for a case still open).  ``cases`` holds
+    ``person, referral, open, open_v, end``; day offsets from the window start."""
+    n = len(person)
+    if n == 0 or cases.height == 0:
+        return np.zeros(n, dtype=bool)
+    q = pl.DataFrame({"i": np.arange(n), "person": np.asarray(person), "d": np.asarray(discharge)})
+    hit = (q.join(cases.filter(pl.col("open_v")).select("person", "referral", "open", "end"), on="person")
+           .filter(_time_zero(pl.col("d"))).select("i").unique())
+    out = np.zeros(n, dtype=bool)
+    out[hit["i"].to_numpy()] = True
+    return out
+
+
+def _time_zero(d: pl.Expr) -> pl.Expr:
+    return ((pl.col("referral") <= d + GRACE_DAYS) & (pl.col("open") <= d + GRACE_DAYS) & (pl.col("end") > d))
+
+
+def covered_days(q: pl.DataFrame, cases: pl.DataFrame, drop_time_zero: bool = False) -> np.ndarray:
+    """Days in [lo, hi) on which any of the member's engaged cases is open ([open, end)), per row of
+    ``q`` (``i`` = 0..n-1, ``person``, ``d``, ``lo``, ``hi``).  With ``drop_time_zero`` the cases
+    that make the stay discharged on ``d`` enrolled at time zero are left out."""
+    out = np.zeros(q.height)
+    if q.height == 0 or cases.height == 0:
+        return out
+    j = q.join(cases.filter(pl.col("open_v")).select("person", "referral", "open", "end"), on="person")
+    if drop_time_zero:
+        j = j.filter(~_time_zero(pl.col("d")))
+    j = (j.with_columns(pl.max_horizontal("open", "lo").alias("s"), pl.min_horizontal("end", "hi").alias("e"))
+         .filter(pl.col("e") > pl.col("s")).sort("i", "s", "e")
+         .with_columns(pl.col("e").cum_max().shift(1).over("i").alias("prev")))
+    j = j.with_columns((pl.col("e") - pl.max_horizontal("s", pl.col("prev").fill_null(pl.col("s"))))
+                       .clip(lower_bound=0).alias("days"))
+    agg = j.group_by("i").agg(pl.col("days").sum())
+    out[agg["i"].to_numpy()] = agg["days"].to_numpy()
+    return out
+
+
+def expected_open_days(program: str, horizon: int) -> float:
+    """Expected days an offered community referral is open and engaged within the ``horizon`` days
+    after its intake round: P(engaged) x E|[open, close) ∩ [1, horizon]|, from the case-path
+    distribution of ``_case_paths`` (referral 0-4 days after the round, first contact 1-10 days
+    later, opening 0-2 days after that, length max(7, Gamma(2, duration/2))); death and
+    disenrolment are left out."""
+    p_engaged = 1.0 - 0.22
+    offset = np.convolve(np.convolve(np.full(5, 0.2), np.r_[0.0, np.full(10, 0.1)]), np.full(3, 1 / 3))
+    k = np.arange(1, horizon + 1)
+    survive = np.where(k <= 7, 1.0, gamma_dist.sf(k, 2.0, scale=T.PROGRAM_DURATION[program] / 2.0))
+    cum = np.r_[0.0, np.cumsum(survive)]  # cum[c] = E[min(length, c)]
+    o = np.arange(offset.size)
+    inside = np.clip(horizon + 1 - o, 0, horizon)
+    return float(p_engaged * np.sum(offset * cum[inside]))
+
+
+# ----------------------------------------------------------------------------------------
+# roster, capacity and case paths
+# ----------------------------------------------------------------------------------------
 def _roster(seed: int, n_members: int):
     rng = _rng(seed, "roster")
     n = max(3, int(round(n_members / 1500)))
@@ -40,24 +167,42 @@ def _roster(seed: int, n_members: int):
     })
 
 
-def _target_cases(roster: pl.DataFrame, program: str, days: int) -> int:
+def _active_capacity(roster: pl.DataFrame, program: str) -> float:
     r = roster.filter((pl.col("program") == program) & (pl.col("active_flag") == 1))
-    occupancy = 0.75 * float(r["capacity"].sum())
+    return float(r["capacity"].sum())
+
+
+def _mean_case_days(program: str) -> float:
+    """Mean days a referral occupies a slot: engaged cases last about the program's duration,
+    declined and unreached ones about 25 days."""
+    return 0.78 * T.PROGRAM_DURATION[program] + 0.22 * 25
+
+
+def _target_cases(roster: pl.DataFrame, program: str, days: int) -> int:
+    """Referrals that keep a program at ~75% occupancy over ``days`` (care transitions' budget)."""
+    occupancy = OCCUPANCY * _active_capacity(roster, program)
     dur = T.PROGRAM_DURATION[program]
-    eff = 0.78 * dur + 0.22 * 25
-    window = days + (0 if program == "care_transitions" else dur)
-    return int(round(occupancy * window / eff))
+    window = days + (0 if program == CARE_TRANSITIONS else dur)
+    return int(round(occupancy * window / _mean_case_days(program)))
+
+
+def occupancy_target(roster: pl.DataFrame, program: str) -> int:
+    """Open cases a community program holds at most in a whole (unchunked) population."""
+    return int(round(OCCUPANCY * _active_capacity(roster, program)))
 
 
 def _case_paths(rng, person, program, referral, source, D, dd, cov_end):
-    """Turn referrals into case rows (dict of numpy arrays, offsets in days)."""
+    """Turn referrals into case rows (dict of numpy arrays, offsets in days).  ``end`` is the close
+    day before the window cut (``close`` is NEVER for a case still open at the window end)."""
     n = len(person)
-    ct = program == "care_transitions"
+    ct = program == CARE_TRANSITIONS
     u = rng.random(n)
     declined = u < np.where(ct, 0.10, 0.12)
     unreach = ~declined & (u < np.where(ct, 0.18, 0.22))
     engaged = ~declined & ~unreach
-    first = referral + np.where(ct, rng.integers(1, 4, n), rng.integers(1, 11, n))
+    # care transitions calls within 1-3 days; 15% of members take 4-14 days to reach
+    ct_first = np.where(rng.random(n) < 0.85, rng.integers(1, 4, n), rng.integers(4, 15, n))
+    first = referral + np.where(ct, ct_first, rng.integers(1, 11, n))
     open_ = first + rng.integers(0, 3, n)
     dur = np.zeros(n)
     for p_, d_ in T.PROGRAM_DURATION.items():
@@ -79,60 +224,461 @@ def _case_paths(rng, person, program, referral, source, D, dd, cov_end):
     # a declined/engaged case closed before first contact becomes unable_to_reach
     reason = np.where(close_v & ~first_v & (reason != "deceased") & (reason != "moved"), "unable_to_reach", reason)
     return {"person": person, "program": program, "source": source, "referral": referral,
-            "open": np.where(open_v, open_, 10**6), "open_v": open_v,
-            "first": np.where(first_v, first, 10**6), "first_v": first_v,
-            "close": np.where(close_v, close, 10**6), "close_v": close_v, "reason": reason,
-            "engaged": open_v}
-
-
-def _community_cases(seed, m, roster, D, dd, cov_start, cov_end, share: _Share):
-    rng = _rng(seed, "community_cases")
-    ci = m["ci"]
-    cond = m["cond"]
-    ok = (m["optout"] == 0) & (cov_start <= D - 1)
-    weights = {
-        "complex_care": m["rate_ip"] * (1 + m["charlson"]) * (m["age"] >= 18),
-        "intensive_case_management": (cond[:, ci["dep"]] | cond[:, ci["dementia"]] | cond[:, ci["smi"]])
-        * (1.0 + m["n_chronic"]) * (1.0 + m["n_needs"]),
-        "assertive_community_treatment": cond[:, ci["smi"]] * (1.0 + (m["payer"] == 1)) * (m["age"] >= 18),
-        "brokerage": (m["n_needs"] > 0) * (m["n_needs"] ** 2.0),
-    }
-    sources = {
-        "complex_care": ([ "risk_model", "provider", "self", "other"], [0.5, 0.3, 0.05, 0.15]),
-        "intensive_case_management": (["provider", "risk_model", "hospital", "other"], [0.5, 0.2, 0.2, 0.1]),
-        "assertive_community_treatment": (["provider", "hospital", "other"], [0.6, 0.2, 0.2]),
-        "brokerage": (["self", "provider", "risk_model", "other"], [0.3, 0.3, 0.2, 0.2]),
-    }
-    parts = []
-    for prog, w in weights.items():
-        w = np.where(ok, w, 0.0)
-        k = min(share(_target_cases(roster, prog, D)), int((w > 0).sum()))
-        if k <= 0:
-            continue
-        key = np.where(w > 0, np.log(np.maximum(w, 1e-300)) + rng.gumbel(size=len(w)), -np.inf)
-        who = np.sort(np.argpartition(-key, k - 1)[:k])
-        dur = T.PROGRAM_DURATION[prog]
-        lo = np.maximum(cov_start[who], -dur)
-        hi = np.minimum(np.minimum(cov_end[who], dd[who]), D - 1)
-        hi = np.maximum(hi, lo)
-        referral = lo + (rng.random(k) * (hi - lo + 1)).astype(np.int64)
-        src = _choice(rng, np.array(sources[prog][0]), sources[prog][1], k)
-        parts.append(_case_paths(rng, who, np.full(k, prog, dtype="<U29"), referral, src, D, dd, cov_end))
-    return parts
+            "open": np.where(open_v, open_, NEVER), "open_v": open_v,
+            "first": np.where(first_v, first, NEVER), "first_v": first_v,
+            "close": np.where(close_v, close, NEVER), "close_v": close_v, "reason": reason,
+            "engaged": open_v, "end": close}
 
 
 def _cases_frame(parts) -> pl.DataFrame:
     if not parts:
-        return pl.DataFrame(schema={"person": pl.Int64, "open": pl.Int64, "close": pl.Int64, "engaged": pl.Boolean})
+        return pl.DataFrame(schema={"person": pl.Int64, "kind": pl.Int64, "sid": pl.Int64, "referral": pl.Int64,
+                                    "open": pl.Int64, "open_v": pl.Boolean, "end": pl.Int64})
     cat = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     return pl.DataFrame(cat)
 
 
+# ----------------------------------------------------------------------------------------
+# what the extracts record, and the program scores
+# ----------------------------------------------------------------------------------------
+class Recorded:
+    """What the extracts record about members up to a day: unplanned discharges (with the stay's
+    LACE score), ED visits, positive social-need screenings and deaths.  Discharges are added as
+    the stays are simulated, so a query at day c sees exactly the stays discharged by then."""
+
+    def __init__(self, K: int, ed_person: np.ndarray, ed_day: np.ndarray, needs_first: np.ndarray,
+                 death_day: np.ndarray):
+        self.K = K
+        order = np.lexsort((ed_day, ed_person))
+        self.ed_person, self.ed_day = ed_person[order], ed_day[order]
+        self.ed_keys = self.ed_person * K + self.ed_day
+        self.needs_first = needs_first  # (members, domains): first positive screening day, NEVER if none
+        self.death_known = death_day.copy()  # lowered by in-hospital deaths as stays are simulated
+        self._parts: list[tuple[np.ndarray, np.ndarray]] = []
+        self._keys = np.zeros(0, dtype=np.int64)
+        self._lace = np.zeros(0)
+        self._sorted = True
+
+    def add_discharges(self, person: np.ndarray, day: np.ndarray, lace: np.ndarray) -> None:
+        if len(person):
+            self._parts.append((person * self.K + day, np.asarray(lace, dtype=float)))
+            self._sorted = False
+
+    def died(self, person: np.ndarray, day: np.ndarray) -> None:
+        np.minimum.at(self.death_known, person, day)
+
+    def discharges(self) -> tuple[np.ndarray, np.ndarray]:
+        if not self._sorted:
+            keys = np.concatenate([self._keys] + [p[0] for p in self._parts])
+            lace = np.concatenate([self._lace] + [p[1] for p in self._parts])
+            order = np.argsort(keys, kind="stable")
+            self._keys, self._lace, self._parts, self._sorted = keys[order], lace[order], [], True
+        return self._keys, self._lace
+
+    def spiked(self, lo: int, hi: int) -> np.ndarray:
+        """Members with an unplanned discharge or an ED visit on a day in [lo, hi]."""
+        keys, _ = self.discharges()
+        day = keys % self.K
+        sel = (day >= lo) & (day <= hi)
+        ed = (self.ed_day >= lo) & (self.ed_day <= hi)
+        return np.unique(np.concatenate([keys[sel] // self.K, self.ed_person[ed]]))
+
+    def needs(self, person: np.ndarray, day) -> np.ndarray:
+        """Social-need domains screened positive on or before ``day``."""
+        return (self.needs_first[person] <= np.asarray(day)[..., None]).sum(axis=1) if len(person) else np.zeros(0, int)
+
+    def at(self, person: np.ndarray, c) -> dict[str, np.ndarray]:
+        """Recorded utilisation of ``person`` on data through day ``c`` (inclusive)."""
+        keys, lace = self.discharges()
+        K, c = self.K, np.asarray(c)
+        base = person * K
+        lo30, lo365, hi = base + np.maximum(c - LOOKBACK_DAYS + 1, 0), base + np.maximum(c - 364, 0), base + c + 1
+        last = np.searchsorted(keys, base + c, "right") - 1
+        recent = (last >= 0) & (keys[np.maximum(last, 0)] >= lo30) if keys.size else np.zeros(len(person), bool)
+        return {
+            "discharges_30d": _count_before(keys, lo30, hi),
+            "lace_last_30d": np.where(recent, lace[np.maximum(last, 0)] if keys.size else 0.0, 0.0),
+            "ed_30d": _count_before(self.ed_keys, lo30, hi),
+            "admissions_12m": _count_before(keys, lo365, hi),
+            "ed_12m": _count_before(self.ed_keys, lo365, hi),
+            "needs": self.needs(person, c),
+        }
+
+    def admissions_before(self, person: np.ndarray, day: np.ndarray, days: int) -> np.ndarray:
+        """Unplanned discharges in the ``days`` days before ``day`` (day itself excluded)."""
+        keys, _ = self.discharges()
+        base = person * self.K
+        return _count_before(keys, base + np.maximum(day - days, 0), base + day)
+
+
+def _static(m, person: np.ndarray, day) -> dict[str, np.ndarray]:
+    """Recorded member facts: chronic conditions and Charlson (from diagnoses), age, payer."""
+    return {
+        "n_chronic": m["n_chronic"][person], "charlson": m["charlson"][person],
+        "age65": (m["age"][person] + np.asarray(day) / 365.25 >= 65).astype(float),
+        "medicaid": (m["payer"][person] == 1).astype(float), "medicare": (m["payer"][person] == 0).astype(float),
+    }
+
+
+def community_score(program: str, selection: str, m, person: np.ndarray, f: dict[str, np.ndarray]):
+    """(eligible, log-weight) of candidates for a community program.  ``observed`` uses only the
+    recorded facts in ``f`` (``Recorded.at`` + ``_static``); ``latent`` (as before this model had
+    rounds) ranks on the member's true admission rate and true social needs as well."""
+    cond, ci = m["cond"][person], m["ci"]
+    adult = m["age"][person] >= 18
+    needs = np.minimum(f["needs"], 3)
+    adm, ed = np.minimum(f["admissions_12m"], 4), np.minimum(f["ed_12m"], 6)
+    if program == "complex_care":
+        if selection == "latent":
+            return adult, np.log(m["rate_ip"][person]) + np.log1p(m["charlson"][person])
+        return adult, (0.9 * (f["discharges_30d"] > 0) + 0.10 * f["lace_last_30d"] + 0.3 * np.minimum(f["ed_30d"], 3)
+                       + 0.35 * adm + 0.10 * ed + 0.25 * f["charlson"] + 0.10 * f["n_chronic"] + 0.15 * needs
+                       + 0.4 * f["age65"] + 0.2 * f["medicaid"])
+    if program == "intensive_case_management":
+        ok = cond[:, ci["dep"]] | cond[:, ci["dementia"]] | cond[:, ci["smi"]]
+        if selection == "latent":
+            return ok, np.log1p(m["n_chronic"][person]) + np.log1p(m["n_needs"][person])
+        return ok, (np.log1p(f["n_chronic"]) + 0.35 * needs + 0.15 * ed + 0.2 * adm + 0.5 * (f["discharges_30d"] > 0))
+    if program == "assertive_community_treatment":
+        ok = cond[:, ci["smi"]] & adult
+        if selection == "latent":
+            return ok, np.log1p(f["medicaid"])
+        return ok, np.log1p(f["medicaid"]) + 0.3 * adm
+    if program == "brokerage":
+        n = m["n_needs"][person] if selection == "latent" else f["needs"]
+        return n > 0, 2.0 * np.log(np.maximum(n, 1)) + (0.0 if selection == "latent" else 0.1 * ed)
+    raise ValueError(f"no community intake for {program!r}")
+
+
+def care_transitions_score(selection: str, m, person: np.ndarray, lace: np.ndarray, prior_180d: np.ndarray,
+                           needs: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """Log-odds (before the budget intercept) of a care-transitions referral at a discharge."""
+    if selection == "latent":
+        return np.log(m["rate_ip"][person]) + np.log1p(m["lace_c"][person])
+    s = _static(m, person, day)
+    return (0.15 * lace + 0.35 * np.minimum(prior_180d, 3) + 0.10 * s["n_chronic"] + 0.12 * np.minimum(needs, 3)
+            + 0.3 * s["age65"] + 0.2 * s["medicaid"])
+
+
+SOURCES = {
+    "complex_care": (["risk_model", "provider", "self", "other"], [0.5, 0.3, 0.05, 0.15]),
+    "intensive_case_management": (["provider", "risk_model", "hospital", "other"], [0.5, 0.2, 0.2, 0.1]),
+    "assertive_community_treatment": (["provider", "hospital", "other"], [0.6, 0.2, 0.2]),
+    "brokerage": (["self", "provider", "risk_model", "other"], [0.3, 0.3, 0.2, 0.2]),
+}
+
+
+# ----------------------------------------------------------------------------------------
+# the program over time: intake rounds, care-transitions referrals, the effect's hooks
+# ----------------------------------------------------------------------------------------
+class CaseManagement:
+    """The case-management side of one member chunk while its stays are simulated in time order.
+
+    The stay simulation calls, in time order: ``calibrate_care_transitions`` once, then for each
+    batch of discharges ``refer_at_discharge`` and ``enrolled`` (the effect applies to enrolled
+    stays), ``avoided`` for background admissions, and ``intake`` at each round day once every
+    stay discharged by the round's data cut-off has been simulated."""
+
+    def __init__(self, seed, m, roster: pl.DataFrame, win: _Window, share: _Share, opts: CMOptions,
+                 death_day: np.ndarray, spans: dict, cov_end: np.ndarray, recorded: Recorded,
+                 debug: dict | None = None):
+        self.seed, self.m, self.win, self.opts, self.recorded = seed, m, win, opts, recorded
+        self.D = win.days
+        self.n = len(m["age"])
+        self.dd, self.cov_end = death_day, cov_end
+        self.span_person, self.span_start, self.span_end = spans["person"], spans["start"], spans["end"]
+        self.rng = _rng(seed, "community_cases")
+        self.ct_rng = _rng(seed, "ct_cases")
+        m0, m1 = win.start.astype("datetime64[M]"), win.end.astype("datetime64[M]")
+        self.round_days = (np.arange(m0, m1 + 1).astype("datetime64[D]") - win.start).astype(np.int64)
+        self.targets: dict[str, tuple[int, int]] = {}
+        for prog in COMMUNITY_PROGRAMS:
+            occ = share(occupancy_target(roster, prog))
+            per_round = int(np.ceil(2.0 * occ * 30.4 / _mean_case_days(prog))) if occ else 0
+            self.targets[prog] = (occ, per_round)
+        self.ct_budget = share(_target_cases(roster, CARE_TRANSITIONS, self.D))
+        self.ct_intercept = -np.inf
+        self.parts: list[dict[str, np.ndarray]] = []
+        self._frame: pl.DataFrame | None = None
+        self.lottery_rows: list[dict[str, np.ndarray]] = []
+        self.washout = np.full(self.n, -NEVER)
+        self.debug = debug
+        if debug is not None:
+            debug.setdefault("intake", [])
+            debug.setdefault("care_transitions", [])
+
+    # ---- cases so far ----
+    def _add(self, paths: dict[str, np.ndarray], kind: int, sid: np.ndarray) -> None:
+        paths["kind"] = np.full(len(paths["person"]), kind, dtype=np.int64)
+        paths["sid"] = np.asarray(sid, dtype=np.int64)
+        self.parts.append(paths)
+        self._frame = None
+
+    def cases(self) -> pl.DataFrame:
+        """Every case so far (community and care transitions): ``person, kind, sid, referral, open,
+        open_v, end``."""
+        if self._frame is None:
+            self._frame = _cases_frame([{k: p[k] for k in _CASE_KEYS} for p in self.parts])
+        return self._frame
+
+    def _members_with_case(self, program: str, day: int) -> np.ndarray:
+        """Members holding a case of ``program`` (any status) on ``day``."""
+        out = np.zeros(self.n, dtype=bool)
+        for p in self.parts:
+            sel = (p["program"] == program) & (p["referral"] <= day) & (p["end"] > day)
+            out[p["person"][sel]] = True
+        return out
+
+    # ---- the effect's hooks ----
+    def enrolled(self, person: np.ndarray, discharge: np.ndarray) -> np.ndarray:
+        """The shared rule (``enrolled_at_time_zero``) against every case known so far."""
+        return enrolled_at_time_zero(self.cases(), person, discharge)
+
+    def avoided(self, person: np.ndarray, day: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """Background admissions thinned away: inside an engaged community case ([open, end)) and
+        ``u`` < 1 - exp(-0.105·S)."""
+        n = len(person)
+        tau = self.opts.thinning
+        cases = self.cases().filter((pl.col("kind") == COMMUNITY) & pl.col("open_v"))
+        if n == 0 or tau <= 0 or cases.height == 0:
+            return np.zeros(n, dtype=bool)
+        cand = np.flatnonzero(u < tau)
+        q = pl.DataFrame({"i": cand, "person": person[cand], "day": day[cand]})
+        hit = (q.join(cases.select("person", "open", "end"), on="person")
+               .filter((pl.col("open") <= pl.col("day")) & (pl.col("day") < pl.col("end"))).select("i").unique())
+        out = np.zeros(n, dtype=bool)
+        out[hit["i"].to_numpy()] = True
+        return out
+
+    # ---- care transitions ----
+    def _ct_score(self, person, adm, disc, lace) -> np.ndarray:
+        prior = self.recorded.admissions_before(person, adm, 180)
+        needs = self.recorded.needs(person, disc)
+        return care_transitions_score(self.opts.selection, self.m, person, lace, prior, needs, disc), prior, needs
+
+    def calibrate_care_transitions(self, person, adm, disc, alive, lace) -> None:
+        """Intercept so the first-generation discharges are referred at the budgeted rate (the
+        budget holds ~75% occupancy; readmissions add about a quarter more referrals)."""
+        if self.ct_budget <= 0 or not alive.any():
+            return
+        rate = min(0.65, self.ct_budget / max(1.0, 1.25 * alive.sum()))
+        score = self._ct_score(person[alive], adm[alive], disc[alive], lace[alive])[0]
+        lo, hi = -30.0, 30.0
+        for _ in range(60):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if expit(mid + score).mean() < rate else (lo, mid)
+        self.ct_intercept = (lo + hi) / 2
+
+    def refer_at_discharge(self, sid, person, adm, disc, alive, lace) -> np.ndarray:
+        """Care-transitions referrals at these discharges (cases added); returns the referred mask."""
+        n = len(person)
+        u = self.ct_rng.random(n)
+        if n == 0 or not np.isfinite(self.ct_intercept):
+            return np.zeros(n, dtype=bool)
+        score, prior, needs = self._ct_score(person, adm, disc, lace)
+        # a member whose care-transitions case is still running is not referred again
+        has_case = np.zeros(n, dtype=bool)
+        ct = self.cases().filter(pl.col("kind") == CT_KIND)
+        if ct.height:
+            q = pl.DataFrame({"i": np.arange(n), "person": person, "d": disc})
+            hit = (q.join(ct.select("person", "referral", "end"), on="person")
+                   .filter((pl.col("referral") <= pl.col("d")) & (pl.col("end") > pl.col("d"))).select("i").unique())
+            has_case[hit["i"].to_numpy()] = True
+        eligible = alive & (self.m["optout"][person] == 0) & ~has_case & (disc <= self.D - 1)
+        referred = eligible & (u < expit(self.ct_intercept + score))
+        if self.debug is not None:
+            self.debug["care_transitions"].append(pl.DataFrame({
+                "person": person, "discharge": disc, "lace": lace, "admissions_180d": prior, "needs": needs,
+                **{k: v for k, v in _static(self.m, person, disc).items()},
+                "frailty": self.m["frailty"][person], "eligible": eligible, "referred": referred}))
+        idx = np.flatnonzero(referred)
+        if idx.size:
+            src = np.where(self.ct_rng.random(idx.size) < 0.9, "hospital", "provider")
+            paths = _case_paths(self.ct_rng, person[idx], np.full(idx.size, CARE_TRANSITIONS, dtype="<U29"),
+                                disc[idx], src, self.D, self.dd, self.cov_end)
+            self._add(paths, CT_KIND, np.asarray(sid)[idx])
+        return referred
+
+    # ---- community intake rounds ----
+    def _lottery_seed(self, day: int) -> int:
+        base, chunk = (self.seed if isinstance(self.seed, tuple) else (self.seed, 0))
+        state = np.random.SeedSequence([int(base), zlib.crc32(b"cm_lottery"), int(chunk), int(day)])
+        return int(state.generate_state(1, np.uint32)[0])
+
+    def intake(self, day: int) -> None:
+        """One monthly intake round on ``day``: every community program fills its open slots."""
+        cutoff = day - DATA_LAG_DAYS
+        if cutoff < 0:
+            return
+        rec = self.recorded
+        cand = rec.spiked(cutoff - LOOKBACK_DAYS + 1, cutoff)
+        covered = np.zeros(self.n, dtype=bool)
+        on = (self.span_start <= day) & (self.span_end >= day)
+        covered[self.span_person[on]] = True
+        cand = cand[covered[cand] & (self.m["optout"][cand] == 0) & (rec.death_known[cand] > cutoff)]
+        if cand.size == 0:
+            return
+        f = {**rec.at(cand, cutoff), **_static(self.m, cand, day)}
+        for prog in COMMUNITY_PROGRAMS:
+            occ, per_round = self.targets[prog]
+            if occ <= 0:
+                continue
+            slots = max(0, min(per_round, occ - int(self._members_with_case(prog, day).sum())))
+            ok, score = community_score(prog, self.opts.selection, self.m, cand, f)
+            ok = ok & ~self._members_with_case(prog, day)[cand]
+            if prog == LOTTERY_PROGRAM:
+                ok &= self.washout[cand] <= day
+            pos = np.flatnonzero(ok)
+            key = score[pos] + self.rng.gumbel(size=pos.size)
+            order = pos[np.argsort(-key, kind="stable")]
+            k = min(slots, order.size)
+            chosen = order[:k]
+            band = np.zeros(0, dtype=np.int64)
+            offered_band = np.zeros(0, dtype=bool)
+            if self.opts.lottery > 0 and prog == LOTTERY_PROGRAM and 0 < k < order.size:
+                b = int(round(self.opts.lottery * k))
+                above, below = min(b - b // 2, k), min(b // 2, order.size - k)
+                if above > 0 and below > 0:
+                    band = order[k - above:k + below]
+                    band = band[np.argsort(cand[band], kind="stable")]  # by member: the seed alone replays the draw
+                    seed = self._lottery_seed(day)
+                    offered_band = np.zeros(band.size, dtype=bool)
+                    offered_band[np.random.default_rng(seed).permutation(band.size)[:above]] = True
+                    chosen = np.concatenate([order[:k - above], band[offered_band]])
+                    self.washout[cand[band]] = day + LOTTERY_WASHOUT_DAYS
+                    self.lottery_rows.append({
+                        "person": cand[band], "day": np.full(band.size, day, dtype=np.int64),
+                        "program": np.full(band.size, prog), "offered": offered_band,
+                        "seed": np.full(band.size, seed, dtype=np.int64)})
+            if self.debug is not None:
+                referred = np.zeros(cand.size, dtype=bool)
+                referred[chosen] = True
+                in_band = np.zeros(cand.size, dtype=bool)
+                in_band[band] = True
+                self.debug["intake"].append(pl.DataFrame({
+                    "day": np.full(cand.size, day), "program": np.full(cand.size, prog), "person": cand,
+                    **f, "frailty": self.m["frailty"][cand], "eligible": ok, "referred": referred,
+                    "band": in_band, "slots": np.full(cand.size, k)}))
+            if chosen.size == 0:
+                continue
+            who = np.sort(cand[chosen])
+            referral = day + self.rng.integers(0, 5, who.size)
+            src = _choice(self.rng, np.array(SOURCES[prog][0]), SOURCES[prog][1], who.size)
+            paths = _case_paths(self.rng, who, np.full(who.size, prog, dtype="<U29"), referral, src,
+                                self.D, self.dd, self.cov_end)
+            self._add(paths, COMMUNITY, np.full(who.size, -1))
+
+    # ---- extracts ----
+    def tables(self, kept_sids: np.ndarray, dd: np.ndarray, roster: pl.DataFrame, ids: _IdSpace) -> dict[str, pl.DataFrame]:
+        """cm_case, cm_contact, cm_goal (and cm_intake_assignment when the lottery runs) of the
+        chunk.  ``kept_sids`` are the stays that survived the stay cleaning (a care-transitions
+        case of a dropped stay goes with it); ``dd`` is the final death day (in-hospital deaths in)."""
+        D = self.D
+        all_cases = _cases_frame(self.parts)
+        if all_cases.height:
+            all_cases = (all_cases.with_columns(pl.int_range(pl.len()).alias("order"))
+                         .filter((pl.col("kind") == COMMUNITY) | pl.col("sid").is_in(pl.Series(kept_sids))))
+            # cases were drawn against the mortality-only death date; re-apply in-hospital deaths
+            ddp = pl.Series(dd[all_cases["person"].to_numpy()])
+            all_cases = all_cases.with_columns(ddp.alias("dd")).filter(pl.col("referral") <= pl.col("dd"))
+            fix = (pl.col("dd") < pl.col("close"))
+            all_cases = all_cases.with_columns(
+                pl.when(fix).then(pl.lit("deceased")).otherwise(pl.col("reason")).alias("reason"),
+                pl.when(fix).then(pl.col("dd") <= D - 1).otherwise(pl.col("close_v")).alias("close_v"),
+                pl.when(fix).then(pl.col("dd")).otherwise(pl.col("close")).alias("close"),
+            ).with_columns(
+                (pl.col("first_v") & (pl.col("first") <= pl.col("close"))).alias("first_v"),
+                (pl.col("open_v") & (pl.col("open") <= pl.col("close"))).alias("open_v"),
+            ).drop("dd")
+        cm_case, cm_contact, cm_goal = _cm_tables(self.seed, all_cases, roster, self.win, self.m, ids)
+        frames = {"cm_case": cm_case, "cm_contact": cm_contact, "cm_goal": cm_goal}
+        if self.opts.lottery > 0:
+            frames["cm_intake_assignment"] = self.intake_assignment(ids)
+        return frames
+
+    def _lottery(self) -> dict[str, np.ndarray]:
+        if not self.lottery_rows:
+            return {"person": np.zeros(0, np.int64), "day": np.zeros(0, np.int64), "program": np.zeros(0, "<U29"),
+                    "offered": np.zeros(0, bool), "seed": np.zeros(0, np.int64)}
+        return {k: np.concatenate([r[k] for r in self.lottery_rows]) for k in self.lottery_rows[0]}
+
+    def intake_assignment(self, ids: _IdSpace) -> pl.DataFrame:
+        """The lottery log: one row per band member per round (``cm_intake_assignment``)."""
+        r = self._lottery()
+        return pl.DataFrame({
+            "assignment_date": self.win.dates(r["day"]), "person_id": ids("P", r["person"], 8),
+            "program": r["program"].astype(str), "lottery_band_flag": np.ones(r["day"].size, dtype=np.int64),
+            "offered_flag": r["offered"].astype(np.int64), "lottery_seed": r["seed"].astype(np.int64),
+        })
+
+    # ---- the answer key ----
+    def community_days(self, person: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """Days in [lo, hi) inside an engaged community case (the days background admissions are thinned)."""
+        q = pl.DataFrame({"i": np.arange(len(person)), "person": person, "d": lo, "lo": lo, "hi": hi})
+        return covered_days(q, self.cases().filter(pl.col("kind") == COMMUNITY))
+
+    def effect_oracle(self, person, disc, enrolled, lw, fu_lin, r0, r1, ids: _IdSpace) -> pl.DataFrame:
+        """``_oracle/cm_effect.csv`` rows for index stays: outcome probabilities and expected
+        admissions with and without enrolment at time zero (docs/generator.md, "Case management")."""
+        S, tau = self.opts.effect, self.opts.thinning
+        lam = self.m["rate_ip"][person] / 365.25
+        cases = self.cases()
+        comm = cases.filter(pl.col("kind") == COMMUNITY)
+
+        def chain(e: float) -> np.ndarray:
+            p_fu = expit(fu_lin + ENROLLED_FOLLOWUP_LOG_ODDS * S * e)
+            return p_fu * expit(lw - FOLLOWUP_LOG_ODDS) + (1 - p_fu) * expit(lw)
+
+        def days(frame: pl.DataFrame, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+            q = pl.DataFrame({"i": np.arange(len(person)), "person": person, "d": disc, "lo": disc + 1,
+                              "hi": disc + horizon + 1})
+            with_case = covered_days(q, frame)
+            # not enrolled: the cases that enrolled the stay at time zero never happened
+            return with_case, np.where(enrolled, covered_days(q, frame, drop_time_zero=True), with_case)
+
+        out = {"person_id": ids("P", person, 8), "discharge_date": self.win.dates(disc),
+               "enrolled": enrolled.astype(np.int64)}
+        pc = {"if_enrolled": chain(1.0), "if_not_enrolled": chain(0.0)}
+        comm_days = {H: dict(zip(pc, days(comm, H))) for H in (30, 180, 365)}
+        any_days = dict(zip(pc, days(cases, 365)))
+        for arm in pc:
+            for H in (30, 180):
+                bg = lam * (H - tau * comm_days[H][arm])
+                out[f"p_readmit_{H}d_{arm}"] = 1 - (1 - pc[arm]) * np.exp(-bg)
+        for arm in pc:
+            c, a = comm_days[365][arm], any_days[arm]
+            out[f"admissions_12m_{arm}"] = pc[arm] + lam * ((365 - a) * (1 + r0) + (a - c) * (1 + r1)
+                                                            + c * (1 - tau) * (1 + r1))
+        cols = ["person_id", "discharge_date", "enrolled"] + [f"{k}_{arm}" for k in ("p_readmit_30d", "p_readmit_180d",
+                                                                                     "admissions_12m") for arm in pc]
+        return pl.DataFrame({k: (np.round(v, 6) if isinstance(v, np.ndarray) and v.dtype.kind == "f" else v)
+                             for k, v in out.items()}).select(cols)
+
+    def lottery_oracle(self, r0, r1, ids: _IdSpace, horizon: int = 180) -> pl.DataFrame:
+        """``_oracle/cm_lottery.csv``: expected unplanned admissions in the 180 days after the round,
+        offered (declines and members never reached included) or not, per band member."""
+        r = self._lottery()
+        p = r["person"]
+        tau = self.opts.thinning
+        lam = self.m["rate_ip"][p] / 365.25
+        e_open = expected_open_days(LOTTERY_PROGRAM, horizon)
+        offered = lam * ((horizon - e_open) * (1 + r0[p]) + e_open * (1 - tau) * (1 + r1[p]))
+        return pl.DataFrame({
+            "person_id": ids("P", p, 8), "assignment_date": self.win.dates(r["day"]),
+            "offered_flag": r["offered"].astype(np.int64),
+            f"admissions_{horizon}d_if_offered": np.round(offered, 6),
+            f"admissions_{horizon}d_if_not_offered": np.round(lam * horizon * (1 + r0[p]), 6),
+        })
+
+
+# ----------------------------------------------------------------------------------------
+# the extracts
+# ----------------------------------------------------------------------------------------
 def _cm_tables(seed, cases: pl.DataFrame, roster: pl.DataFrame, win: _Window, m, ids: _IdSpace):
     """cm_case, cm_contact and cm_goal frames from the case paths."""
     rng = _rng(seed, "cm_tables")
     D = win.days
-    cases = cases.sort("referral", "person", "program")
+    cases = cases.sort("referral", "person", "program", *(["order"] if "order" in cases.columns else []))
     n = cases.height
     prog = cases["program"].to_numpy()
     # assign a case manager of the program (active ones), uniformly
@@ -266,16 +812,3 @@ def _contact_standard_fields(seed, rr, day, outcome, follow_on, c, win: _Window)
         "scheduled_date": win.dates(scheduled, follow_on),
         "note_flag": pl.Series(note.astype(np.int64)),
     }
-
-
-def _open_case_at(cases: pl.DataFrame, person: np.ndarray, day: np.ndarray) -> np.ndarray:
-    if cases.height == 0 or len(person) == 0:
-        return np.zeros(len(person), dtype=bool)
-    q = pl.DataFrame({"i": np.arange(len(person)), "person": person, "day": day})
-    hit = (q.join(cases.filter(pl.col("engaged")).select("person", "open", "close"), on="person")
-           .filter((pl.col("open") <= pl.col("day")) & (pl.col("close") >= pl.col("day")))
-           .select("i").unique())
-    out = np.zeros(len(person), dtype=bool)
-    out[hit["i"].to_numpy()] = True
-    return out
-

@@ -49,18 +49,20 @@ chunk gets its members' share of the roster's case targets (docs/generator.md, "
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import polars as pl
-from scipy.special import expit, ndtri
+from scipy.special import expit, ndtr, ndtri
 
 from data_contracts.spec import EXTRACTS, load_contract
 from synth import tables as T
-from synth.case_management import (
-    _case_paths, _cases_frame, _cm_tables, _community_cases, _open_case_at, _roster, _target_cases,
+from synth.case_management import (  # noqa: F401  (_target_cases: the care-transitions budget, used by tests)
+    ENROLLED_FOLLOWUP_LOG_ODDS, FOLLOWUP_LOG_ODDS, GRACE_DAYS, NEVER, CaseManagement, CMOptions, Recorded, _roster,
+    _target_cases,
 )
 from synth.common import (
     _choice, _count_before, _IdSpace, _ids, _money, _nullable, _rng, _row_choice, _Share, _Window,
@@ -68,7 +70,6 @@ from synth.common import (
 
 OPEN_END = np.datetime64("2099-12-31")
 HGB_LOW, NA_LOW = 12.0, 135.0
-FOLLOWUP_LOG_ODDS = 0.55  # a 7-day follow-up visit lowers readmission odds by exp(-0.55) = 0.58x
 
 
 @dataclass(frozen=True)
@@ -249,7 +250,8 @@ def _events(rng, spans, rate_per_year, D):
 # ----------------------------------------------------------------------------------------
 class _Stays:
     cols = ("person", "span", "adm", "los", "admit_type", "dx", "drg", "pcs", "kind", "disp",
-            "hgb", "na", "p_chain", "p_chain_at_discharge", "ed6", "fu", "fu_day", "ct", "gen")
+            "hgb", "na", "p_chain", "p_chain_at_discharge", "ed6", "fu", "fu_day", "ct", "gen",
+            "sid", "u_thin", "enr", "fu_lin", "lw")
 
     def __init__(self):
         self.parts: list[dict[str, np.ndarray]] = []
@@ -296,7 +298,8 @@ def _stay_block(rng, m, person, span, adm, kind, dx=None, drg=None, pcs=None, ad
             "dx": dx.astype("<U7"), "drg": np.asarray(drg).astype("<U3"), "pcs": np.asarray(pcs).astype("<U7"),
             "kind": np.full(n, kind, dtype="<U11"), "disp": disp, "hgb": np.round(np.clip(hgb, 5, 19), 1),
             "na": np.round(np.clip(na, 118, 155), 0), "p_chain": z.copy(), "p_chain_at_discharge": z.copy(), "ed6": z.astype(np.int64),
-            "fu": z.astype(bool), "fu_day": z.astype(np.int64), "ct": z.astype(bool), "gen": z.astype(np.int64)}
+            "fu": z.astype(bool), "fu_day": z.astype(np.int64), "ct": z.astype(bool), "gen": z.astype(np.int64),
+            "sid": z.astype(np.int64), "u_thin": z.copy(), "enr": z.astype(bool), "fu_lin": z.copy(), "lw": z.copy()}
 
 
 def lace_l(los: np.ndarray) -> np.ndarray:
@@ -305,7 +308,64 @@ def lace_l(los: np.ndarray) -> np.ndarray:
     return np.select([los < 1, los <= 3, los <= 6, los <= 13], [0, los, 4, 5], 7)
 
 
-def _simulate_stays(seed, m, spans, win, ed_keys, K, comm_cases, ct_budget):
+def _lace(m, st) -> np.ndarray:
+    """LACE of stays (L, A, C, E), all of it recorded in claims."""
+    return (lace_l(st["los"]) + 3 * (st["admit_type"] == "1") + m["lace_c"][st["person"]]
+            + np.minimum(st["ed6"], 4))
+
+
+def _followup_logit(m, pe, disp) -> np.ndarray:
+    """Log-odds of a 7-day follow-up visit without enrolment (enrolment adds 1.4·S)."""
+    return (-0.3 - 0.8 * (m["svi"][pe] - 0.5) + 0.3 * (m["payer"][pe] == 0) + 0.2 * (disp == "06")
+            - 0.4 * (disp == "03"))
+
+
+def _readmission_logit(m, pe, los, admit_type, ed6, hgb, na, disp) -> np.ndarray:
+    """Log-odds of the chain's 30-day readmission without a follow-up visit (LACE/HOSPITAL factors)."""
+    return (-5.0 + 0.11 * lace_l(los) + 0.12 * 3 * (admit_type == "1") + 0.15 * m["lace_c"][pe]
+            + 0.18 * np.minimum(ed6, 4) + 0.45 * (hgb < HGB_LOW) + 0.35 * (na < NA_LOW)
+            + 0.12 * np.minimum(m["n_needs"][pe], 3) + 0.5 * (m["svi"][pe] - 0.5) + 0.75 * m["frailty"][pe]
+            + 0.25 * (disp == "03") + 0.2 * (m["age"][pe] >= 75))
+
+
+def _take(d: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarray]:
+    return {k: v[mask] for k, v in d.items()}
+
+
+MAX_GENERATIONS = 8
+_KEY = ("person", "adm", "los", "kind", "sid", "span", "disp")
+
+
+def _doomed(cur, pool, done: _Stays, cm: CaseManagement, span_end) -> np.ndarray:
+    """The stays of ``cur`` that ``_clean_stays`` will drop, as far as it is known now: not
+    finished in their span or after a known death, or overlapping an earlier-admitted stay of the
+    member (already simulated, in this batch, or waiting and not avoided)."""
+    who = np.unique(cur["person"])
+    parts = [{k: p[k] for k in _KEY} for p in done.parts]
+    mine = np.isin(pool["person"], who)
+    waiting = _take({k: pool[k] for k in _KEY + ("u_thin",)}, mine)
+    gone = (waiting["kind"] == "unplanned") & cm.avoided(waiting["person"], waiting["adm"], waiting.pop("u_thin"))
+    parts.append(_take(waiting, ~gone))
+    u = {k: np.concatenate([p[k][np.isin(p["person"], who)] if p is not waiting else p[k] for p in parts]
+                           + [cur[k]]) for k in _KEY}
+    n_cur = len(cur["person"])
+    disc = u["adm"] + u["los"]
+    ok = (disc <= span_end[u["span"]]) & (disc <= cm.dd[u["person"]])
+    drop = ~ok
+    drop[ok] = _overlapping(u["person"][ok], u["adm"][ok], u["los"][ok], u["kind"][ok], u["sid"][ok])
+    drop = drop[-n_cur:]
+    # in-hospital deaths (known ones and this batch's) end the member's history
+    disc = cur["adm"] + cur["los"]
+    died = (cur["disp"] == "20") & ~drop
+    dd = cm.recorded.death_known.copy()
+    np.minimum.at(dd, cur["person"][died], disc[died])
+    return drop | (cur["adm"] > dd[cur["person"]]) | (~died & (disc > dd[cur["person"]]))
+
+
+def _simulate_stays(seed, m, spans, win, ed_keys, K, cm: CaseManagement):
+    """Every stay of the chunk, simulated in time order so the case-management program sees only
+    the past: stays discharged before an intake round's grace window are simulated (readmissions,
+    transfers and chemotherapy spawned as they come), then the round runs, and so on."""
     rng = _rng(seed, "stays")
     D = win.days
     stays = _Stays()
@@ -316,80 +376,115 @@ def _simulate_stays(seed, m, spans, win, ed_keys, K, comm_cases, ct_budget):
     ed = np.array(T.ELECTIVE_DX)
     el = _stay_block(rng, m, p, r, d, "elective", dx=ed[j, 0], drg=ed[j, 1], pcs=ed[j, 2],
                      admit_type=np.full(len(p), "3"))
-    cur = {k: np.concatenate([cur[k], el[k]]) for k in cur}
+    pool = {k: np.concatenate([cur[k], el[k]]) for k in cur}
+    pool["sid"] = np.arange(len(pool["person"]), dtype=np.int64)
+    pool["u_thin"] = _rng(seed, "cm_thinning").random(len(pool["person"]))
+    next_sid = len(pool["person"])
     span_end = np.minimum(spans["end"], D - 1)
     ci = m["ci"]
-    ct_rate = None
-    for gen in range(8):
-        n = len(cur["person"])
-        if n == 0:
-            break
-        cur["gen"][:] = gen
-        pe = cur["person"]
-        disc = cur["adm"] + cur["los"]
-        cur["ed6"] = _count_before(ed_keys, pe * K + cur["adm"] - 182, pe * K + cur["adm"])
-        alive = ~np.isin(cur["disp"], ["20", "07", "02"])
-        # care-transitions referral for risky discharges (budgeted to the program's capacity)
-        risk = m["rate_ip"][pe] * (1 + m["lace_c"][pe])
-        if ct_rate is None:
-            ct_rate = min(0.65, ct_budget / max(1.0, 1.25 * alive.sum()))
-        ct = alive & (rng.random(n) < np.clip(ct_rate * 2.0 * risk / max(np.mean(risk), 1e-9) / 2, 0, 0.9))
-        ct_engaged = ct & (rng.random(n) < 0.8)
-        open_case = _open_case_at(comm_cases, pe, disc) | ct_engaged
-        svi = m["svi"][pe]
-        p_fu = expit(-0.3 + 1.4 * open_case - 0.8 * (svi - 0.5) + 0.3 * (m["payer"][pe] == 0)
-                     + 0.2 * (cur["disp"] == "06") - 0.4 * (cur["disp"] == "03"))
-        fu = alive & (rng.random(n) < p_fu)
-        fu_day = disc + rng.integers(1, 8, n)
-        L = lace_l(cur["los"])
-        A = 3 * (cur["admit_type"] == "1")
-        C = m["lace_c"][pe]
-        E = np.minimum(cur["ed6"], 4)
-        logit_without_followup = (
-            -5.0 + 0.11 * L + 0.12 * A + 0.15 * C + 0.18 * E + 0.45 * (cur["hgb"] < HGB_LOW)
-            + 0.35 * (cur["na"] < NA_LOW) + 0.12 * np.minimum(m["n_needs"][pe], 3)
-            + 0.5 * (svi - 0.5) + 0.75 * m["frailty"][pe]
-            + 0.25 * (cur["disp"] == "03") + 0.2 * (m["age"][pe] >= 75))
-        p_chain = np.where(alive, expit(logit_without_followup - FOLLOWUP_LOG_ODDS * fu), 0.0)
-        # what is knowable at discharge: whether the 7-day follow-up happens is not, so the
-        # ceiling for a discharge-time score averages over it
-        p_at_discharge = (p_fu * expit(logit_without_followup - FOLLOWUP_LOG_ODDS)
-                          + (1 - p_fu) * expit(logit_without_followup))
-        cur["p_chain"], cur["fu"], cur["fu_day"], cur["ct"] = p_chain, fu, fu_day, ct
-        cur["p_chain_at_discharge"] = np.where(alive, p_at_discharge, 0.0)
-        stays.add(cur)
-        # children: readmissions, transfers, planned chemotherapy
-        readm = rng.random(n) < p_chain
-        gap = np.clip(np.ceil(30 * rng.beta(0.9, 1.9, n)), 1, 30).astype(np.int64)
-        # a follow-up visit scheduled after the readmission did not happen
-        cur["fu"] &= ~(readm & (gap <= fu_day - disc))
-        transfer = cur["disp"] == "02"
-        chemo = (alive & m["cond"][pe, ci["cancer"]] & (rng.random(n) < 0.12))
-        kids = []
-        for mask, delay, kind in ((readm, gap, "readmit"), (transfer, rng.integers(0, 2, n), "transfer_in"),
-                                  (chemo, rng.integers(14, 29, n), "chemo")):
-            idx = np.flatnonzero(mask)
-            adm = disc[idx] + delay[idx]
-            ok = adm <= span_end[cur["span"][idx]]
-            idx, adm = idx[ok], adm[ok]
-            if kind == "chemo":
-                k = _stay_block(rng, m, pe[idx], cur["span"][idx], adm, kind, dx=np.full(len(idx), T.CHEMO[0]),
-                                drg=np.full(len(idx), T.CHEMO[1]), pcs=np.full(len(idx), T.CHEMO[2]),
-                                admit_type=np.full(len(idx), "3"))
-            else:
-                k = _stay_block(rng, m, pe[idx], cur["span"][idx], adm, kind)
-                if kind == "readmit":
-                    same = rng.random(len(idx)) < 0.45
-                    k["dx"] = np.where(same, cur["dx"][idx], k["dx"])
-                    k["drg"] = np.where(same, cur["drg"][idx], k["drg"])
-                    k["admit_type"] = np.where(rng.random(len(idx)) < 0.88, "1", "2")
+    # care transitions' referral rate is budgeted on the first-generation discharges
+    pool["ed6"] = _count_before(ed_keys, pool["person"] * K + pool["adm"] - 182, pool["person"] * K + pool["adm"])
+    alive0 = ~np.isin(pool["disp"], ["20", "07", "02"])
+    cm.calibrate_care_transitions(pool["person"], pool["adm"], pool["adm"] + pool["los"], alive0, _lace(m, pool))
+    S = cm.opts.effect
+    for round_day in [*cm.round_days.tolist(), None]:
+        # stays discharged before this round's grace window cannot be enrolled by its referrals
+        limit = np.inf if round_day is None else round_day - GRACE_DAYS
+        while True:
+            now = pool["adm"] + pool["los"] < limit
+            if not now.any():
+                break
+            cur, pool = _take(pool, now), _take(pool, ~now)
+            # background admissions inside an engaged community case may be avoided
+            avoided = (cur["kind"] == "unplanned") & cm.avoided(cur["person"], cur["adm"], cur["u_thin"])
+            cur = _take(cur, ~avoided)
+            # stays the cleaning will drop never happened: they refer no one and spawn nothing
+            cur = _take(cur, ~_doomed(cur, pool, stays, cm, span_end))
+            n = len(cur["person"])
+            if n == 0:
+                continue
+            pe = cur["person"]
+            disc = cur["adm"] + cur["los"]
+            cur["ed6"] = _count_before(ed_keys, pe * K + cur["adm"] - 182, pe * K + cur["adm"])
+            alive = ~np.isin(cur["disp"], ["20", "07", "02"])
+            lace = _lace(m, cur)
+            unplanned = cur["admit_type"] != "3"
+            cm.recorded.add_discharges(pe[unplanned], disc[unplanned], lace[unplanned])
+            died = cur["disp"] == "20"
+            cm.recorded.died(pe[died], disc[died])
+            cur["ct"] = cm.refer_at_discharge(cur["sid"], pe, cur["adm"], disc, alive, lace)
+            enrolled = cm.enrolled(pe, disc)
+            fu_lin = _followup_logit(m, pe, cur["disp"])
+            p_fu = expit(fu_lin + ENROLLED_FOLLOWUP_LOG_ODDS * S * enrolled)
+            fu = alive & (rng.random(n) < p_fu)
+            fu_day = disc + rng.integers(1, 8, n)
+            logit_without_followup = _readmission_logit(m, pe, cur["los"], cur["admit_type"], cur["ed6"],
+                                                        cur["hgb"], cur["na"], cur["disp"])
+            p_chain = np.where(alive, expit(logit_without_followup - FOLLOWUP_LOG_ODDS * fu), 0.0)
+            # what is knowable at discharge: whether the 7-day follow-up happens is not, so the
+            # ceiling for a discharge-time score averages over it
+            p_at_discharge = (p_fu * expit(logit_without_followup - FOLLOWUP_LOG_ODDS)
+                              + (1 - p_fu) * expit(logit_without_followup))
+            cur["p_chain"], cur["fu"], cur["fu_day"] = p_chain, fu, fu_day
+            cur["p_chain_at_discharge"] = np.where(alive, p_at_discharge, 0.0)
+            cur["enr"], cur["fu_lin"], cur["lw"] = enrolled & alive, fu_lin, logit_without_followup
+            # children: readmissions, transfers, planned chemotherapy
+            readm = rng.random(n) < p_chain
+            gap = np.clip(np.ceil(30 * rng.beta(0.9, 1.9, n)), 1, 30).astype(np.int64)
+            # a follow-up visit scheduled after the readmission did not happen
+            cur["fu"] &= ~(readm & (gap <= fu_day - disc))
+            transfer = cur["disp"] == "02"
+            chemo = (alive & m["cond"][pe, ci["cancer"]] & (rng.random(n) < 0.12))
+            stays.add(cur)
+            kids = []
+            last = cur["gen"] >= MAX_GENERATIONS - 1
+            for mask, delay, kind in ((readm, gap, "readmit"), (transfer, rng.integers(0, 2, n), "transfer_in"),
+                                      (chemo, rng.integers(14, 29, n), "chemo")):
+                idx = np.flatnonzero(mask & ~last)
+                adm = disc[idx] + delay[idx]
+                ok = adm <= span_end[cur["span"][idx]]
+                idx, adm = idx[ok], adm[ok]
+                if kind == "chemo":
+                    k = _stay_block(rng, m, pe[idx], cur["span"][idx], adm, kind, dx=np.full(len(idx), T.CHEMO[0]),
+                                    drg=np.full(len(idx), T.CHEMO[1]), pcs=np.full(len(idx), T.CHEMO[2]),
+                                    admit_type=np.full(len(idx), "3"))
                 else:
-                    k["admit_type"] = np.full(len(idx), "2")
-                    k["dx"], k["drg"] = cur["dx"][idx], cur["drg"][idx]
-            kids.append(k)
-        cur = {c: np.concatenate([k[c] for k in kids]) for c in kids[0]}
-    allst = stays.all()
-    return allst
+                    k = _stay_block(rng, m, pe[idx], cur["span"][idx], adm, kind)
+                    if kind == "readmit":
+                        same = rng.random(len(idx)) < 0.45
+                        k["dx"] = np.where(same, cur["dx"][idx], k["dx"])
+                        k["drg"] = np.where(same, cur["drg"][idx], k["drg"])
+                        k["admit_type"] = np.where(rng.random(len(idx)) < 0.88, "1", "2")
+                    else:
+                        k["admit_type"] = np.full(len(idx), "2")
+                        k["dx"], k["drg"] = cur["dx"][idx], cur["drg"][idx]
+                k["gen"] = cur["gen"][idx] + 1
+                kids.append(k)
+            kids = {c: np.concatenate([k[c] for k in kids]) for c in kids[0]}
+            kids["sid"] = next_sid + np.arange(len(kids["person"]), dtype=np.int64)
+            next_sid += len(kids["person"])
+            pool = {c: np.concatenate([pool[c], kids[c]]) for c in pool}
+        if round_day is not None:
+            cm.intake(round_day)
+    return stays.all()
+
+
+def _overlapping(person, adm, los, kind, sid) -> np.ndarray:
+    """Stays the cleaning drops for overlap: in admission order per member (ties by length of stay,
+    then stay id), an admission must not precede the previous kept stay's discharge (transfer-ins
+    may start on the discharge day).  Iterated until stable (few passes)."""
+    drop = np.zeros(len(person), dtype=bool)
+    idx = np.lexsort((sid, los, adm, person))
+    for _ in range(10):
+        a = adm[idx]
+        df = pl.DataFrame({"p": person[idx], "d": a + los[idx]})
+        prev = df.select(pl.col("d").shift(1).cum_max().over("p")).to_series().fill_null(-10**9).to_numpy()
+        bad = np.where(kind[idx] == "transfer_in", a < prev, a <= prev)
+        if not bad.any():
+            break
+        drop[idx[bad]] = True
+        idx = idx[~bad]
+    return drop
 
 
 def _clean_stays(st, spans, death_day, D):
@@ -398,18 +493,10 @@ def _clean_stays(st, spans, death_day, D):
     span_end = np.minimum(spans["end"], D - 1)[st["span"]]
     keep = (disc <= span_end) & (disc <= death_day[st["person"]])
     st = {k: v[keep] for k, v in st.items()}
-    order = np.lexsort((st["los"], st["adm"], st["person"]))
+    keep = ~_overlapping(st["person"], st["adm"], st["los"], st["kind"], st["sid"])
+    st = {k: v[keep] for k, v in st.items()}
+    order = np.lexsort((st["sid"], st["los"], st["adm"], st["person"]))
     st = {k: v[order] for k, v in st.items()}
-    # overlap removal: admission must not precede the previous kept stay's discharge
-    # (transfer-ins may start on the discharge day).  Iterate until stable (few passes).
-    for _ in range(10):
-        disc = st["adm"] + st["los"]
-        df = pl.DataFrame({"p": st["person"], "d": disc})
-        prev = df.select(pl.col("d").shift(1).cum_max().over("p")).to_series().fill_null(-10**9).to_numpy()
-        bad = np.where(st["kind"] == "transfer_in", st["adm"] < prev, st["adm"] <= prev)
-        if not bad.any():
-            break
-        st = {k: v[~bad] for k, v in st.items()}
     # in-hospital deaths end the member's history
     disc = st["adm"] + st["los"]
     dd = death_day.copy()
@@ -426,6 +513,8 @@ def _clean_stays(st, spans, death_day, D):
 DEFAULT_CHUNK_MEMBERS = 100_000
 # tables built once for the whole population, written by the first chunk only
 SHARED_EXTRACTS = ("area_sdoh_county", "area_sdoh_zip", "cm_roster")
+# extracts a landing may lack (absent = an empty table); written only when their option is on
+OPTIONAL_EXTRACTS = ("cm_intake_assignment",)
 
 
 def chunk_sizes(members: int, chunk_members: int) -> list[int]:
@@ -436,8 +525,16 @@ def chunk_sizes(members: int, chunk_members: int) -> list[int]:
 
 def generate(out_dir: Path, members: int, seed: int, start: str = "2023-01", months: int = 36,
              dirty_rate: float = 0.0, file_format: str = "csv",
-             chunk_members: int | None = None) -> GenerationSummary:
+             chunk_members: int | None = None, cm_effect: float = 1.0, cm_selection: str = "latent",
+             cm_lottery: float = 0.0) -> GenerationSummary:
     """Write every contract extract for ``members`` synthetic members into ``out_dir``.
+
+    Case management (``synth.case_management``, docs/generator.md): ``cm_effect`` scales the
+    program's effect (0 = it does nothing, 1 = the default); ``cm_selection`` is ``"latent"``
+    (referrals also ride on the members' true rates, which no extract holds) or ``"observed"``
+    (only on what the extracts record, plus chance); ``cm_lottery`` > 0 randomises that fraction
+    of complex care's monthly slots around the capacity cut and writes ``cm_intake_assignment``
+    (not written otherwise) and ``_oracle/cm_lottery.csv``.
 
     Members are built in chunks of at most ``chunk_members`` (default 100,000), so memory stays
     that of one chunk whatever the population: chunk k holds the next range of member ids, its
@@ -456,9 +553,14 @@ def generate(out_dir: Path, members: int, seed: int, start: str = "2023-01", mon
     chunk_members = DEFAULT_CHUNK_MEMBERS if chunk_members is None else int(chunk_members)
     if chunk_members < 1:
         raise ValueError("chunk_members must be at least 1")
+    cm_opts = CMOptions(effect=float(cm_effect), selection=cm_selection, lottery=float(cm_lottery))
+    extracts = [e for e in EXTRACTS if e not in OPTIONAL_EXTRACTS or cm_opts.lottery > 0]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "_oracle").mkdir(exist_ok=True)
+    for stale in [*(out_dir / f"cm_intake_assignment{s}" for s in (".csv", ".parquet")),
+                  out_dir / "_oracle" / "cm_lottery.csv"]:
+        stale.unlink(missing_ok=True)  # a landing without the lottery must not keep an older run's log
     win = _Window(start, months)
     geo = _geography(seed)
     roster = _roster(seed, members)  # sized for the whole population
@@ -466,17 +568,17 @@ def generate(out_dir: Path, members: int, seed: int, start: str = "2023-01", mon
     writer = LandingWriter(out_dir, file_format, chunked=len(sizes) > 1)
     ids = _IdSpace()
     dirty = file_format == "csv" and dirty_rate > 0
-    rows: dict[str, int] = {e: 0 for e in EXTRACTS}
-    found: dict[str, list[dict]] = {e: [] for e in EXTRACTS}
+    rows: dict[str, int] = {e: 0 for e in extracts}
+    found: dict[str, list[dict]] = {e: [] for e in extracts}
     lo = 0
     for k, n in enumerate(sizes):
         cseed = seed if k == 0 else (seed, k)
         ids.start_chunk(lo)
-        frames, oracle = _chunk(cseed, n, win, geo, roster, _Share(lo, lo + n, members), ids)
+        frames, oracle = _chunk(cseed, n, win, geo, roster, _Share(lo, lo + n, members), ids, cm_opts)
         for name, frame in oracle.items():
             writer.oracle(name, frame)
         drop_rng = _rng(cseed, "defects")
-        for extract in EXTRACTS:
+        for extract in extracts:
             if k > 0 and extract in SHARED_EXTRACTS:
                 continue
             contract = load_contract(extract)
@@ -490,7 +592,7 @@ def generate(out_dir: Path, members: int, seed: int, start: str = "2023-01", mon
         del frames, oracle
         lo += n
     writer.finish()
-    manifest = [d for e in EXTRACTS for d in sorted(found[e], key=lambda d: (d["file"], d["line"]))]
+    manifest = [d for e in extracts for d in sorted(found[e], key=lambda d: (d["file"], d["line"]))]
     counts: dict[str, int] = {}
     for d in manifest:
         counts[d["defect"]] = counts.get(d["defect"], 0) + 1
@@ -503,7 +605,8 @@ def generate(out_dir: Path, members: int, seed: int, start: str = "2023-01", mon
                              seconds=round(time.perf_counter() - t0, 2), chunks=len(sizes))
 
 
-def _chunk(seed, members: int, win: _Window, geo, roster: pl.DataFrame, share: _Share, ids: _IdSpace):
+def _chunk(seed, members: int, win: _Window, geo, roster: pl.DataFrame, share: _Share, ids: _IdSpace,
+           cm_opts: CMOptions = CMOptions(), debug: dict | None = None):
     """Every extract's rows for one member chunk (``{extract: frame}``) and its oracle frames."""
     D = win.days
     K = D + 1000
@@ -516,14 +619,13 @@ def _chunk(seed, members: int, win: _Window, geo, roster: pl.DataFrame, share: _
     of_p, of_d, _ = _events(rng, spans, m["rate_office"], D)
     ed_keys = np.sort(ed_p * K + ed_d)
 
-    cov_start = np.full(members, 10**6)
-    np.minimum.at(cov_start, spans["person"], np.maximum(spans["start"], 0))
     cov_end = np.full(members, -10**6)
     np.maximum.at(cov_end, spans["person"], spans["end"])  # 10**6 = still enrolled
-    comm_parts = _community_cases(seed, m, roster, D, death_day, cov_start, cov_end, share)
-    comm = _cases_frame(comm_parts)
-    ct_budget = share(_target_cases(roster, "care_transitions", D))
-    raw = _simulate_stays(seed, m, spans, win, ed_keys, K, comm, ct_budget)
+    # social-need screenings come first: the programs read the recorded needs
+    sdoh = _sdoh_draws(seed, m, spans, win)
+    recorded = Recorded(K, ed_p, ed_d, _needs_first(sdoh, members), death_day)
+    cm = CaseManagement(seed, m, roster, win, share, cm_opts, death_day, spans, cov_end, recorded, debug)
+    raw = _simulate_stays(seed, m, spans, win, ed_keys, K, cm)
     st, dd = _clean_stays(raw, spans, death_day, D)
     spans["end"] = np.minimum(spans["end"], dd[spans["person"]])
     sk = np.maximum(spans["start"], 0) <= np.minimum(spans["end"], D - 1)
@@ -645,29 +747,10 @@ def _chunk(seed, members: int, win: _Window, geo, roster: pl.DataFrame, share: _
     pharmacy_claim, medication = _pharmacy(seed, m, spans, dd, win, ids)
 
     # ---------------- SDOH ----------------
-    sdoh_screening = _sdoh(seed, m, spans, win, ids)
+    sdoh_screening = _sdoh(sdoh, dd, win, ids)
 
     # ---------------- case management ----------------
-    ct_idx = np.flatnonzero(st["ct"] & (disc <= D - 1) & (m["optout"][st["person"]] == 0))
-    ct_rng = _rng(seed, "ct_cases")
-    ct_parts = [_case_paths(ct_rng, st["person"][ct_idx], np.full(ct_idx.size, "care_transitions", dtype="<U29"),
-                            disc[ct_idx], np.where(ct_rng.random(ct_idx.size) < 0.9, "hospital", "provider"),
-                            D, dd, cov_end)] if ct_idx.size else []
-    all_cases = _cases_frame(comm_parts + ct_parts)
-    # community cases were drawn against the mortality-only death date; re-apply in-hospital deaths
-    if all_cases.height:
-        ddp = pl.Series(dd[all_cases["person"].to_numpy()])
-        all_cases = all_cases.with_columns(ddp.alias("dd")).filter(pl.col("referral") <= pl.col("dd"))
-        fix = (pl.col("dd") < pl.col("close"))
-        all_cases = all_cases.with_columns(
-            pl.when(fix).then(pl.lit("deceased")).otherwise(pl.col("reason")).alias("reason"),
-            pl.when(fix).then(pl.col("dd") <= D - 1).otherwise(pl.col("close_v")).alias("close_v"),
-            pl.when(fix).then(pl.col("dd")).otherwise(pl.col("close")).alias("close"),
-        ).with_columns(
-            (pl.col("first_v") & (pl.col("first") <= pl.col("close"))).alias("first_v"),
-            (pl.col("open_v") & (pl.col("open") <= pl.col("close"))).alias("open_v"),
-        ).drop("dd")
-    cm_case, cm_contact, cm_goal = _cm_tables(seed, all_cases, roster, win, m, ids)
+    cm_frames = cm.tables(st["sid"], dd, roster, ids)
 
     # ---------------- eligibility ----------------
     live = spans["start"] <= spans["end"]
@@ -693,10 +776,10 @@ def _chunk(seed, members: int, win: _Window, geo, roster: pl.DataFrame, share: _
         "eligibility": eligibility, "medical_claim": medical_claim, "pharmacy_claim": pharmacy_claim,
         "encounter": encounter, "condition": condition, "lab_result": lab_result, "medication": medication,
         "sdoh_screening": sdoh_screening, "area_sdoh_county": county, "area_sdoh_zip": zipdf,
-        "cm_roster": roster, "cm_case": cm_case, "cm_contact": cm_contact, "cm_goal": cm_goal,
+        "cm_roster": roster, **cm_frames,
     }
 
-    oracle = _oracle(m, st, dd, spans, win, K, stay_claim_id, ev_type, ev_p, ev_s, allowed, ids)
+    oracle = _oracle(m, st, dd, spans, win, K, stay_claim_id, ev_type, ev_p, ev_s, allowed, ids, cm)
     return frames, oracle
 
 
@@ -850,7 +933,9 @@ def _pharmacy(seed, m, spans, dd, win, ids: _IdSpace):
     return pharmacy, medication
 
 
-def _sdoh(seed, m, spans, win, ids: _IdSpace):
+def _sdoh_draws(seed, m, spans, win) -> dict[str, np.ndarray]:
+    """Social-need screenings (one row per screening x domain asked), drawn before the stays so
+    the case-management programs can read the recorded needs."""
     rng = _rng(seed, "sdoh")
     rate = (0.10 + 0.25 * (m["payer"] == 1) + 0.2 * (m["svi"] > 0.6) + 0.08 * (m["n_chronic"] >= 3))
     p, d, _ = _events(rng, spans, rate, win.days)
@@ -864,15 +949,64 @@ def _sdoh(seed, m, spans, win, ids: _IdSpace):
     mask[:, :3] |= (inst == "other")[:, None]
     si, dj = np.nonzero(mask)
     pos = m["needs"][p[si], dj] ^ (rng.random(si.size) < 0.03)
+    return {"row": si, "person": p[si], "day": d[si], "instrument": inst[si], "domain": dj, "positive": pos}
+
+
+def _needs_first(sdoh: dict[str, np.ndarray], members: int) -> np.ndarray:
+    """(members, domains): the day each need was first screened positive (NEVER if not)."""
+    first = np.full((members, len(T.SDOH_DOMAINS)), NEVER, dtype=np.int64)
+    pos = sdoh["positive"]
+    np.minimum.at(first, (sdoh["person"][pos], sdoh["domain"][pos]), sdoh["day"][pos])
+    return first
+
+
+def _sdoh(sdoh: dict[str, np.ndarray], dd: np.ndarray, win, ids: _IdSpace) -> pl.DataFrame:
+    keep = sdoh["day"] <= dd[sdoh["person"]]  # screenings after an in-hospital death never happened
+    s = {k: v[keep] for k, v in sdoh.items()}
     return pl.DataFrame({
-        "screening_id": ids("S", si, 9), "person_id": ids("P", p[si], 8), "screening_date": win.dates(d[si]),
-        "instrument": inst[si], "domain": T.SDOH_DOMAINS[dj], "positive_flag": pos.astype(np.int64),
+        "screening_id": ids("S", s["row"], 9), "person_id": ids("P", s["person"], 8),
+        "screening_date": win.dates(s["day"]), "instrument": s["instrument"],
+        "domain": T.SDOH_DOMAINS[s["domain"]], "positive_flag": s["positive"].astype(np.int64),
     })
 
 
-def _oracle(m, st, dd, spans, win, K, stay_claim_id, ev_type, ev_p, ev_s, allowed, ids: _IdSpace):
-    """The answer key of one member chunk: ``{"index_stays": frame, "members": frame}``."""
+def _typical_chain(m, effect: float) -> tuple[np.ndarray, np.ndarray]:
+    """Each member's 30-day readmission probability after a typical future stay, not enrolled and
+    enrolled at its discharge: the chain's logit at the member's expected stay (length of stay,
+    admit type, ED visits, labs and disposition at their means), marginalised over the follow-up
+    visit.  A first-order figure for the oracle's expected admissions (docs/generator.md)."""
+    z = ndtri((np.arange(400) + 0.5) / 400)
+    los = np.minimum(np.maximum(1, np.round(np.exp(1.30 + 0.68 * z))), 60)
+    old = m["age"] >= 75
+    L = np.where(old, (lace_l(los).mean() + lace_l(np.minimum(los + 1, 60)).mean()) / 2, lace_l(los).mean())
+    mean_los = los.mean() + 0.5 * old
+    lam_ed = m["rate_ed"] * 182 / 365.25
+    ed = sum(min(k, 4) * np.exp(-lam_ed) * lam_ed ** k / math.factorial(k) for k in range(4)) + 4 * (
+        1 - sum(np.exp(-lam_ed) * lam_ed ** k / math.factorial(k) for k in range(4)))
+    cond, ci = m["cond"], m["ci"]
+    hgb = (13.2 + 1.2 * (m["gender"] == "male") - 1.1 * cond[:, ci["ckd"]] - 1.2 * cond[:, ci["cancer"]]
+           - 0.04 * mean_los - 0.35 * m["frailty"] - 0.6)
+    na = 138.5 - 1.6 * cond[:, ci["hf"]] - 0.8 * cond[:, ci["ckd"]]
+    a65 = m["age"] >= 65
+    snf, home_health = np.where(a65, 0.16, 0.04), np.where(a65, 0.19, 0.09)
+    lw = (-5.0 + 0.11 * L + 0.12 * 3 * 0.86 + 0.15 * m["lace_c"] + 0.18 * ed + 0.45 * ndtr((HGB_LOW - 0.05 - hgb) / 1.5)
+          + 0.35 * ndtr((NA_LOW - 0.5 - na) / 3.2) + 0.12 * np.minimum(m["n_needs"], 3) + 0.5 * (m["svi"] - 0.5)
+          + 0.75 * m["frailty"] + 0.25 * snf + 0.2 * old)
+    fu_lin = -0.3 - 0.8 * (m["svi"] - 0.5) + 0.3 * (m["payer"] == 0) + 0.2 * home_health - 0.4 * snf
+
+    def chain(e: float) -> np.ndarray:
+        p_fu = expit(fu_lin + ENROLLED_FOLLOWUP_LOG_ODDS * effect * e)
+        return p_fu * expit(lw - FOLLOWUP_LOG_ODDS) + (1 - p_fu) * expit(lw)
+
+    return chain(0.0), chain(1.0)
+
+
+def _oracle(m, st, dd, spans, win, K, stay_claim_id, ev_type, ev_p, ev_s, allowed, ids: _IdSpace,
+            cm: CaseManagement):
+    """The answer key of one member chunk: ``{"index_stays", "members", "cm_effect"}`` frames, and
+    ``cm_lottery`` when the intake lottery runs."""
     D = win.days
+    tau = cm.opts.thinning
     disc = st["adm"] + st["los"]
     p = st["person"]
     # the stay's own enrolment span, truncated at death
@@ -882,10 +1016,12 @@ def _oracle(m, st, dd, spans, win, K, stay_claim_id, ev_type, ev_p, ev_s, allowe
     unplanned = st["admit_type"] != "3"
     keys = np.sort(p[unplanned] * K + st["adm"][unplanned])
     realised = _count_before(keys, p * K + disc + 1, p * K + disc + 31) > 0
-    p_bg = 1 - np.exp(-m["rate_ip"][p] * 30 / 365.25)
+    i = np.flatnonzero(index)
+    # background admissions inside an engaged community case are thinned by the program
+    p_bg = np.zeros(len(p))
+    p_bg[i] = 1 - np.exp(-m["rate_ip"][p[i]] / 365.25 * (30 - tau * cm.community_days(p[i], disc[i] + 1, disc[i] + 31)))
     p_true = 1 - (1 - st["p_chain"]) * (1 - p_bg)
     p_at_discharge = 1 - (1 - st["p_chain_at_discharge"]) * (1 - p_bg)
-    i = np.flatnonzero(index)
     index_stays = pl.DataFrame({
         "person_id": ids("P", p[i], 8), "claim_id": pl.Series(stay_claim_id[i].astype(str)),
         "admission_date": win.dates(st["adm"][i]), "discharge_date": win.dates(disc[i]),
@@ -900,11 +1036,13 @@ def _oracle(m, st, dd, spans, win, K, stay_claim_id, ev_type, ev_p, ev_s, allowe
     e = np.minimum(np.minimum(spans["end"], dd[spans["person"]]), D - 1)
     expo = np.zeros(n)
     np.add.at(expo, spans["person"], np.maximum(e - s + 1, 0))
-    p_high = 1 - np.exp(-m["rate_ip"] * expo / 365.25)
+    # days inside an engaged community case count for less (the program thins admissions)
+    expo_ip = np.maximum(expo - tau * cm.community_days(np.arange(n), np.full(n, T0), np.full(n, D)), 0)
+    p_high = 1 - np.exp(-m["rate_ip"] * expo_ip / 365.25)
     # the pipeline's need label (2+ unplanned admissions or 4+ ED visits) from the member's true
     # yearly rates; readmission chains add admissions beyond the Poisson count, so this is a
     # slight underestimate for the frailest members, never information a model cannot earn
-    lam_adm, lam_ed = m["rate_ip"] * expo / 365.25, m["rate_ed"] * expo / 365.25
+    lam_adm, lam_ed = m["rate_ip"] * expo_ip / 365.25, m["rate_ed"] * expo / 365.25
     at_most_one_adm = np.exp(-lam_adm) * (1 + lam_adm)
     at_most_three_ed = np.exp(-lam_ed) * (1 + lam_ed + lam_ed ** 2 / 2 + lam_ed ** 3 / 6)
     p_need = 1 - at_most_one_adm * at_most_three_ed
@@ -929,4 +1067,10 @@ def _oracle(m, st, dd, spans, win, K, stay_claim_id, ev_type, ev_p, ev_s, allowe
         "unplanned_admissions_last12": adm12, "ed_visits_last12": ed12,
         "medical_allowed_last12": np.round(spend, 2),
     })
-    return {"index_stays": index_stays, "members": members}
+    r0, r1 = _typical_chain(m, cm.opts.effect)
+    out = {"index_stays": index_stays, "members": members,
+           "cm_effect": cm.effect_oracle(p[i], disc[i], st["enr"][i], st["lw"][i], st["fu_lin"][i], r0[p[i]],
+                                         r1[p[i]], ids)}
+    if cm.opts.lottery > 0:
+        out["cm_lottery"] = cm.lottery_oracle(r0, r1, ids)
+    return out

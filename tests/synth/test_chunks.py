@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import date
 from pathlib import Path
 
 import polars as pl
@@ -11,9 +12,11 @@ from synth_checks import contract_violations, read_raw, realised_readmissions
 
 from data_contracts.landing import extract_glob
 from data_contracts.spec import EXTRACTS, load_contract
-from synth.generator import _roster, _Share, _target_cases, chunk_sizes, generate
+from synth.case_management import occupancy_target
+from synth.generator import _roster, _Share, chunk_sizes, generate
 
 MEMBERS, CHUNK = 6000, 2000  # three chunks
+LOTTERY = 0.5  # the optional lottery extract is appended chunk by chunk like the others
 
 
 def _digest(out: Path) -> dict[str, str]:
@@ -27,7 +30,7 @@ def _chunk_of(person_id: pl.Expr) -> pl.Expr:
 
 @pytest.fixture(scope="module")
 def chunked(tmp_path_factory):
-    return generate(tmp_path_factory.mktemp("chunked"), members=MEMBERS, seed=13, chunk_members=CHUNK)
+    return generate(tmp_path_factory.mktemp("chunked"), members=MEMBERS, seed=13, chunk_members=CHUNK, cm_lottery=LOTTERY)
 
 
 def test_chunk_sizes():
@@ -57,7 +60,7 @@ def test_one_chunk_is_the_unchunked_generator(tmp_path):
 
 
 def test_chunked_run_is_deterministic(tmp_path, chunked):
-    again = generate(tmp_path / "again", members=MEMBERS, seed=13, chunk_members=CHUNK)
+    again = generate(tmp_path / "again", members=MEMBERS, seed=13, chunk_members=CHUNK, cm_lottery=LOTTERY)
     assert again.chunks == 3
     assert _digest(again.out_dir) == _digest(chunked.out_dir)
 
@@ -65,6 +68,7 @@ def test_chunked_run_is_deterministic(tmp_path, chunked):
 def test_rows_are_conserved_and_headers_written_once(chunked):
     out = chunked.out_dir
     assert chunked.chunks == 3
+    assert set(chunked.rows) == set(EXTRACTS)
     for extract in EXTRACTS:
         c = load_contract(extract)
         paths = sorted((out / extract).glob("*.csv")) if c.partition_by else [out / f"{extract}.csv"]
@@ -109,17 +113,22 @@ def test_shared_tables_once(chunked):
     assert set(cases["case_manager_id"]) <= set(roster["case_manager_id"])
 
 
-def test_case_load_respects_roster_capacity(chunked, tmp_path):
-    """Community cases per programme add up to the roster's target over the chunks, as in one run."""
+def test_caseload_fills_but_never_exceeds_occupancy(chunked):
+    """Each community program's open cases, summed over the chunks, stay at or under 75% of the
+    roster's active capacity at every monthly intake round, and the rounds keep that caseload
+    filled once it has ramped up (a few months)."""
     out = chunked.out_dir
     roster = pl.read_csv(out / "cm_roster.csv")
-    days = 1096
-    cases = read_raw(out, "cm_case").filter(pl.col("program") != "care_transitions")
+    cases = read_raw(out, "cm_case").with_columns(pl.col("referral_date", "close_date").str.to_date())
+    # just after each round's referrals (0-4 days after the first of the month)
+    days = pl.date_range(date(2023, 1, 6), date(2025, 12, 6), "1mo", eager=True)
     for prog in ("complex_care", "brokerage", "intensive_case_management"):
-        target = _target_cases(roster, prog, days)
-        got = cases.filter(pl.col("program") == prog).height
-        # referred = target (or fewer eligible); a few are dropped after in-hospital deaths
-        assert 0.85 * target <= got <= target, (prog, got, target)
+        target = occupancy_target(roster, prog)
+        mine = cases.filter(pl.col("program") == prog)
+        open_at = [mine.filter((pl.col("referral_date") <= d) & (pl.col("close_date").is_null() | (pl.col("close_date") > d))).height
+                   for d in days]
+        assert 0 < max(open_at) <= target, (prog, open_at, target)
+        assert min(open_at[6:]) >= 0.75 * target, (prog, open_at, target)
 
 
 def test_oracle_rows_for_every_chunk(chunked):
@@ -137,7 +146,7 @@ def test_oracle_rows_for_every_chunk(chunked):
 
 
 def test_chunked_parquet_has_one_file_per_extract_or_month(tmp_path, chunked):
-    s = generate(tmp_path / "pq", members=MEMBERS, seed=13, chunk_members=CHUNK, file_format="parquet")
+    s = generate(tmp_path / "pq", members=MEMBERS, seed=13, chunk_members=CHUNK, file_format="parquet", cm_lottery=LOTTERY)
     assert not (s.out_dir / "_chunks").exists()
     for extract in EXTRACTS:
         c = load_contract(extract)

@@ -12,7 +12,7 @@ import pytest
 from synth_checks import auroc, contract_violations, lace_table, read_raw, realised_readmissions, top5_share
 
 from data_contracts.spec import EXTRACTS, load_contract
-from synth.generator import GenerationSummary, generate
+from synth.generator import OPTIONAL_EXTRACTS, GenerationSummary, generate
 
 
 def _digest(out: Path) -> dict[str, str]:
@@ -35,8 +35,9 @@ def test_same_seed_is_byte_identical_and_seeds_differ(tmp_path):
 
 def test_files_columns_and_row_counts(clean_small):
     out = clean_small.out_dir
-    assert set(clean_small.rows) == set(EXTRACTS)
-    for extract in EXTRACTS:
+    assert set(clean_small.rows) == set(EXTRACTS) - set(OPTIONAL_EXTRACTS)
+    assert not (out / "cm_intake_assignment.csv").exists()  # written only with the lottery
+    for extract in clean_small.rows:
         paths = sorted((out / extract).glob("*.csv")) if load_contract(extract).partition_by else [out / f"{extract}.csv"]
         assert paths and all(p.exists() for p in paths)
         assert all(p.open().readline().strip().split(",") == load_contract(extract).column_names for p in paths)
@@ -66,7 +67,7 @@ def test_codes_keep_leading_zeros(clean_small):
 def test_parquet_has_contract_types(tmp_path):
     s = generate(tmp_path / "pq", members=800, seed=5, file_format="parquet")
     types = {"string": pl.Utf8, "integer": pl.Int64, "double": pl.Float64, "date": pl.Date}
-    for extract in EXTRACTS:
+    for extract in s.rows:
         df = pl.read_parquet(extract_glob(s.out_dir, extract, ".parquet"))
         c = load_contract(extract)
         assert df.columns == c.column_names
