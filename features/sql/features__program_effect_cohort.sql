@@ -1,0 +1,208 @@
+-- features.program_effect_cohort (SELECT only; run into the temp table _program_effect_cohort by
+-- models.program_effect.build_program_effect_cohort). The target trial that marts.program_effect
+-- emulates: eligibility, time zero, treatment and outcomes are defined here once.
+-- Grain: one row per index stay of features.readmission_stay (alive, not AMA, not transferred, enrolled
+-- for the 30 days after discharge: features__readmission_label.sql) with discharge_date + 30 < $as_of.
+-- Time zero: the discharge_date of the index stay (the decision point: refer or not).
+-- Eligible: the member is not opted out of outreach on an enrolment span covering the discharge
+--   (opted_out_flag = 1 rows are returned so the count is visible, and are left out of every
+--   estimate).
+-- Treatment (enrolled at time zero, grace period $grace_days days): a raw.cm_case of the member with
+--   open_date not null, referral_date <= discharge_date + $grace_days, open_date <= discharge_date +
+--   $grace_days and (close_date null or close_date > discharge_date). enrolled_programs lists the
+--   distinct programs of such cases (a stay can count for several); enrolled_flag = any of them.
+-- Outcomes, counted from time zero (window (discharge_date, end], admissions and visits before $as_of);
+--   NULL when the window has not closed before $as_of:
+--   readmit_30d        the readmission label: an unplanned acute admission 1-30 days after discharge
+--   readmit_180d       an unplanned acute admission (core.inpatient_stay.planned_flag = 0) 1-180 days
+--                      after discharge; also NULL when the member has enrolment rows that do not cover
+--                      the 180 days and did not die within them (admissions after leaving are unseen)
+--   admissions_6m/12m  unplanned acute admissions starting in the 6 / 12 calendar months after
+--                      discharge, per member-month enrolled in the window
+--   ed_visits_6m/12m   distinct ED visit dates (medical claims with revenue 045x, POS 23 or CPT
+--                      99281-99285, not an inpatient bill; or raw.encounter type 'emergency'), same
+--                      windows, per member-month
+--   paid_6m/12m        paid_amount of raw.medical_claim (claim_start_date) + raw.pharmacy_claim
+--                      (dispensing_date) in the window, per member-month
+--   member_months_6m/12m  days of the window covered by an enrolment span (ending at death), capped at
+--                      the window, / 30.4375; the whole window for a member with no enrolment row at
+--                      all (EHR-only sources, as the readmission label does). A rate is NULL when its
+--                      member-months are 0.
+-- Before time zero (the descriptive pre/post comparison only, never a confounder of the estimate):
+--   admissions_pre_6m  unplanned acute admissions starting in [discharge_date - 6 months,
+--                      discharge_date] (the index admission counts when unplanned, as a program's own
+--                      before/after report would count it), per member-month enrolled in that window.
+-- Confounders: every column of features.readmission_stay except the identifiers, the label and
+--   open_cm_case_flag (a case open at discharge is part of the treatment, not a confounder); all are
+--   known at discharge (features__readmission_stay.sql).
+WITH idx AS (
+    SELECT stay_id, person_id, discharge_date, readmit_30d
+    FROM features.readmission_stay
+    WHERE discharge_date + 30 < $as_of
+),
+windows AS (
+    SELECT
+        stay_id, person_id, discharge_date,
+        discharge_date + 180 AS end_180d,
+        CAST(discharge_date + INTERVAL 6 MONTH AS DATE) AS end_6m,
+        CAST(discharge_date + INTERVAL 12 MONTH AS DATE) AS end_12m,
+        CAST(discharge_date - INTERVAL 6 MONTH AS DATE) AS start_pre_6m
+    FROM idx
+),
+opted_out AS (
+    SELECT DISTINCT i.stay_id
+    FROM idx AS i
+    JOIN raw.eligibility AS e
+        ON e.person_id = i.person_id
+       AND e.enrollment_start_date <= i.discharge_date
+       AND e.enrollment_end_date >= i.discharge_date
+       AND coalesce(e.outreach_opt_out_flag, 0) = 1
+),
+treated AS (
+    SELECT i.stay_id, list(DISTINCT c.program ORDER BY c.program) AS enrolled_programs
+    FROM idx AS i
+    JOIN raw.cm_case AS c
+        ON c.person_id = i.person_id
+       AND c.open_date IS NOT NULL
+       AND c.referral_date <= i.discharge_date + $grace_days
+       AND c.open_date <= i.discharge_date + $grace_days
+       AND (c.close_date IS NULL OR c.close_date > i.discharge_date)
+    GROUP BY i.stay_id
+),
+admissions AS (
+    SELECT
+        w.stay_id,
+        count(*) FILTER (WHERE s.admission_date > w.discharge_date AND s.admission_date <= w.end_180d) AS n_180d,
+        count(*) FILTER (WHERE s.admission_date > w.discharge_date AND s.admission_date <= w.end_6m) AS n_6m,
+        count(*) FILTER (WHERE s.admission_date > w.discharge_date AND s.admission_date <= w.end_12m) AS n_12m,
+        count(*) FILTER (WHERE s.admission_date <= w.discharge_date) AS n_pre_6m
+    FROM windows AS w
+    JOIN core.inpatient_stay AS s
+        ON s.person_id = w.person_id
+       AND s.planned_flag = 0
+       AND s.admission_date >= w.start_pre_6m
+       AND s.admission_date <= w.end_12m
+       AND s.admission_date < $as_of
+    GROUP BY w.stay_id
+),
+ed_dates AS (
+    SELECT DISTINCT person_id, visit_date FROM (
+        SELECT person_id, claim_start_date AS visit_date
+        FROM raw.medical_claim
+        WHERE (revenue_center_code LIKE '045%'
+               OR place_of_service_code = '23'
+               OR hcpcs_code IN ('99281', '99282', '99283', '99284', '99285'))
+          AND coalesce(bill_type_code, '') NOT LIKE '011%'
+        UNION ALL
+        SELECT person_id, encounter_start_date FROM raw.encounter WHERE encounter_type = 'emergency'
+    )
+),
+ed AS (
+    SELECT
+        w.stay_id,
+        count(*) FILTER (WHERE v.visit_date <= w.end_6m) AS n_6m,
+        count(*) AS n_12m
+    FROM windows AS w
+    JOIN ed_dates AS v
+        ON v.person_id = w.person_id
+       AND v.visit_date > w.discharge_date
+       AND v.visit_date <= w.end_12m
+       AND v.visit_date < $as_of
+    GROUP BY w.stay_id
+),
+paid_events AS (
+    SELECT person_id, claim_start_date AS paid_date, paid_amount FROM raw.medical_claim
+    UNION ALL
+    SELECT person_id, dispensing_date, paid_amount FROM raw.pharmacy_claim
+),
+paid AS (
+    SELECT
+        w.stay_id,
+        coalesce(sum(p.paid_amount) FILTER (WHERE p.paid_date <= w.end_6m), 0) AS paid_6m,
+        coalesce(sum(p.paid_amount), 0) AS paid_12m
+    FROM windows AS w
+    JOIN paid_events AS p
+        ON p.person_id = w.person_id
+       AND p.paid_date > w.discharge_date
+       AND p.paid_date <= w.end_12m
+       AND p.paid_date < $as_of
+    GROUP BY w.stay_id
+),
+spans AS (
+    SELECT w.*, e.person_id AS span_person_id, e.enrollment_start_date AS span_start,
+           least(e.enrollment_end_date, coalesce(e.death_date, e.enrollment_end_date)) AS span_end,
+           e.death_date
+    FROM windows AS w
+    LEFT JOIN raw.eligibility AS e ON e.person_id = w.person_id
+),
+enrolment AS (
+    -- covered days per window: the overlap of each span with [first, last] of the window
+    SELECT
+        stay_id,
+        count(span_person_id) AS n_spans,
+        coalesce(sum(greatest(0, date_diff('day', greatest(span_start, discharge_date + 1),
+                                                  least(span_end, end_180d)) + 1)), 0) AS days_180d,
+        coalesce(sum(greatest(0, date_diff('day', greatest(span_start, discharge_date + 1),
+                                                  least(span_end, end_6m)) + 1)), 0) AS days_6m,
+        coalesce(sum(greatest(0, date_diff('day', greatest(span_start, discharge_date + 1),
+                                                  least(span_end, end_12m)) + 1)), 0) AS days_12m,
+        coalesce(sum(greatest(0, date_diff('day', greatest(span_start, start_pre_6m),
+                                                  least(span_end, discharge_date)) + 1)), 0) AS days_pre_6m,
+        max(CASE WHEN death_date IS NOT NULL AND death_date <= end_180d THEN 1 ELSE 0 END) AS died_180d
+    FROM spans
+    GROUP BY stay_id
+),
+exposure AS (
+    SELECT
+        w.stay_id, w.discharge_date, w.end_180d, w.end_6m, w.end_12m, en.n_spans, en.days_180d, en.died_180d,
+        CASE WHEN en.n_spans = 0 THEN date_diff('day', w.discharge_date, w.end_6m)
+             ELSE least(en.days_6m, date_diff('day', w.discharge_date, w.end_6m)) END / 30.4375 AS member_months_6m,
+        CASE WHEN en.n_spans = 0 THEN date_diff('day', w.discharge_date, w.end_12m)
+             ELSE least(en.days_12m, date_diff('day', w.discharge_date, w.end_12m)) END / 30.4375 AS member_months_12m,
+        CASE WHEN en.n_spans = 0 THEN date_diff('day', w.start_pre_6m, w.discharge_date) + 1
+             ELSE least(en.days_pre_6m, date_diff('day', w.start_pre_6m, w.discharge_date) + 1) END / 30.4375
+            AS member_months_pre_6m
+    FROM windows AS w
+    JOIN enrolment AS en ON en.stay_id = w.stay_id
+)
+SELECT
+    i.stay_id,
+    i.person_id,
+    i.discharge_date,
+    CAST($as_of AS DATE) AS as_of_date,
+    CAST(o.stay_id IS NOT NULL AS INTEGER) AS opted_out_flag,
+    coalesce(t.enrolled_programs, CAST([] AS VARCHAR[])) AS enrolled_programs,
+    CAST(t.stay_id IS NOT NULL AS INTEGER) AS enrolled_flag,
+    CAST(i.readmit_30d AS DOUBLE) AS readmit_30d,
+    CAST(CASE
+        WHEN x.end_180d >= $as_of THEN NULL
+        WHEN x.n_spans > 0 AND x.days_180d < 180 AND x.died_180d = 0 THEN NULL
+        ELSE coalesce(a.n_180d, 0) > 0
+    END AS DOUBLE) AS readmit_180d,
+    CASE WHEN x.end_6m < $as_of AND x.member_months_6m > 0
+         THEN coalesce(a.n_6m, 0) / x.member_months_6m END AS admissions_6m,
+    CASE WHEN x.end_12m < $as_of AND x.member_months_12m > 0
+         THEN coalesce(a.n_12m, 0) / x.member_months_12m END AS admissions_12m,
+    CASE WHEN x.end_6m < $as_of AND x.member_months_6m > 0
+         THEN coalesce(ed.n_6m, 0) / x.member_months_6m END AS ed_visits_6m,
+    CASE WHEN x.end_12m < $as_of AND x.member_months_12m > 0
+         THEN coalesce(ed.n_12m, 0) / x.member_months_12m END AS ed_visits_12m,
+    CASE WHEN x.end_6m < $as_of AND x.member_months_6m > 0
+         THEN coalesce(p.paid_6m, 0) / x.member_months_6m END AS paid_6m,
+    CASE WHEN x.end_12m < $as_of AND x.member_months_12m > 0
+         THEN coalesce(p.paid_12m, 0) / x.member_months_12m END AS paid_12m,
+    x.member_months_6m,
+    x.member_months_12m,
+    CASE WHEN x.member_months_pre_6m > 0 THEN coalesce(a.n_pre_6m, 0) / x.member_months_pre_6m END
+        AS admissions_pre_6m,
+    x.member_months_pre_6m,
+    r.* EXCLUDE (stay_id, person_id, admission_date, discharge_date, readmit_30d, open_cm_case_flag)
+FROM idx AS i
+JOIN exposure AS x ON x.stay_id = i.stay_id
+JOIN features.readmission_stay AS r ON r.stay_id = i.stay_id
+LEFT JOIN opted_out AS o ON o.stay_id = i.stay_id
+LEFT JOIN treated AS t ON t.stay_id = i.stay_id
+LEFT JOIN admissions AS a ON a.stay_id = i.stay_id
+LEFT JOIN ed ON ed.stay_id = i.stay_id
+LEFT JOIN paid AS p ON p.stay_id = i.stay_id
+ORDER BY i.discharge_date, i.stay_id
