@@ -15,6 +15,7 @@ from pipelines.defs.outputs.assets import (
     reports_case_manager_worklists,
     reports_program_report,
 )
+from pipelines.defs.outputs.program_effect import marts_program_effect
 
 downstream_checks = [*core_checks, *feature_checks]
 
@@ -34,6 +35,7 @@ def downstream_assets_for(intake_score: str) -> list:
         intake_list_asset(intake_score),
         marts_kpi_readmission_monthly,
         marts_program_kpis,
+        marts_program_effect,
         reports_program_report,
         reports_case_manager_worklists,
     ]
