@@ -223,7 +223,7 @@ def marts_program_kpis(settings: RiskstratSettings, config: KpiConfig):
     key=["reports", "program_report"],
     # models, not scores: a score step that stops leaves the report, which says what is missing
     deps=[*(dg.AssetKey(["marts", name]) for name in PROGRAM_KPI_TABLES),
-          dg.AssetKey(["marts", "kpi_readmission_monthly"]),
+          dg.AssetKey(["marts", "kpi_readmission_monthly"]), dg.AssetKey(["marts", "program_effect"]),
           dg.AssetKey(["ml", "readmission_model"]), dg.AssetKey(["ml", "high_need_model"])],
     group_name="outputs",
     kinds={"html"},
@@ -232,7 +232,9 @@ def marts_program_kpis(settings: RiskstratSettings, config: KpiConfig):
 @surfaces_data_errors
 def reports_program_report(settings: RiskstratSettings) -> dg.MaterializeResult:
     """The program-lead report, one self-contained HTML file (inline CSS and SVG, no scripts, works
-    offline): KPI trends (months still running out marked), model calibration and lift, fairness,
+    offline): first whether case management works (the adjusted effect from marts.program_effect
+    with its interval, balance, overlap, the lottery's randomised estimate and power line, the
+    descriptive comparisons labelled as such), then KPI trends (months still running out marked), model calibration and lift, fairness,
     which score paths ran or stopped and why, the last run's data quality and the KPI definitions.
     HOME/outputs/program_report.html."""
     metrics_path = settings.outputs_path / "metrics.json"
