@@ -234,8 +234,9 @@ def reports_program_report(settings: RiskstratSettings) -> dg.MaterializeResult:
     """The program-lead report, one self-contained HTML file (inline CSS and SVG, no scripts, works
     offline): first whether case management works (the adjusted effect from marts.program_effect
     with its interval, balance, overlap, the lottery's randomised estimate and power line, the
-    descriptive comparisons labelled as such), then KPI trends (months still running out marked), model calibration and lift, fairness,
-    which score paths ran or stopped and why, the last run's data quality and the KPI definitions.
+    descriptive comparisons labelled as such), then KPI trends (months still running out marked),
+    model calibration and lift, fairness, which score paths ran or stopped and why, the last run's
+    data quality and the KPI definitions.
     HOME/outputs/program_report.html."""
     metrics_path = settings.outputs_path / "metrics.json"
     split = json.loads(metrics_path.read_text()).get("readmission", {}).get("split", {}) if metrics_path.exists() else {}
