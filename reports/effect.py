@@ -199,9 +199,14 @@ def _headline_card(row: dict | None) -> str:
                 f"<span>{escape(_counts(row, 'enrolled stays', 'not enrolled'))}</span></div>")
     words, ci = plain_effect(row["outcome"], row["estimate"], row["ci_low"], row["ci_high"], row.get("unit"))
     detail = "; ".join(p for p in (_counts(row, "enrolled stays", "not enrolled"), _e_values(row)) if p)
+    caution = ""
+    if _is_number(row.get("max_smd_after")) and row["max_smd_after"] > SMD_FLAG:
+        caution = (f'<span class="caution">Caution: after weighting, enrolled and not-enrolled stays still differ '
+                   f"by up to {row['max_smd_after']:.2f} SD in a characteristic (above {SMD_FLAG}); the comparison "
+                   "is not like for like yet (balance below).</span>")
     return ('<div class="effect" id="headline-effect">'
             f"<span>{escape(what)}</span><b>{escape(words)}</b><span class=\"ci\">({escape(ci)})</span>"
-            f"<span>{escape(detail)}</span></div>")
+            f"<span>{escape(detail)}</span>{caution}</div>")
 
 
 def _lottery_card(effect: pl.DataFrame) -> str:
@@ -234,8 +239,14 @@ def _program_name(program: str, names: dict[str, str]) -> str:
     return "all programs" if program == OVERALL else names.get(program, program)
 
 
-def _estimate_table(effect: pl.DataFrame, methods: tuple[str, ...], names: dict[str, str], label: str | None) -> str:
-    rows = effect.filter(pl.col("method").is_in(methods)).with_columns(
+def _estimate_table(effect: pl.DataFrame, methods: tuple[str, ...], names: dict[str, str], label: str | None,
+                    overall: bool | None = None) -> str:
+    """One row per estimate of ``methods`` (only program 'all' when ``overall`` is True, only the
+    programs when False); a row without a figure shows why in its note."""
+    rows = effect.filter(pl.col("method").is_in(methods))
+    if overall is not None:
+        rows = rows.filter((pl.col("program") == OVERALL) == overall)
+    rows = rows.with_columns(
         pl.col("outcome").replace_strict(OUTCOME_ORDER, default=len(OUTCOME_ORDER), return_dtype=pl.Int64).alias("_o"),
         (pl.col("program") != OVERALL).alias("_p"),
     ).sort(["_o", "outcome", "_p", "program", "method"])
@@ -269,11 +280,12 @@ def _estimate_table(effect: pl.DataFrame, methods: tuple[str, ...], names: dict[
                                  else (f"{row['e_value']:.2f}" if ok and _is_number(row.get("e_value")) else "–")),
                 "max SMD after": row["max_smd_after"] if _is_number(row.get("max_smd_after")) else None,
             }
-        record["note"] = (row.get("note") or "") if ok else _note(row)
+        record["note"] = "" if ok else _note(row)
         out.append(record)
     if not out:
         return ""
-    return table(pl.DataFrame(out, infer_schema_length=None))
+    frame = pl.DataFrame(out, infer_schema_length=None)
+    return table(frame.drop("note") if (frame["note"] == "").all() else frame)
 
 
 def _balance(balance: pl.DataFrame | None) -> str:
@@ -356,7 +368,7 @@ def _power(effect: pl.DataFrame, headline: dict | None, lottery: LotteryContext)
     if control is None:
         return missing("Power of a lottery: needs the 30-day readmission rate of members not enrolled "
                        "(control_mean in marts.program_effect).")
-    reduction, why = DEFAULT_REDUCTION, "a 3-point reduction (no adjusted reduction is estimated)"
+    reduction, why = DEFAULT_REDUCTION, "3 points, a round figure: the adjusted estimate shows no reduction to aim at"
     if headline is not None and _reported(headline) and headline["estimate"] < 0:
         reduction, why = -headline["estimate"], "the reduction the adjusted estimate suggests"
     reduction = min(reduction, control * 0.9)
@@ -396,14 +408,22 @@ def render_effect_section(effect: pl.DataFrame | None, balance: pl.DataFrame | N
     headline = _pick(effect, ADJUSTED)
     out = [f'<div class="cards">{_headline_card(headline)}{_lottery_card(effect)}</div>',
            "".join(f'<p class="gloss">{g}</p>' for g in GLOSSES)]
-    estimates = _estimate_table(effect, (ADJUSTED, RANDOMISED), names, None)
-    out.append("<h3>Every outcome and program (adjusted and randomised)</h3>"
+    if headline is not None and _reported(headline) and headline.get("note"):
+        out.append(f'<p class="gloss">How the headline was estimated: {escape(headline["note"])}.</p>')
+    estimates = _estimate_table(effect, (ADJUSTED, RANDOMISED), names, None, overall=True)
+    by_program = _estimate_table(effect, (ADJUSTED, RANDOMISED), names, None, overall=False)
+    out.append("<h3>Every outcome, all programs (adjusted and randomised)</h3>"
                "<p>Difference = enrolled minus not enrolled (offered minus not offered for the lottery); negative "
                "means fewer events or less cost.</p>" + (estimates or missing("No adjusted or randomised rows.")))
+    if by_program:
+        out.append(f"<details><summary>By program</summary>{by_program}</details>")
     out.append("<h3>Balance after weighting</h3>" + _balance(balance))
     out.append("<h3>Overlap of enrolled and not-enrolled members</h3>" + _overlap(overlap, headline))
     out.append("<h3>How long a lottery would take</h3>" + _power(effect, headline, lottery))
-    descriptive = _estimate_table(effect, DESCRIPTIVE_METHODS, names, DESCRIPTIVE_LABEL)
+    descriptive = _estimate_table(effect, DESCRIPTIVE_METHODS, names, DESCRIPTIVE_LABEL, overall=True)
+    descriptive_by_program = _estimate_table(effect, DESCRIPTIVE_METHODS, names, DESCRIPTIVE_LABEL, overall=False)
+    if descriptive_by_program:
+        descriptive += f"<details><summary>By program</summary>{descriptive_by_program}</details>"
     out.append(descriptive_block + (descriptive or missing("No descriptive rows in marts.program_effect."))
                + descriptive_cards + "</div>")
     return "".join(out)

@@ -30,7 +30,8 @@ th{background:#eef1f5;position:sticky;top:0}td.n{text-align:right;font-variant-n
 .effect b{display:block;font-size:22px}.effect .ci{font-size:15px;color:#1d2330}.effect span{color:#5a6472;font-size:12px;display:block}
 .effect.randomised{border-color:#2e8b57;background:#f1f8f3;flex:1 1 260px}.effect.withheld b{font-size:16px;color:#8a5a00}
 .descriptive{border-left:3px solid #9aa3ad;padding-left:10px}.label{display:inline-block;padding:0 6px;border-radius:8px;font-size:12px;background:#eceff3;color:#5a6472;font-weight:600}
-.gloss{font-size:12px;color:#5a6472;margin:4px 0}
+.gloss{font-size:12px;color:#5a6472;margin:4px 0}.effect .caution{color:#8a3b00;font-size:12px;font-weight:600}
+details summary{cursor:pointer;color:#1d3557;margin:4px 0}
 @media print{body{background:#fff}section{break-inside:avoid}}
 """
 

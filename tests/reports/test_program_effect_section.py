@@ -103,7 +103,7 @@ def test_withheld_headline_shows_the_note_and_no_number(effect_con):
     rest = headline.replace(WITHHELD_NOTE, "")  # no figure besides the note's own
     assert "95% CI" not in rest and "per 100" not in rest and not re.search(r"\d+\.\d", rest)
     assert 'id="lottery-effect"' not in html
-    assert "3-point reduction" in html  # the power line falls back to a stated reduction
+    assert "3 points, a round figure" in html  # the power line falls back to a stated reduction
 
 
 def test_report_without_effect_tables_says_so_and_keeps_the_cards_labelled(warehouse):
@@ -147,3 +147,11 @@ def test_notebook_helper_reads_the_effect_rows_by_method():
     write_program_effect(con)
     assert program_effect(con, ("naive", "pre_post"))["method"].sort().to_list() == ["naive", "pre_post"]
     assert program_effect(con).height == 8
+
+
+def test_headline_warns_when_weighting_left_a_characteristic_imbalanced(effect_con):
+    write_program_effect(effect_con)
+    effect_con.execute("UPDATE marts.program_effect SET max_smd_after = 0.42 "
+                       "WHERE method = 'aipw' AND outcome = 'readmit_30d' AND program = 'all'")
+    headline = _headline(render_program_report(effect_con, METRICS, AS_OF))
+    assert "Caution" in headline and "0.42 SD" in headline and "readmissions avoided" in headline
