@@ -4,7 +4,9 @@ The Synthea and MIMIC-IV demo sets hold tens of labelled stays, too few for a te
 split. Rather than list nobody, the pipeline then ranks by a published score and says so
 in every output: LACE points for readmission (van Walraven 2010), prior-year allowed cost
 for high need. Reasons are the score's own largest parts, in the feature dictionary's words.
-Scores from here are ranks, not calibrated probabilities.
+Scores from here are ranks, not probabilities: the LACE path writes no ``score`` at all (null) and
+ranks by ``score_raw`` (LACE points), so nothing downstream (expected readmissions, O/E, the list's
+calibration) can read LACE / 19 as a chance of readmission; ``score_basis`` says what the rank is.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ import polars as pl
 from features.dictionary import FeatureSpec
 
 LACE_COMPONENTS = ("lace_l", "lace_a", "lace_c", "lace_e")
-LACE_MAX_POINTS = 19.0
 HIGH_NEED_COMPONENTS = ("ip_admissions_365d", "ed_visits_365d", "allowed_amount_365d", "hcc_score_v28", "charlson_index")
 READMISSION_BASELINE = "lace (no model: too few labelled stays to train one)"
+LACE_BASIS = "LACE points 0-19 (no model: a rank, not a probability)"
+PRIOR_COST_BASIS = "prior-year cost percentile (no model: a rank, not a probability)"
 HIGH_NEED_BASELINE = "prior_cost (no model: too little history to train one)"
 
 
@@ -47,12 +50,14 @@ def _reasons(
 
 
 def lace_scores(frame: pl.DataFrame, dictionary: Mapping[str, FeatureSpec], k: int = 3) -> pl.DataFrame:
-    """person_id, stay_id, discharge_date, score (LACE / 19), score_raw (LACE points), reasons."""
+    """person_id, stay_id, discharge_date, score (null: LACE is no probability), score_raw (LACE
+    points, the rank), score_basis, reasons."""
     ids = frame.select([c for c in ("person_id", "stay_id", "discharge_date") if c in frame.columns])
     points = frame.select(LACE_COMPONENTS).cast(pl.Float64).to_numpy()
     lace = frame["lace_score"].cast(pl.Float64).fill_null(0.0)
     return pl.concat(
-        [ids.with_columns((lace / LACE_MAX_POINTS).alias("score"), lace.alias("score_raw")),
+        [ids.with_columns(pl.lit(None, dtype=pl.Float64).alias("score"), lace.alias("score_raw"),
+                          pl.lit(LACE_BASIS).alias("score_basis")),
          _reasons(frame, LACE_COMPONENTS, points, dictionary, k)],
         how="horizontal",
     )
@@ -61,7 +66,8 @@ def lace_scores(frame: pl.DataFrame, dictionary: Mapping[str, FeatureSpec], k: i
 def prior_cost_scores(
     frame: pl.DataFrame, dictionary: Mapping[str, FeatureSpec], k: int = 3, explain_top: int = 5_000
 ) -> pl.DataFrame:
-    """person_id, as_of_date, score (cost percentile), score_raw (prior-year cost); reasons for the top rows."""
+    """person_id, as_of_date, score (cost percentile), score_raw (prior-year cost), score_basis;
+    reasons for the top rows."""
     keys = [c for c in ("person_id", "as_of_date") if c in frame.columns]
     cost = pl.col("prior_cost_12m").cast(pl.Float64).fill_null(0.0)
     components = [c for c in HIGH_NEED_COMPONENTS if c in frame.columns]
@@ -74,4 +80,5 @@ def prior_cost_scores(
     head = ranked.head(explain_top)
     strength = head.select([f"_pct_{c}" for c in components]).to_numpy()
     explained = pl.concat([head.select(keys), _reasons(head, components, strength, dictionary, k)], how="horizontal")
-    return ranked.select(*keys, "score", "score_raw").join(explained, on=keys, how="left", maintain_order="left")
+    return (ranked.select(*keys, "score", "score_raw", pl.lit(PRIOR_COST_BASIS).alias("score_basis"))
+            .join(explained, on=keys, how="left", maintain_order="left"))

@@ -31,8 +31,9 @@ TIERS = ((95.0, "very_high"), (80.0, "high"), (50.0, "moderate"))
 NO_FURTHER_REASON = "no other factor raises risk"
 NO_REASONS = "reasons not computed for this score row"
 SCORE_NAMES = ("readmission", "high_need")
+MODEL_SCORE_BASIS = "calibrated probability"
 OUTPUT_COLUMNS = (
-    "rank", "person_id", "score", "score_percentile", "risk_tier", "rising_risk_flag",
+    "rank", "person_id", "score", "score_basis", "score_percentile", "risk_tier", "rising_risk_flag",
     "reason_1", "reason_2", "reason_3", "latest_discharge_date", "days_since_discharge", "open_care_gaps",
     "suggested_program", "suggested_case_manager_id", "suggested_team", "contact_by_date",
 )
@@ -134,7 +135,8 @@ def score_candidates(scores: pl.DataFrame, score_name: str, as_of: dt.date, opti
     if missing := sorted(need - set(scores.columns)):
         raise ValueError(f"{score_name} scores lack columns {missing}")
     frame = scores.lazy().with_columns(
-        (pl.col("score_raw") if "score_raw" in scores.columns else pl.col("score")).cast(pl.Float64).alias("score_raw")
+        (pl.col("score_raw") if "score_raw" in scores.columns else pl.col("score")).cast(pl.Float64).alias("score_raw"),
+        (pl.col("score_basis") if "score_basis" in scores.columns else pl.lit(MODEL_SCORE_BASIS)).alias("score_basis"),
     )
     if score_name == "readmission":
         frame = frame.filter(
@@ -144,7 +146,7 @@ def score_candidates(scores: pl.DataFrame, score_name: str, as_of: dt.date, opti
         frame.sort(["score", "score_raw"], descending=True, nulls_last=True)
         .group_by("person_id", maintain_order=True)
         .first()
-        .select("person_id", "score", "score_raw", "reason_1", "reason_2", "reason_3")
+        .select("person_id", "score", "score_raw", "score_basis", "reason_1", "reason_2", "reason_3")
     )
 
 
@@ -317,7 +319,8 @@ def _ranked_candidates(
         .join(context, on="person_id", how="left")
         .join(previous, on="person_id", how="left")
         .sort(["score", "score_raw", "person_id"], descending=[True, True, False], nulls_last=True)
-        .with_columns((pl.col("score").rank("max") / pl.len() * 100).round(1).alias("score_percentile"))
+        # a rank-only score (no model: score is null) takes its percentile from score_raw
+        .with_columns((pl.coalesce("score", "score_raw").rank("max") / pl.len() * 100).round(1).alias("score_percentile"))
         .with_row_index("rank", offset=1)
         .with_columns(pl.col("rank").cast(pl.Int64))
         .collect()

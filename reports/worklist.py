@@ -15,13 +15,14 @@ from reports.html import page
 
 ALL_SHEET = "All members"
 HEADERS = {
-    "rank": "Rank", "person_id": "Member ID", "score": "Risk score", "score_percentile": "Percentile",
+    "rank": "Rank", "person_id": "Member ID", "score": "Risk score", "score_basis": "Score basis",
+    "score_percentile": "Percentile",
     "risk_tier": "Risk tier", "rising_risk_flag": "Rising risk", "reason_1": "Reason 1", "reason_2": "Reason 2",
     "reason_3": "Reason 3", "latest_discharge_date": "Last discharge", "days_since_discharge": "Days since discharge",
     "open_care_gaps": "Open care gaps", "suggested_program": "Suggested program",
     "suggested_case_manager_id": "Case manager", "suggested_team": "Team", "contact_by_date": "Contact by",
 }
-WIDTHS = {"reason_1": 44, "reason_2": 44, "reason_3": 44, "open_care_gaps": 40, "suggested_program": 24}
+WIDTHS = {"score_basis": 30, "reason_1": 44, "reason_2": 44, "reason_3": 44, "open_care_gaps": 40, "suggested_program": 24}
 
 
 def _sheet_name(name: str, used: set[str]) -> str:
@@ -64,6 +65,13 @@ def write_intake_workbook(intake: pl.DataFrame, path: Path, as_of: dt.date) -> P
     return path
 
 
+def _score_text(row: dict) -> str:
+    """The score as a case manager should read it: a probability only when a model gave one."""
+    if row.get("score") is None:
+        return escape(row.get("score_basis") or "a rank, not a probability")
+    return f"score {row['score']:.2f}"
+
+
 def render_worklist(intake: pl.DataFrame, case_manager_id: str, as_of: dt.date) -> str:
     rows = intake.filter(pl.col("suggested_case_manager_id") == case_manager_id).sort("rank")
     program = rows["suggested_program"][0] if rows.height else ""
@@ -79,7 +87,7 @@ def render_worklist(intake: pl.DataFrame, case_manager_id: str, as_of: dt.date) 
             f"<td class=\"n\">{r['rank']}</td>"
             f"<td><b>{escape(r['person_id'])}</b><br><span class=\"tag {escape(r['risk_tier'])}\">"
             f"{escape(r['risk_tier'].replace('_', ' '))}</span>{rising}<br>"
-            f"<span class=\"small\">score {r['score']:.2f} · {r['score_percentile']:.0f}th percentile</span></td>"
+            f"<span class=\"small\">{_score_text(r)} · {r['score_percentile']:.0f}th percentile</span></td>"
             f"<td><ul>{reasons}</ul></td>"
             f"<td>{escape(discharge)}<br><span class=\"small\">care gaps: {gaps}</span></td>"
             f"<td class=\"nw\"><b>{r['contact_by_date'].isoformat()}</b></td>"

@@ -13,6 +13,7 @@ import pytest
 
 from adapters import UnknownSourceFormat, convert, detect_format
 from data_contracts.spec import load_contract
+from models.baseline import LACE_BASIS
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"shared extracts not found at {SHARED} (../shared is absent)")
@@ -264,10 +265,15 @@ def test_mimic_pipeline_counts_match_a_plain_sql_over_admissions(tmp_path: Path)
         pipeline = con.execute(
             "SELECT person_id AS subject_id, admission_date AS adm, discharge_date AS dis, readmit_30d "
             "FROM features.readmission_stay WHERE readmit_30d IS NOT NULL").pl()
+        scored = con.execute("SELECT count(*), count(score), any_value(score_basis) FROM ml.readmission_score").fetchone()
     assert stays == report.rows_in["admissions"], "an admission was chained or dropped: the plain query's stays are admissions"
     # the labelled rows (30-day window closed before as_of) are the index stays
     counts = (pipeline.height, pipeline["readmit_30d"].sum()), (expected_index, expected_readmissions)
     assert counts[0] == counts[1], (counts, _label_differences(plain.drop("hadm_id"), pipeline))
+    # too few stays to train: the LACE ranking says so and carries no probability
+    metrics = json.loads((home / "outputs" / "metrics.json").read_text())
+    assert metrics["readmission"].get("trained", True) is False
+    assert scored[1] == 0 and (scored[0] == 0 or scored[2] == LACE_BASIS), scored
 
 
 @pytest.mark.slow

@@ -7,7 +7,7 @@ import datetime as dt
 import polars as pl
 
 from features.dictionary import FEATURE_DICTIONARY
-from models.baseline import lace_scores, prior_cost_scores
+from models.baseline import LACE_BASIS, lace_scores, prior_cost_scores
 from models.high_need import member_dictionary
 
 
@@ -18,6 +18,9 @@ def test_lace_baseline_ranks_by_points_and_names_the_largest_parts() -> None:
     })
     scores = lace_scores(frame, FEATURE_DICTIONARY)
     assert scores["score_raw"].to_list() == [9.0, 7.0]
+    # LACE is a rank: no column a KPI could sum as expected readmissions
+    assert scores["score"].null_count() == 2
+    assert scores["score_basis"].unique().to_list() == [LACE_BASIS]
     assert scores["reason_feature_1"].to_list() == ["lace_l", "lace_c"]
     assert scores["reason_feature_2"].to_list() == ["lace_a", "lace_l"]
     assert scores["reason_1"][0] == "raises risk: " + FEATURE_DICTIONARY["lace_l"].reason(4.0)
