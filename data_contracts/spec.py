@@ -200,4 +200,5 @@ EXTRACTS: tuple[str, ...] = (
     "cm_case",
     "cm_contact",
     "cm_goal",
+    "cm_intake_assignment",  # optional: only programs that run an intake lottery send it
 )

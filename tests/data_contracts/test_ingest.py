@@ -121,6 +121,6 @@ def test_rerun_on_same_file_leaves_identical_tables(dirty_file: Path) -> None:
 
 def test_every_contract_is_well_formed() -> None:
     contracts = all_contracts()
-    assert len(contracts) == 14
+    assert len(contracts) == 15
     for contract in contracts.values():
         assert contract.primary_key and contract.columns

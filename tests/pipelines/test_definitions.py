@@ -16,12 +16,14 @@ from pathlib import Path
 EXPECTED_ASSET_KEYS = sorted(
     [
         *[f"raw/{e}" for e in (
-            "area_sdoh_county", "area_sdoh_zip", "cm_case", "cm_contact", "cm_goal", "cm_roster", "condition",
-            "eligibility", "encounter", "lab_result", "medical_claim", "medication", "pharmacy_claim", "sdoh_screening",
+            "area_sdoh_county", "area_sdoh_zip", "cm_case", "cm_contact", "cm_goal", "cm_intake_assignment", "cm_roster",
+            "condition", "eligibility", "encounter", "lab_result", "medical_claim", "medication", "pharmacy_claim",
+            "sdoh_screening",
         )],
         *[f"quarantine/{e}" for e in (
-            "area_sdoh_county", "area_sdoh_zip", "cm_case", "cm_contact", "cm_goal", "cm_roster", "condition",
-            "eligibility", "encounter", "lab_result", "medical_claim", "medication", "pharmacy_claim", "sdoh_screening",
+            "area_sdoh_county", "area_sdoh_zip", "cm_case", "cm_contact", "cm_goal", "cm_intake_assignment", "cm_roster",
+            "condition", "eligibility", "encounter", "lab_result", "medical_claim", "medication", "pharmacy_claim",
+            "sdoh_screening",
         )],
         "core/inpatient_stay",
         "core/diagnosis",

@@ -54,6 +54,9 @@ def test_every_row_read_is_loaded_or_quarantined(pipeline_run) -> None:
                 FROM audit.ingest_log WHERE extract = '{extract}' AND status = 'loaded') WHERE latest = 1""",
         )[0]
         in_raw = _rows(home, f"SELECT count(*) FROM raw.{extract}")[0][0]
+        if read is None:  # an extract the landing does not send (cm_intake_assignment) is an empty table
+            assert in_raw == 0, extract
+            continue
         in_quarantine = _rows(home, f"SELECT count(*) FROM quarantine.{extract}")[0][0]
         assert read == loaded + quarantined == in_raw + in_quarantine, extract
 
