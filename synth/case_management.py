@@ -512,8 +512,9 @@ class CaseManagement:
             return
         rec = self.recorded
         cand = rec.spiked(cutoff - LOOKBACK_DAYS + 1, cutoff)
+        # enrolled and alive on the data cut-off: a later death or disenrolment is not known yet
         covered = np.zeros(self.n, dtype=bool)
-        on = (self.span_start <= day) & (self.span_end >= day)
+        on = (self.span_start <= cutoff) & (self.span_end >= cutoff)
         covered[self.span_person[on]] = True
         cand = cand[covered[cand] & (self.m["optout"][cand] == 0) & (rec.death_known[cand] > cutoff)]
         if cand.size == 0:

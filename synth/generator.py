@@ -20,9 +20,10 @@ Generative model (full write-up with sources in docs/generator.md; figures in ``
    chronic condition /yr), ED visits (0.25/yr baseline, up with conditions, SVI, Medicaid),
    unplanned admissions (Medicare 65+ ~0.25/yr) and elective admissions (~8% of stays).
    Length of stay lognormal (mean ~5 days), disposition mix per HCUP/MedPAR, 75% emergency.
-4. Each discharge (in generations, so readmissions can themselves be index stays):
-   discharge hemoglobin and sodium; a care-transitions referral for risky discharges;
-   a 7-day follow-up visit with P = logistic(-0.3 + 1.4*open CM case - 0.8*SVI ...);
+4. Each discharge (simulated in time order, readmissions spawned as they come, so they can
+   themselves be index stays): discharge hemoglobin and sodium; a care-transitions referral for
+   risky discharges; a 7-day follow-up visit with
+   P = logistic(-0.3 + 1.4*S*[enrolled at time zero] - 0.8*SVI ...);
    disposition 02 spawns a transfer-in stay the same/next day; cancer patients get planned
    chemotherapy admissions (admit type 3); and a 30-day unplanned readmission with
    logit p = b0 + 0.11 L + 0.12 A + 0.15 C + 0.18 E + 0.45 [Hb<12] + 0.35 [Na<135]
@@ -32,13 +33,18 @@ Generative model (full write-up with sources in docs/generator.md; figures in ``
 5. Costs per claim (inpatient ~$15k mean lognormal, ED ~$1.5k, office $110-160, pharmacy by
    class incl. specialty oncology), paid <= allowed; the top 5% of members carry ~50% of
    annual allowed spend (MEPS).
-6. Case management: roster of max(3, members/1500) case managers across 5 programs with
-   program capacities; community cases for high-risk members (risk model / provider / self
-   referrals) sized to ~75% occupancy, care-transitions cases at risky discharges; contacts,
-   goals, declines, unable-to-reach, closures.
+6. Case management (``synth.case_management``): roster of max(3, members/1500) case managers
+   across 5 programs; community programs fill ~75% of their capacity in monthly intake rounds
+   that pick members after a discharge or ED visit, on latent or recorded facts
+   (``cm_selection``); care-transitions cases at risky discharges; contacts, goals, declines,
+   unable-to-reach, closures.  The program's effect (``cm_effect`` = S) raises 7-day follow-up
+   after enrolled discharges and thins admissions inside engaged community cases; its answer
+   key is ``_oracle/cm_effect.csv``.  ``cm_lottery`` randomises a band at complex care's
+   capacity cut (``cm_intake_assignment``, ``_oracle/cm_lottery.csv``).
 
-Everything is vectorised with numpy/polars (loops only over member chunks, extracts, programs
-and readmission generations); the same seed (and chunk size) gives byte-identical files.
+Everything is vectorised with numpy/polars (loops only over member chunks, extracts, programs,
+monthly rounds and the batches of discharges between them); the same seed, options (and chunk
+size) give byte-identical files.
 
 Populations larger than ``chunk_members`` (default 100,000) are built chunk by chunk and appended
 to the same files, so peak memory is one chunk's (about 2.2 GB per 100k members) whatever the
@@ -253,6 +259,8 @@ class _Stays:
             "hgb", "na", "p_chain", "p_chain_at_discharge", "ed6", "fu", "fu_day", "ct", "gen",
             "sid", "u_thin", "enr", "fu_lin", "lw")
 
+    _dtypes = {"kind": "<U11", "disp": "<U2"}
+
     def __init__(self):
         self.parts: list[dict[str, np.ndarray]] = []
 
@@ -261,6 +269,14 @@ class _Stays:
 
     def all(self):
         return {c: np.concatenate([p[c] for p in self.parts]) for c in self.cols}
+
+    def key_columns(self) -> dict[str, np.ndarray]:
+        """The columns ``_doomed`` reads, of every stay so far (concatenated once per new part)."""
+        if len(self.parts) != getattr(self, "_n_keyed", -1):
+            empty = {k: np.zeros(0, dtype=_Stays._dtypes.get(k, np.int64)) for k in _KEY}
+            self._keyed = {k: np.concatenate([empty[k]] + [p[k] for p in self.parts]) for k in _KEY}
+            self._n_keyed = len(self.parts)
+        return self._keyed
 
 
 def _stay_block(rng, m, person, span, adm, kind, dx=None, drg=None, pcs=None, admit_type=None):
@@ -341,13 +357,12 @@ def _doomed(cur, pool, done: _Stays, cm: CaseManagement, span_end) -> np.ndarray
     finished in their span or after a known death, or overlapping an earlier-admitted stay of the
     member (already simulated, in this batch, or waiting and not avoided)."""
     who = np.unique(cur["person"])
-    parts = [{k: p[k] for k in _KEY} for p in done.parts]
-    mine = np.isin(pool["person"], who)
-    waiting = _take({k: pool[k] for k in _KEY + ("u_thin",)}, mine)
+    done_ = done.key_columns()
+    done_ = _take(done_, np.isin(done_["person"], who))
+    waiting = _take({k: pool[k] for k in _KEY + ("u_thin",)}, np.isin(pool["person"], who))
     gone = (waiting["kind"] == "unplanned") & cm.avoided(waiting["person"], waiting["adm"], waiting.pop("u_thin"))
-    parts.append(_take(waiting, ~gone))
-    u = {k: np.concatenate([p[k][np.isin(p["person"], who)] if p is not waiting else p[k] for p in parts]
-                           + [cur[k]]) for k in _KEY}
+    waiting = _take(waiting, ~gone)
+    u = {k: np.concatenate([done_[k], waiting[k], cur[k]]) for k in _KEY}
     n_cur = len(cur["person"])
     disc = u["adm"] + u["los"]
     ok = (disc <= span_end[u["span"]]) & (disc <= cm.dd[u["person"]])
