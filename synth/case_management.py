@@ -244,14 +244,18 @@ def _cases_frame(parts) -> pl.DataFrame:
 class Recorded:
     """What the extracts record about members up to a day: unplanned discharges (with the stay's
     LACE score), ED visits, positive social-need screenings and deaths.  Discharges are added as
-    the stays are simulated, so a query at day c sees exactly the stays discharged by then."""
+    the stays are simulated, so a query at day c sees exactly the stays discharged by then; ED
+    visits the claims will not hold (during a stay, after death) are taken out as those are known."""
 
     def __init__(self, K: int, ed_person: np.ndarray, ed_day: np.ndarray, needs_first: np.ndarray,
                  death_day: np.ndarray):
         self.K = K
-        order = np.lexsort((ed_day, ed_person))
-        self.ed_person, self.ed_day = ed_person[order], ed_day[order]
-        self.ed_keys = self.ed_person * K + self.ed_day
+        keep = ed_day <= death_day[ed_person]
+        order = np.lexsort((ed_day[keep], ed_person[keep]))
+        self._ed_person, self._ed_day = ed_person[keep][order], ed_day[keep][order]
+        self._ed_all_keys = self._ed_person * K + self._ed_day
+        self._ed_ok = np.ones(self._ed_day.size, dtype=bool)
+        self._ed_dirty = True
         self.needs_first = needs_first  # (members, domains): first positive screening day, NEVER if none
         self.death_known = death_day.copy()  # lowered by in-hospital deaths as stays are simulated
         self._parts: list[tuple[np.ndarray, np.ndarray]] = []
@@ -266,6 +270,33 @@ class Recorded:
 
     def died(self, person: np.ndarray, day: np.ndarray) -> None:
         np.minimum.at(self.death_known, person, day)
+        self._drop_ed(person, day + 1, np.full(len(person), NEVER))
+
+    def add_stays(self, person: np.ndarray, adm: np.ndarray, disc: np.ndarray) -> None:
+        """ED visits on a day of a stay (admission to discharge) never reach the claims."""
+        self._drop_ed(person, adm, disc)
+
+    def _drop_ed(self, person, lo, hi) -> None:
+        if len(person) == 0:
+            return
+        a = np.searchsorted(self._ed_all_keys, person * self.K + lo, "left")
+        b = np.searchsorted(self._ed_all_keys, person * self.K + np.minimum(hi, self.K - 1), "right")
+        n = np.maximum(b - a, 0)
+        if n.sum():
+            self._ed_ok[np.repeat(a, n) + np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)] = False
+            self._ed_dirty = True
+
+    def _ed(self) -> None:
+        if self._ed_dirty:
+            ok = self._ed_ok
+            self.ed_person, self.ed_day, self.ed_keys = self._ed_person[ok], self._ed_day[ok], self._ed_all_keys[ok]
+            self._ed_dirty = False
+
+    def ed_before(self, person: np.ndarray, day: np.ndarray, days: int) -> np.ndarray:
+        """ED visits in the ``days`` days before ``day`` (LACE's E)."""
+        self._ed()
+        base = person * self.K
+        return _count_before(self.ed_keys, base + np.maximum(day - days, 0), base + day)
 
     def discharges(self) -> tuple[np.ndarray, np.ndarray]:
         if not self._sorted:
@@ -278,6 +309,7 @@ class Recorded:
     def spiked(self, lo: int, hi: int) -> np.ndarray:
         """Members with an unplanned discharge or an ED visit on a day in [lo, hi]."""
         keys, _ = self.discharges()
+        self._ed()
         day = keys % self.K
         sel = (day >= lo) & (day <= hi)
         ed = (self.ed_day >= lo) & (self.ed_day <= hi)
@@ -290,6 +322,7 @@ class Recorded:
     def at(self, person: np.ndarray, c) -> dict[str, np.ndarray]:
         """Recorded utilisation of ``person`` on data through day ``c`` (inclusive)."""
         keys, lace = self.discharges()
+        self._ed()
         K, c = self.K, np.asarray(c)
         base = person * K
         lo30, lo365, hi = base + np.maximum(c - LOOKBACK_DAYS + 1, 0), base + np.maximum(c - 364, 0), base + c + 1

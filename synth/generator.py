@@ -422,11 +422,13 @@ def _simulate_stays(seed, m, spans, win, ed_keys, K, cm: CaseManagement):
             disc = cur["adm"] + cur["los"]
             cur["ed6"] = _count_before(ed_keys, pe * K + cur["adm"] - 182, pe * K + cur["adm"])
             alive = ~np.isin(cur["disp"], ["20", "07", "02"])
-            lace = _lace(m, cur)
-            unplanned = cur["admit_type"] != "3"
-            cm.recorded.add_discharges(pe[unplanned], disc[unplanned], lace[unplanned])
+            # what the claims will show of these stays (LACE's E from the recorded ED visits)
+            cm.recorded.add_stays(pe, cur["adm"], disc)
             died = cur["disp"] == "20"
             cm.recorded.died(pe[died], disc[died])
+            lace = _lace(m, {**cur, "ed6": cm.recorded.ed_before(pe, cur["adm"], 182)})
+            unplanned = cur["admit_type"] != "3"
+            cm.recorded.add_discharges(pe[unplanned], disc[unplanned], lace[unplanned])
             cur["ct"] = cm.refer_at_discharge(cur["sid"], pe, cur["adm"], disc, alive, lace)
             enrolled = cm.enrolled(pe, disc)
             fu_lin = _followup_logit(m, pe, cur["disp"])

@@ -139,6 +139,12 @@ def test_oracle_rows_for_every_chunk(chunked):
     assert set(stays.select(_chunk_of(pl.col("person_id"))).to_series()) == {0, 1, 2}
     assert stays["claim_id"].n_unique() == stays.height
     assert (out / "_oracle" / "index_stays.csv").read_text().count("person_id,") == 1
+    # the case-management answer keys are appended chunk by chunk too
+    effect = pl.read_csv(out / "_oracle" / "cm_effect.csv")
+    assert effect.select("person_id", "discharge_date").equals(stays.select("person_id", "discharge_date"))
+    lottery = pl.read_csv(out / "_oracle" / "cm_lottery.csv")
+    assert lottery.height == chunked.rows["cm_intake_assignment"] > 0
+    assert set(lottery.select(_chunk_of(pl.col("person_id"))).to_series()) == {0, 1, 2}
     # the oracle's claim ids are the chunk's own claims: readmissions recomputed from claims agree
     rr = realised_readmissions(out)
     assert rr.height == stays.height
