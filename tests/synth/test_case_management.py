@@ -247,3 +247,17 @@ def test_lottery_log_is_an_optional_extract(tmp_path, lottery_run):
     assert _materialise_lottery_ingest(empty, tmp_path / "home_empty") == (0, 0)
     assert _materialise_lottery_ingest(lottery_run.out_dir, tmp_path / "home") == (
         lottery_run.rows["cm_intake_assignment"], 0)
+
+
+def test_synth_command_passes_the_case_management_options(tmp_path, capsys):
+    from pipelines.cli import main
+
+    out = tmp_path / "landing"
+    assert main(["synth", "--members", "600", "--seed", "2", "--out", str(out), "--cm-effect", "0",
+                 "--cm-selection", "observed", "--cm-lottery", "0.5"]) == 0
+    assert "cm_intake_assignment" in capsys.readouterr().out
+    e = pl.read_csv(out / "_oracle" / "cm_effect.csv")
+    assert (e["p_readmit_30d_if_enrolled"] - e["p_readmit_30d_if_not_enrolled"]).abs().max() <= 2e-6
+    assert (out / "_oracle" / "cm_lottery.csv").exists()
+    with pytest.raises(SystemExit):
+        main(["synth", "--members", "10", "--out", str(tmp_path / "bad"), "--cm-effect", "-1"])
