@@ -2,10 +2,12 @@
 robust, with the descriptive comparisons beside it and labelled as such.
 
 The trial emulated (features/sql/features__program_effect_cohort.sql): at each index discharge
-(time zero), a member not opted out of outreach is either enrolled in a program within the
-``grace_days`` grace period or not; outcomes are counted from the discharge; confounders are what
-was known at discharge (the readmission features, demographics, the discharge month). Per program
-(and ``all``: any program), enrolled stays are compared with stays enrolled in no program.
+(time zero), a member not opted out of outreach and not already in a program when admitted is
+either enrolled in a program within the ``grace_days`` grace period or not; outcomes are counted
+from the discharge; confounders are what was known at discharge (the readmission features, payer,
+utilisation over 30 days to 2 years, Elixhauser comorbidities, demographics, the discharge month).
+Per program (and ``all``: any program), enrolled stays are compared with stays enrolled in no
+program.
 
 Rows of ``marts.program_effect`` per (outcome, program):
   aipw         the adjusted effect on the enrolled (ATT, models.causal_att.estimate_att), with
@@ -30,6 +32,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
+from features.codelists import load_code_lists
 from features.dictionary import MODEL_FEATURES
 from features.sqlfiles import ensure_schema, load_sql, materialise_select
 from models.causal_att import (
@@ -56,7 +59,14 @@ EFFECT_TABLE, BALANCE_TABLE, OVERLAP_TABLE = "marts.program_effect", "marts.prog
 
 # Columns of features.readmission_stay that are the treatment, not a confounder.
 TREATMENT_DERIVED: tuple[str, ...] = ("open_cm_case_flag",)
-CONFOUNDERS: tuple[str, ...] = tuple(c for c in MODEL_FEATURES if c not in TREATMENT_DERIVED)
+# What was known at discharge beyond the readmission features (features__program_effect_cohort.sql):
+# payer, longer and shorter utilisation windows, Elixhauser comorbidities.
+COHORT_CONFOUNDERS: tuple[str, ...] = (
+    "medicaid_flag", "medicare_flag", "prior_ip_admissions_30d", "prior_ip_admissions_90d",
+    "prior_ip_admissions_730d", "prior_unplanned_discharges_180d", "emergency_admission_type_flag",
+    "ed_visits_30d", "ed_visits_365d", "elixhauser_count", "elixhauser_vw_index",
+)
+CONFOUNDERS: tuple[str, ...] = (*(c for c in MODEL_FEATURES if c not in TREATMENT_DERIVED), *COHORT_CONFOUNDERS)
 CATEGORICAL_CONFOUNDERS: tuple[str, ...] = ("race", "ethnicity")
 
 LABELS = {"aipw": "adjusted effect", "naive": "descriptive, not an effect", "pre_post": "descriptive, not an effect",
@@ -125,6 +135,9 @@ class ProgramEffectConfig:
     """Knobs of the evaluation (the defaults are what the pipeline runs)."""
 
     grace_days: int = 7  # enrolled at time zero = a case opened within this many days of discharge
+    # the decision at a discharge is whether to enrol: members already in a program when admitted
+    # were picked at an earlier decision point and are not eligible (a new-user design; docs/evaluation.md)
+    new_users_only: bool = True
     min_treated: int = 30  # fewer enrolled (or comparison) stays: suppressed
     overlap_bins: int = 20  # propensity histogram bins of marts.program_effect_overlap
     lottery_window_days: int = 180
@@ -149,6 +162,7 @@ def build_program_effect_cohort(con: duckdb.DuckDBPyConnection, as_of: dt.date, 
     (``enrolled_programs``, ``enrolled_flag``), outcomes, exposures and confounders
     (features/sql/features__program_effect_cohort.sql). Needs ``features.readmission_stay``,
     ``core.inpatient_stay`` and raw eligibility, cm_case, medical_claim, pharmacy_claim, encounter."""
+    load_code_lists(con)  # _ref_elixhauser
     materialise_select(con, "features__program_effect_cohort", COHORT_TEMP_TABLE,
                        {"as_of": as_of, "grace_days": grace_days})
     return con.execute(f"SELECT * FROM {COHORT_TEMP_TABLE}").pl()
@@ -204,9 +218,18 @@ def _small_cell_note(n_treated: int, n_control: int, minimum: int, treated_word:
     return None
 
 
-def _arms(cohort: pl.DataFrame, program: str) -> pl.DataFrame:
+def eligible_stays(cohort: pl.DataFrame, new_users_only: bool = True) -> pl.DataFrame:
+    """Stays eligible for the emulated trial: the member is not opted out of outreach and (with
+    ``new_users_only``) was not already in a program when admitted (``already_enrolled_flag``)."""
+    keep = pl.col("opted_out_flag") == 0
+    if new_users_only:
+        keep = keep & (pl.col("already_enrolled_flag") == 0)
+    return cohort.filter(keep)
+
+
+def _arms(cohort: pl.DataFrame, program: str, new_users_only: bool = True) -> pl.DataFrame:
     """Eligible stays of the comparison for ``program``: enrolled in it (treated) or in no program."""
-    eligible = cohort.filter(pl.col("opted_out_flag") == 0)
+    eligible = eligible_stays(cohort, new_users_only)
     treated = (pl.col("enrolled_flag") == 1) if program == PROGRAM_ALL else pl.col("enrolled_programs").list.contains(program)
     return eligible.with_columns(treated.cast(pl.Int32).alias("_treated")).filter(
         (pl.col("_treated") == 1) | (pl.col("enrolled_flag") == 0))
@@ -342,10 +365,10 @@ def estimate_program_effects(
     rows: list[dict] = []
     balance: list[pl.DataFrame] = []
     propensity: list[pl.DataFrame] = []
-    eligible = cohort.filter(pl.col("opted_out_flag") == 0)
+    eligible = eligible_stays(cohort, config.new_users_only)
     if eligible.height == 0 or eligible["enrolled_flag"].sum() == 0:
         why = ("no index stay has its 30-day window closed before the as-of date" if eligible.height == 0 else
-               f"no index stay had a case-management case opened within {config.grace_days} days of discharge, so "
+               f"no eligible index stay was enrolled in a program by {config.grace_days} days after discharge, so "
                "there is no enrolled group to compare")
         for spec in OUTCOMES.values():
             for method in ("aipw", "naive"):
@@ -355,8 +378,8 @@ def estimate_program_effects(
                          note=why, n_treated=0))
         return _tables(rows, balance, propensity, config)
     cells = []
-    for program in _programs(cohort):
-        arms = _arms(cohort, program)
+    for program in _programs(eligible):
+        arms = _arms(cohort, program, config.new_users_only)
         for spec in OUTCOMES.values():
             frame = arms.filter(pl.col(spec.name).is_not_null())
             if spec.exposure:
@@ -463,10 +486,12 @@ def build_program_effect(
     band = lottery_band(con, as_of, config.lottery_window_days)
     lottery = lottery_effects(band, as_of, config)
     tables.effects = pl.concat([tables.effects, lottery]) if lottery.height else tables.effects
-    eligible = cohort.filter(pl.col("opted_out_flag") == 0)
+    eligible = eligible_stays(cohort, config.new_users_only)
     tables.counts = {
         "index_stays": cohort.height,
         "opted_out_stays": int(cohort["opted_out_flag"].sum() or 0),
+        "already_enrolled_stays": int(cohort["already_enrolled_flag"].sum() or 0),
+        "eligible_stays": eligible.height,
         "enrolled_stays": int(eligible["enrolled_flag"].sum() or 0),
         "lottery_band_rows": band.height,
     }

@@ -5,8 +5,10 @@
 -- for the 30 days after discharge: features__readmission_label.sql) with discharge_date + 30 < $as_of.
 -- Time zero: the discharge_date of the index stay (the decision point: refer or not).
 -- Eligible: the member is not opted out of outreach on an enrolment span covering the discharge
---   (opted_out_flag = 1 rows are returned so the count is visible, and are left out of every
---   estimate).
+--   (opted_out_flag) and was not already in a program when admitted (already_enrolled_flag: a case
+--   with open_date < admission_date and close_date null or > admission_date; such a member was picked
+--   at an earlier decision point, so this discharge is no decision to enrol: a new-user design).
+--   Ineligible rows are returned, flagged, so their counts are visible; estimates leave them out.
 -- Treatment (enrolled at time zero, grace period $grace_days days): a raw.cm_case of the member with
 --   open_date not null, referral_date <= discharge_date + $grace_days, open_date <= discharge_date +
 --   $grace_days and (close_date null or close_date > discharge_date). enrolled_programs lists the
@@ -32,11 +34,22 @@
 --   admissions_pre_6m  unplanned acute admissions starting in [discharge_date - 6 months,
 --                      discharge_date] (the index admission counts when unplanned, as a program's own
 --                      before/after report would count it), per member-month enrolled in that window.
--- Confounders: every column of features.readmission_stay except the identifiers, the label and
---   open_cm_case_flag (a case open at discharge is part of the treatment, not a confounder); all are
---   known at discharge (features__readmission_stay.sql).
+-- Confounders, all known at discharge: every column of features.readmission_stay except the
+--   identifiers, the label and open_cm_case_flag (a case open at discharge is part of the treatment,
+--   not a confounder; features__readmission_stay.sql), and
+--   medicaid_flag / medicare_flag      payer_type of the enrolment span covering the discharge
+--   prior_ip_admissions_30d/90d/730d   acute admissions starting in the 30 / 90 / 730 days before the
+--                                      index admission
+--   prior_unplanned_discharges_180d    unplanned stays (planned_flag = 0) discharged in the 180 days
+--                                      before it (prior_ip_stays_180d also counts planned ones)
+--   emergency_admission_type_flag      UB-04 type of admission '1' emergency (emergency_admit_flag
+--                                      also counts '2' urgent)
+--   ed_visits_30d / ed_visits_365d     distinct ED visit dates (as above) in the 30 / 365 days before it
+--   elixhauser_count / _vw_index       Elixhauser comorbidities (Quan 2005 ICD-10 codes, temp table
+--                                      _ref_elixhauser; one per hierarchy group) coded in core.diagnosis
+--                                      in the 365 days up to discharge, and their van Walraven score
 WITH idx AS (
-    SELECT stay_id, person_id, discharge_date, readmit_30d
+    SELECT stay_id, person_id, admission_date, discharge_date, readmit_30d
     FROM features.readmission_stay
     WHERE discharge_date + 30 < $as_of
 ),
@@ -48,6 +61,87 @@ windows AS (
         CAST(discharge_date + INTERVAL 12 MONTH AS DATE) AS end_12m,
         CAST(discharge_date - INTERVAL 6 MONTH AS DATE) AS start_pre_6m
     FROM idx
+),
+ed_dates AS (
+    SELECT DISTINCT person_id, visit_date FROM (
+        SELECT person_id, claim_start_date AS visit_date
+        FROM raw.medical_claim
+        WHERE (revenue_center_code LIKE '045%'
+               OR place_of_service_code = '23'
+               OR hcpcs_code IN ('99281', '99282', '99283', '99284', '99285'))
+          AND coalesce(bill_type_code, '') NOT LIKE '011%'
+        UNION ALL
+        SELECT person_id, encounter_start_date FROM raw.encounter WHERE encounter_type = 'emergency'
+    )
+),
+already_enrolled AS (
+    -- in a program when admitted: picked at an earlier decision point, not at this discharge
+    SELECT DISTINCT i.stay_id
+    FROM idx AS i
+    JOIN raw.cm_case AS c
+        ON c.person_id = i.person_id
+       AND c.open_date IS NOT NULL
+       AND c.open_date < i.admission_date
+       AND (c.close_date IS NULL OR c.close_date > i.admission_date)
+),
+covering_span AS (
+    SELECT i.stay_id, arg_max(e.payer_type, e.enrollment_start_date) AS payer_type
+    FROM idx AS i
+    JOIN raw.eligibility AS e
+        ON e.person_id = i.person_id
+       AND e.enrollment_start_date <= i.discharge_date
+       AND e.enrollment_end_date >= i.discharge_date
+    GROUP BY i.stay_id
+),
+history AS (
+    -- utilisation before the index admission, beyond the readmission features' windows
+    SELECT
+        i.stay_id,
+        count(DISTINCT s.stay_id) FILTER (WHERE s.admission_date >= i.admission_date - 30) AS ip_30d,
+        count(DISTINCT s.stay_id) FILTER (WHERE s.admission_date >= i.admission_date - 90) AS ip_90d,
+        count(DISTINCT s.stay_id) AS ip_730d,
+        count(DISTINCT s.stay_id) FILTER (WHERE s.planned_flag = 0 AND s.discharge_date >= i.admission_date - 180)
+            AS unplanned_180d
+    FROM idx AS i
+    JOIN core.inpatient_stay AS s
+        ON s.person_id = i.person_id
+       AND s.admission_date < i.admission_date
+       AND s.admission_date >= i.admission_date - 730
+    GROUP BY i.stay_id
+),
+ed_history AS (
+    SELECT
+        i.stay_id,
+        count(*) FILTER (WHERE v.visit_date >= i.admission_date - 30) AS ed_30d,
+        count(*) AS ed_365d
+    FROM idx AS i
+    JOIN ed_dates AS v
+        ON v.person_id = i.person_id
+       AND v.visit_date < i.admission_date
+       AND v.visit_date >= i.admission_date - 365
+    GROUP BY i.stay_id
+),
+elix_code AS (
+    SELECT c.icd10cm_code, r.hierarchy_group, r.hierarchy_rank, r.vw_weight
+    FROM (SELECT DISTINCT icd10cm_code FROM core.diagnosis WHERE icd10cm_code IS NOT NULL) AS c
+    JOIN _ref_elixhauser AS r ON regexp_matches(c.icd10cm_code, r.pattern)
+),
+elixhauser AS (
+    -- Elixhauser comorbidities (Quan 2005 codes, van Walraven weights; the temp table _ref_elixhauser)
+    -- coded in the 365 days before discharge, one per hierarchy group
+    SELECT stay_id, count(*) AS elix_n, sum(vw_weight) AS elix_vw
+    FROM (
+        SELECT i.stay_id, r.hierarchy_group, arg_max(r.vw_weight, r.hierarchy_rank) AS vw_weight
+        FROM idx AS i
+        JOIN (SELECT DISTINCT person_id, diagnosis_date, icd10cm_code FROM core.diagnosis
+              WHERE icd10cm_code IS NOT NULL) AS d
+            ON d.person_id = i.person_id
+           AND d.diagnosis_date <= i.discharge_date
+           AND d.diagnosis_date > i.discharge_date - 365
+        JOIN elix_code AS r ON r.icd10cm_code = d.icd10cm_code
+        GROUP BY ALL
+    )
+    GROUP BY stay_id
 ),
 opted_out AS (
     SELECT DISTINCT i.stay_id
@@ -84,18 +178,6 @@ admissions AS (
        AND s.admission_date <= w.end_12m
        AND s.admission_date < $as_of
     GROUP BY w.stay_id
-),
-ed_dates AS (
-    SELECT DISTINCT person_id, visit_date FROM (
-        SELECT person_id, claim_start_date AS visit_date
-        FROM raw.medical_claim
-        WHERE (revenue_center_code LIKE '045%'
-               OR place_of_service_code = '23'
-               OR hcpcs_code IN ('99281', '99282', '99283', '99284', '99285'))
-          AND coalesce(bill_type_code, '') NOT LIKE '011%'
-        UNION ALL
-        SELECT person_id, encounter_start_date FROM raw.encounter WHERE encounter_type = 'emergency'
-    )
 ),
 ed AS (
     SELECT
@@ -171,6 +253,7 @@ SELECT
     i.discharge_date,
     CAST($as_of AS DATE) AS as_of_date,
     CAST(o.stay_id IS NOT NULL AS INTEGER) AS opted_out_flag,
+    CAST(ae.stay_id IS NOT NULL AS INTEGER) AS already_enrolled_flag,
     coalesce(t.enrolled_programs, CAST([] AS VARCHAR[])) AS enrolled_programs,
     CAST(t.stay_id IS NOT NULL AS INTEGER) AS enrolled_flag,
     CAST(i.readmit_30d AS DOUBLE) AS readmit_30d,
@@ -196,11 +279,28 @@ SELECT
     CASE WHEN x.member_months_pre_6m > 0 THEN coalesce(a.n_pre_6m, 0) / x.member_months_pre_6m END
         AS admissions_pre_6m,
     x.member_months_pre_6m,
+    CAST(cs.payer_type = 'medicaid' AS DOUBLE) AS medicaid_flag,
+    CAST(cs.payer_type = 'medicare' AS DOUBLE) AS medicare_flag,
+    CAST(coalesce(h.ip_30d, 0) AS DOUBLE) AS prior_ip_admissions_30d,
+    CAST(coalesce(h.ip_90d, 0) AS DOUBLE) AS prior_ip_admissions_90d,
+    CAST(coalesce(h.ip_730d, 0) AS DOUBLE) AS prior_ip_admissions_730d,
+    CAST(coalesce(h.unplanned_180d, 0) AS DOUBLE) AS prior_unplanned_discharges_180d,
+    CAST(st.admit_type_code = '1' AS DOUBLE) AS emergency_admission_type_flag,
+    CAST(coalesce(eh.ed_30d, 0) AS DOUBLE) AS ed_visits_30d,
+    CAST(coalesce(eh.ed_365d, 0) AS DOUBLE) AS ed_visits_365d,
+    CAST(coalesce(el.elix_n, 0) AS DOUBLE) AS elixhauser_count,
+    CAST(coalesce(el.elix_vw, 0) AS DOUBLE) AS elixhauser_vw_index,
     r.* EXCLUDE (stay_id, person_id, admission_date, discharge_date, readmit_30d, open_cm_case_flag)
 FROM idx AS i
 JOIN exposure AS x ON x.stay_id = i.stay_id
 JOIN features.readmission_stay AS r ON r.stay_id = i.stay_id
 LEFT JOIN opted_out AS o ON o.stay_id = i.stay_id
+LEFT JOIN already_enrolled AS ae ON ae.stay_id = i.stay_id
+LEFT JOIN covering_span AS cs ON cs.stay_id = i.stay_id
+LEFT JOIN history AS h ON h.stay_id = i.stay_id
+LEFT JOIN core.inpatient_stay AS st ON st.stay_id = i.stay_id
+LEFT JOIN ed_history AS eh ON eh.stay_id = i.stay_id
+LEFT JOIN elixhauser AS el ON el.stay_id = i.stay_id
 LEFT JOIN treated AS t ON t.stay_id = i.stay_id
 LEFT JOIN admissions AS a ON a.stay_id = i.stay_id
 LEFT JOIN ed ON ed.stay_id = i.stay_id

@@ -54,6 +54,7 @@ def synthetic_cohort(n: int = 4_000, seed: int = 3, effect: float = EFFECT, rule
         "person_id": [f"p{i}" for i in rng.integers(0, int(n * 0.8), n)],
         "discharge_date": [dt.date(2024, 1, 1) + dt.timedelta(days=int(d)) for d in rng.integers(0, 500, n)],
         "opted_out_flag": np.zeros(n, dtype=np.int32),
+        "already_enrolled_flag": np.zeros(n, dtype=np.int32),
         "enrolled_programs": [["care_transitions"] if t else [] for t in treated],
         "enrolled_flag": treated.astype(np.int32),
         "readmit_30d": readmit,
@@ -169,6 +170,9 @@ def _warehouse(con: duckdb.DuckDBPyConnection) -> None:
     """Six members, one index stay each discharged 2025-01-10, cases that test every clause of the
     treatment rule, and admissions that test the outcome windows."""
     con.execute("CREATE SCHEMA raw; CREATE SCHEMA core; CREATE SCHEMA features")
+    # a heart-failure code for member a (one Elixhauser comorbidity) and one from before the window
+    con.execute("CREATE TABLE core.diagnosis AS SELECT * FROM (VALUES ('a', DATE '2024-11-01', 'I5022'), "
+                "('b', DATE '2023-01-01', 'I5022')) AS t(person_id, diagnosis_date, icd10cm_code)")
     members = ["a", "b", "c", "d", "e", "f"]
     con.execute("CREATE TABLE features.readmission_stay AS SELECT 's_' || p AS stay_id, p AS person_id, "
                 "DATE '2025-01-05' AS admission_date, DATE '2025-01-10' AS discharge_date, 0 AS readmit_30d, "
@@ -187,6 +191,7 @@ def _warehouse(con: duckdb.DuckDBPyConnection) -> None:
             ('r_c', 'c', DATE '2025-09-01', DATE '2025-09-03', 0),  -- month 8: 12-month window only
             ('p_d', 'd', DATE '2024-09-01', DATE '2024-09-04', 0)   -- before time zero
         ) AS t(stay_id, person_id, admission_date, discharge_date, planned_flag)""")
+    con.execute("ALTER TABLE core.inpatient_stay ADD COLUMN admit_type_code VARCHAR DEFAULT '1'")
     con.execute("""
         CREATE TABLE raw.cm_case AS SELECT * FROM (VALUES
             ('a', 'care_transitions', DATE '2025-01-12', DATE '2025-01-17', NULL),        -- opened day 7: enrolled
@@ -199,7 +204,8 @@ def _warehouse(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("""
         CREATE TABLE raw.eligibility AS SELECT p AS person_id, DATE '2020-01-01' AS enrollment_start_date,
             DATE '2030-12-31' AS enrollment_end_date, CAST(NULL AS DATE) AS death_date,
-            CASE WHEN p = 'f' THEN 1 ELSE 0 END AS outreach_opt_out_flag
+            CASE WHEN p = 'f' THEN 1 ELSE 0 END AS outreach_opt_out_flag,
+            CASE WHEN p = 'a' THEN 'medicaid' ELSE 'medicare' END AS payer_type
         FROM (SELECT unnest(?) AS p)""", [members])
     con.execute("""
         CREATE TABLE raw.medical_claim AS SELECT * FROM (VALUES
@@ -221,6 +227,12 @@ def test_cohort_sql_applies_the_treatment_rule_and_the_outcome_windows() -> None
     assert {p: r["enrolled_flag"] for p, r in rows.items()} == {"a": 1, "b": 0, "c": 0, "d": 1, "e": 0, "f": 0}
     assert rows["d"]["enrolled_programs"] == ["care_transitions", "complex_care"]
     assert rows["f"]["opted_out_flag"] == 1
+    # c and d were in a program when admitted: picked earlier, not at this discharge
+    assert {p: r["already_enrolled_flag"] for p, r in rows.items()} == {"a": 0, "b": 0, "c": 1, "d": 1, "e": 0, "f": 0}
+    assert rows["a"]["elixhauser_count"] == 1 and rows["b"]["elixhauser_count"] == 0
+    assert rows["a"]["medicaid_flag"] == 1 and rows["b"]["medicare_flag"] == 1
+    assert rows["d"]["prior_ip_admissions_730d"] == 1 and rows["d"]["prior_ip_admissions_90d"] == 0
+    assert rows["d"]["prior_unplanned_discharges_180d"] == 1 and rows["a"]["emergency_admission_type_flag"] == 1
     assert "open_cm_case_flag" not in cohort.columns
     assert rows["a"]["readmit_180d"] == 1 and rows["b"]["readmit_180d"] == 0  # planned admissions do not count
     assert rows["c"]["readmit_180d"] == 0 and rows["c"]["admissions_12m"] > 0 and rows["c"]["admissions_6m"] == 0
@@ -245,7 +257,7 @@ def test_lottery_rows_come_from_band_members_whose_window_closed() -> None:
         FROM range(80) AS t(i)
         UNION ALL SELECT DATE '2025-12-01', 'late', 'care_transitions', 1, 1, 42   -- window still open
         UNION ALL SELECT DATE '2025-01-01', 'above', 'care_transitions', 0, 1, 42  -- above the band""")
-    con.execute("INSERT INTO core.inpatient_stay SELECT 'l' || i, 'p' || i, DATE '2025-03-01', DATE '2025-03-02', 0 "
+    con.execute("INSERT INTO core.inpatient_stay (stay_id, person_id, admission_date, discharge_date, planned_flag) SELECT 'l' || i, 'p' || i, DATE '2025-03-01', DATE '2025-03-02', 0 "
                 "FROM range(0, 80, 4) AS t(i)")  # every 4th member, all not offered (even i), admitted in window
     band = lottery_band(con, WAREHOUSE_AS_OF)
     assert band.height == 80
@@ -259,6 +271,8 @@ def test_build_program_effect_on_a_warehouse_without_enough_cases_degrades() -> 
     con = duckdb.connect()
     _warehouse(con)
     tables = build_program_effect(con, WAREHOUSE_AS_OF, ProgramEffectConfig())
-    assert tables.counts["index_stays"] == 6 and tables.counts["enrolled_stays"] == 2
+    # a is the one eligible enrolled stay: d was already in a program, f opted out
+    assert tables.counts["index_stays"] == 6 and tables.counts["eligible_stays"] == 3
+    assert tables.counts["enrolled_stays"] == 1 and tables.counts["already_enrolled_stays"] == 2
     assert set(tables.effects["status"]) <= {"suppressed_small_cell", "not_estimable"}
     assert tables.effects.filter(pl.col("estimate").is_not_null()).height == 0

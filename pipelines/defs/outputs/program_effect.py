@@ -26,6 +26,7 @@ class ProgramEffectRunConfig(dg.Config):
     """The evaluation's knobs (docs/evaluation.md); the defaults are what the pipeline runs."""
 
     grace_days: int = 7  # enrolled at time zero = a case opened within this many days of the discharge
+    new_users_only: bool = True  # members already in a program when admitted are not eligible
     min_treated: int = 30  # cells with fewer enrolled stays are suppressed
     folds: int = 3  # cross-fitting folds (whole members per fold)
     seed: int = NuisanceConfig().seed
@@ -55,6 +56,7 @@ def _preview(effects: pl.DataFrame) -> str:
 @dg.asset(
     key=["marts", "program_effect"],
     deps=[dg.AssetKey(["features", "readmission_stay"]), dg.AssetKey(["core", "inpatient_stay"]),
+          dg.AssetKey(["core", "diagnosis"]),
           *(dg.AssetKey(["raw", e]) for e in RAW_INPUTS)],
     group_name="outputs",
     kinds={"duckdb", "csv"},
@@ -62,8 +64,9 @@ def _preview(effects: pl.DataFrame) -> str:
 )
 @surfaces_data_errors
 def marts_program_effect(settings: RiskstratSettings, config: ProgramEffectRunConfig) -> dg.MaterializeResult:
-    """Does case management work? A target-trial emulation at each index discharge: the effect of
-    being enrolled within 7 days on the enrolled (ATT; doubly robust, cross-fitted, 95% interval)
+    """Does case management work? A target-trial emulation at each index discharge of a member not
+    already in a program: the effect of being enrolled within 7 days on the enrolled (ATT; doubly
+    robust, cross-fitted, 95% interval)
     on 30- and 180-day readmission and on admissions, ED visits and paid amount per member-month over
     6 and 12 months, by program and overall; beside it the naive enrolled-vs-not and pre/post
     comparisons (labelled descriptive, not an effect), the lottery's randomised comparison when a
@@ -72,7 +75,8 @@ def marts_program_effect(settings: RiskstratSettings, config: ProgramEffectRunCo
     marts.program_effect_balance, marts.program_effect_overlap and HOME/outputs/program_effect.csv
     (docs/evaluation.md)."""
     options = ProgramEffectConfig(
-        grace_days=config.grace_days, min_treated=config.min_treated, n_jobs=config.n_jobs,
+        grace_days=config.grace_days, new_users_only=config.new_users_only, min_treated=config.min_treated,
+        n_jobs=config.n_jobs,
         nuisance=NuisanceConfig(folds=config.folds, seed=config.seed),
     )
     with settings.connect() as con:
