@@ -35,6 +35,7 @@ EXPECTED_ASSET_KEYS = sorted(
         "ml/high_need_score",
         "marts/intake_list",
         "marts/kpi_readmission_monthly",
+        "marts/program_effect",
         *[f"marts/{t}" for t in (
             "kpi_transition_monthly", "kpi_referral_monthly", "kpi_case_closure_monthly", "kpi_caseload_monthly",
             "kpi_contact_compliance_monthly", "kpi_documentation", "kpi_utilization_monthly", "kpi_list_performance",
