@@ -118,7 +118,8 @@ def run_one(workdir: Path, members: int, seed: int, effect: float, selection: st
     if lottery > 0 and (landing / "_oracle" / "cm_lottery.csv").exists():
         truth = pl.read_csv(landing / "_oracle" / "cm_lottery.csv", try_parse_dates=True)
         band = (truth.filter(pl.col("assignment_date") + pl.duration(days=180) < pl.lit(as_of)))
-        result["true_lottery_itt"] = float((band["admissions_180d_if_offered"] - band["admissions_180d_if_not_offered"]).mean()) if band.height else None
+        gain = band["admissions_180d_if_offered"] - band["admissions_180d_if_not_offered"]
+        result["true_lottery_itt"] = float(gain.mean()) if band.height else None
         result["lottery"] = _row(effects, "admissions_180d", "lottery_itt")
     with (workdir / "results.jsonl").open("a") as handle:
         handle.write(json.dumps(result, default=str) + "\n")
@@ -142,12 +143,15 @@ def print_run(r: dict) -> None:
           f"{_covers(dr, r['true_att'])}  E-value {dr.get('e_value') or float('nan'):.2f} "
           f"(CI {dr.get('e_value_ci') or float('nan'):.2f})  overlap {dr.get('overlap_share') or float('nan'):.3f}  "
           f"max SMD {dr.get('max_smd_before') or float('nan'):.2f} -> {dr.get('max_smd_after') or float('nan'):.2f}")
-    print(f"                      naive {_fmt(naive)}  excludes 0 {None if not naive.get('ci_low') else not (naive['ci_low'] <= 0 <= naive['ci_high'])}")
+    excludes = None if naive.get("ci_low") is None else not (naive["ci_low"] <= 0 <= naive["ci_high"])
+    print(f"                      naive {_fmt(naive)}  excludes 0 {excludes}")
     print(f"  admissions / member-month (12 m)  true {r['true_admissions_12m_pmm']:+.4f}  DR {_fmt(r['dr_admissions_12m'])}  "
           f"naive {_fmt(r['naive_admissions_12m'])}  pre/post (6 m) {_fmt(pp)}")
     if "lottery" in r:
         lot = r["lottery"]
-        print(f"  lottery: admissions in 180 days, offered minus not  true {r.get('true_lottery_itt')}  "
+        truth = r.get("true_lottery_itt")
+        print(f"  lottery: admissions in 180 days, offered minus not  true "
+              f"{'-' if truth is None else format(truth, '+.4f')}  "
               f"ITT {_fmt(lot)}  n {lot.get('n_treated')}/{lot.get('n_control')}  covered {_covers(lot, r.get('true_lottery_itt'))}")
 
 

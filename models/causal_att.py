@@ -55,9 +55,9 @@ class NuisanceConfig:
 
     folds: int = 3
     n_estimators: int = 100
-    learning_rate: float = 0.05
-    num_leaves: int = 7
-    min_child_samples: int = 50
+    learning_rate: float = 0.1
+    num_leaves: int = 15
+    min_child_samples: int = 40
     colsample_bytree: float = 0.8
     max_bin: int = 63
     num_threads: int = 1

@@ -257,8 +257,9 @@ def test_lottery_rows_come_from_band_members_whose_window_closed() -> None:
         FROM range(80) AS t(i)
         UNION ALL SELECT DATE '2025-12-01', 'late', 'care_transitions', 1, 1, 42   -- window still open
         UNION ALL SELECT DATE '2025-01-01', 'above', 'care_transitions', 0, 1, 42  -- above the band""")
-    con.execute("INSERT INTO core.inpatient_stay (stay_id, person_id, admission_date, discharge_date, planned_flag) SELECT 'l' || i, 'p' || i, DATE '2025-03-01', DATE '2025-03-02', 0 "
-                "FROM range(0, 80, 4) AS t(i)")  # every 4th member, all not offered (even i), admitted in window
+    # every 4th member, all not offered (even i), admitted in the window
+    con.execute("INSERT INTO core.inpatient_stay (stay_id, person_id, admission_date, discharge_date, planned_flag) "
+                "SELECT 'l' || i, 'p' || i, DATE '2025-03-01', DATE '2025-03-02', 0 FROM range(0, 80, 4) AS t(i)")
     band = lottery_band(con, WAREHOUSE_AS_OF)
     assert band.height == 80
     rows = lottery_effects(band, WAREHOUSE_AS_OF)
