@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +17,27 @@ from data_contracts.errors import RiskstratDataError
 from features.coverage import decide_as_of, warehouse_month_coverage
 
 DUCKDB_POOL = "duckdb"
+# DuckDB's guidance for join- and aggregate-heavy work is 1-4 GB per thread: each thread keeps its
+# own share of every hash table, so with too little memory per thread a statement that could
+# spill fails instead. One thread per 2 GB of the memory limit, at most one per core.
+DUCKDB_BYTES_PER_THREAD = 2 * 1024**3
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(i?)B?\s*$", re.IGNORECASE)
+
+
+def size_bytes(size: str) -> int:
+    """Bytes in a DuckDB size string such as ``6GB``, ``500MB`` or ``6GiB`` (GB = 1000^3, GiB = 1024^3)."""
+    match = _SIZE.match(size)
+    if not match:
+        raise ValueError(f"cannot read {size!r} as a size; write it like 6GB or 500MB")
+    number, unit, binary = match.groups()
+    base = 1024 if binary else 1000
+    return int(float(number) * base ** " KMGT".index(unit.upper() or " "))
+
+
+def duckdb_threads(memory_limit: str, cores: int | None = None) -> int:
+    """Threads for a DuckDB memory limit: one per ``DUCKDB_BYTES_PER_THREAD``, at least 1, at most ``cores``."""
+    cores = cores or os.cpu_count() or 1
+    return max(1, min(cores, size_bytes(memory_limit) // DUCKDB_BYTES_PER_THREAD))
 
 
 class WarehouseLockedError(RuntimeError):
@@ -37,9 +60,13 @@ class RiskstratSettings(dg.ConfigurableResource):
     # Dagster steps in other processes (the UI's executor) may hold the file briefly.
     lock_wait_seconds: float = 60.0
     # DuckDB's own cap (its default is 80% of RAM): past it, joins, aggregates and sorts spill to
-    # <warehouse>.tmp next to the warehouse instead of growing; at 1M members the member-feature
-    # and KPI statements otherwise hold 7-8 GB (docs/scaling.md).
+    # the temp directory instead of growing; at 1M members the member-feature and KPI statements
+    # otherwise hold 7-8 GB (docs/scaling.md, which also lists the memory rule of each statement).
     duckdb_memory_limit: str = "6GB"
+    # 0: sized to the memory limit (duckdb_threads: one per 2 GB, at most one per core)
+    duckdb_threads: int = 0
+    # where DuckDB spills; empty: HOME/duckdb_tmp, under the run's home folder
+    duckdb_temp_directory: str = ""
 
     @property
     def home_path(self) -> Path:
@@ -64,6 +91,17 @@ class RiskstratSettings(dg.ConfigurableResource):
         path = self.home_path / "models"
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    @property
+    def duckdb_config(self) -> dict[str, str | int]:
+        """What every warehouse connection runs with: memory limit, threads and spill directory.
+
+        ``preserve_insertion_order`` stays on: the feature tables are written in a stated order
+        (as_of_date, person_id; discharge_date, stay_id) and training reads them back in it, so
+        the fitted models do not depend on scan scheduling."""
+        threads = self.duckdb_threads or duckdb_threads(self.duckdb_memory_limit)
+        temp = Path(self.duckdb_temp_directory).expanduser() if self.duckdb_temp_directory else self.home_path / "duckdb_tmp"
+        return {"memory_limit": self.duckdb_memory_limit, "threads": threads, "temp_directory": str(temp)}
 
     def threshold_override(self) -> float | None:
         return None if self.breach_threshold < 0 else self.breach_threshold
@@ -93,8 +131,7 @@ class RiskstratSettings(dg.ConfigurableResource):
         deadline = time.monotonic() + self.lock_wait_seconds
         while True:
             try:
-                con = duckdb.connect(str(self.warehouse_path), read_only=read_only,
-                                     config={"memory_limit": self.duckdb_memory_limit})
+                con = duckdb.connect(str(self.warehouse_path), read_only=read_only, config=self.duckdb_config)
                 break
             except duckdb.IOException as exc:
                 if "lock" not in str(exc).lower():
