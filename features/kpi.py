@@ -17,7 +17,7 @@ import polars as pl
 
 from features.coverage import warehouse_month_coverage
 from features.readmission import materialise_labels
-from features.sqlfiles import ensure_schema, run_sql
+from features.sqlfiles import define_macros, ensure_schema, load_sql, naming, run_sql
 
 KPI_READMISSION_TABLE = "marts.kpi_readmission_monthly"
 KPI_MONTHS = 24  # months of history in the monthly KPI tables
@@ -134,6 +134,40 @@ def _start_month(as_of: dt.date, months: int = KPI_MONTHS) -> dt.date:
     first = as_of.replace(day=1)
     total = first.year * 12 + first.month - 1 - months
     return dt.date(total // 12, total % 12 + 1, 1)
+
+
+def _next_month(month: dt.date) -> dt.date:
+    return dt.date(month.year + month.month // 12, month.month % 12 + 1, 1)
+
+
+def kpi_months(start: dt.date, as_of: dt.date) -> list[dt.date]:
+    """First days of the months from ``start`` to the last full month before ``as_of``."""
+    months, month, stop = [], start.replace(day=1), as_of.replace(day=1)
+    while month < stop:
+        months.append(month)
+        month = _next_month(month)
+    return months
+
+
+UTILIZATION_TABLE = "marts.kpi_utilization_monthly"
+
+
+def build_kpi_utilization_monthly(con: duckdb.DuckDBPyConnection, as_of: dt.date, start: dt.date) -> int:
+    """Create or replace ``marts.kpi_utilization_monthly`` (``marts__kpi_utilization_monthly.sql``)
+    one month per statement, appended in month order, so memory holds one month's member-months
+    however many months the KPI covers. Needs the temp table ``_month_complete``. Returns the months built."""
+    ensure_schema(con, "marts")
+    define_macros(con)
+    sql = load_sql("marts__kpi_utilization_monthly")
+    # an empty first month range gives the table its columns; each month is then appended in order
+    con.execute(f"CREATE OR REPLACE TABLE {UTILIZATION_TABLE} AS\n{sql}",
+                {"as_of": as_of, "first_month": start, "end_month": start})
+    months = kpi_months(start, as_of)
+    for month in months:
+        with naming("marts__kpi_utilization_monthly", f"month {month:%Y-%m}"):
+            con.execute(f"INSERT INTO {UTILIZATION_TABLE}\n{sql}",
+                        {"as_of": as_of, "first_month": month, "end_month": _next_month(month)})
+    return len(months)
 
 
 def ensure_history_tables(con: duckdb.DuckDBPyConnection) -> None:
@@ -304,7 +338,7 @@ def build_program_kpis(
     })
     run_sql(con, "marts__kpi_contact_compliance_monthly", {"as_of": as_of})
     run_sql(con, "marts__kpi_documentation", {"as_of": as_of, "grace_days": 14, "note_days": 30})
-    run_sql(con, "marts__kpi_utilization_monthly", {"as_of": as_of, "start_month": start})
+    build_kpi_utilization_monthly(con, as_of, start)
     run_sql(con, "marts__kpi_list_performance", {"as_of": as_of})
     add_list_calibration(con)
     drift = score_drift(con)

@@ -7,6 +7,8 @@ user input; values are always bound as parameters (``$as_of``), never pasted in.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,17 @@ def load_sql(name: str) -> str:
     return path.read_text(encoding="utf-8")
 
 
+@contextmanager
+def naming(name: str, part: str = "") -> Iterator[None]:
+    """Add the SQL file (and part) to a DuckDB error raised inside, as a note the traceback and the
+    benchmark print: an out-of-memory error does not say which statement it stopped."""
+    try:
+        yield
+    except duckdb.Error as exc:
+        exc.add_note(f"in features/sql/{name}.sql{f' ({part})' if part else ''}")
+        raise
+
+
 def define_macros(con: duckdb.DuckDBPyConnection) -> None:
     """Create the connection-local SQL macros in ``features/sql/macros__*.sql`` (subgroup bands
     that several feature tables share, so each is defined once)."""
@@ -46,7 +59,34 @@ def run_sql(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any] | 
     """Run one named SQL file (a single statement) with bound parameters."""
     ensure_schema(con, name.split("__", 1)[0])
     define_macros(con)
-    con.execute(load_sql(name), params or {})
+    with naming(name):
+        con.execute(load_sql(name), params or {})
+
+
+def sql_statements(name: str) -> list[str]:
+    """The statements of a multi-statement file (a script), split after each code line ending in ';'."""
+    statements, current = [], []
+    for line in load_sql(name).splitlines(keepends=True):
+        current.append(line)
+        if not line.lstrip().startswith("--") and line.rstrip().endswith(";"):
+            statements.append("".join(current))
+            current = []
+    if "".join(current).strip():
+        statements.append("".join(current))
+    return statements
+
+
+def script_part(statement: str) -> str:
+    """The temp table a script statement creates (``_mf_labs``), for error notes."""
+    match = re.search(r"CREATE OR REPLACE TEMP TABLE (\w+)", statement)
+    return match.group(1) if match else "statement"
+
+
+def used_params(sql: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The entries of ``params`` that ``sql`` binds as ``$name`` (DuckDB rejects unused names)."""
+    code = "\n".join(line.split("--", 1)[0] for line in sql.splitlines())
+    names = set(re.findall(r"\$([a-z_][a-z0-9_]*)", code))
+    return {k: v for k, v in params.items() if k in names}
 
 
 def materialise_select(
@@ -58,7 +98,8 @@ def materialise_select(
     """
     if not re.fullmatch(r"_?[a-z][a-z0-9_]*", temp_table):
         raise ValueError(f"bad temp table name {temp_table!r}")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {temp_table} AS\n{load_sql(name)}", params or {})
+    with naming(name):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {temp_table} AS\n{load_sql(name)}", params or {})
 
 
 def table_count(con: duckdb.DuckDBPyConnection, table: str) -> int:

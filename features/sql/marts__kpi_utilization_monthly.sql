@@ -1,6 +1,12 @@
--- marts.kpi_utilization_monthly
--- Grain: one row per month x cohort x level. Months from $start_month to the last full month before
--- $as_of. A member-month is a member enrolled on the 15th of the month (eligibility span covering
+-- marts.kpi_utilization_monthly (SELECT only: features.kpi.build_kpi_utilization_monthly runs it
+-- once per month, $first_month to $end_month exclusive, and appends each month in order)
+-- memory: processing by month. One statement per month holds that month's member-months (1M at 1M
+-- members) instead of all 24 months at once: the single statement joined three per-member-month
+-- aggregates onto 24M member-months and failed under the 6 GB cap ("could not allocate block",
+-- 5.5 GiB/5.5 GiB), at 5-6 GB while passing at 2-4 GB and at 8 GB (hash tables sized for memory
+-- at once); the claims of other months are skipped by the date filters (row-group min/max).
+-- Grain: one row per month x cohort x level. Months from the KPI start month to the last full month
+-- before $as_of. A member-month is a member enrolled on the 15th of the month (eligibility span covering
 -- it, alive). cohort 'in_case_management' when a case was open on the 15th (attributed to the most
 -- recently opened such case's program, team and case manager), else 'not_in_case_management'
 -- (level 'all' only).
@@ -11,10 +17,9 @@
 --   (dispensing_date in the month) / member_months.
 -- month_complete_flag: 1 when the month is complete in claims and eligibility (features.coverage,
 --   temp table _month_complete); 0 while its claims still run out, so a drop there is not real.
-CREATE OR REPLACE TABLE marts.kpi_utilization_monthly AS
 WITH months AS (
     SELECT CAST(m AS DATE) AS month, CAST(m AS DATE) + 14 AS mid
-    FROM generate_series(CAST($start_month AS DATE), CAST(date_trunc('month', CAST($as_of AS DATE)) AS DATE) - INTERVAL 1 MONTH, INTERVAL 1 MONTH) AS t(m)
+    FROM generate_series(CAST($first_month AS DATE), CAST($end_month AS DATE) - INTERVAL 1 MONTH, INTERVAL 1 MONTH) AS t(m)
 ),
 member_months AS (
     SELECT DISTINCT m.month, e.person_id
@@ -37,18 +42,22 @@ in_cm AS (
 ),
 ed AS (
     SELECT CAST(date_trunc('month', encounter_start_date) AS DATE) AS month, person_id, count(*) AS n
-    FROM raw.encounter WHERE encounter_type = 'emergency' GROUP BY ALL
+    FROM raw.encounter
+    WHERE encounter_type = 'emergency' AND encounter_start_date >= $first_month AND encounter_start_date < $end_month
+    GROUP BY ALL
 ),
 ip AS (
     SELECT CAST(date_trunc('month', admission_date) AS DATE) AS month, person_id, count(*) AS n
-    FROM core.inpatient_stay GROUP BY ALL
+    FROM core.inpatient_stay WHERE admission_date >= $first_month AND admission_date < $end_month
+    GROUP BY ALL
 ),
 cost AS (
     SELECT month, person_id, sum(paid) AS paid FROM (
         SELECT CAST(date_trunc('month', claim_start_date) AS DATE) AS month, person_id, paid_amount AS paid
-        FROM raw.medical_claim
+        FROM raw.medical_claim WHERE claim_start_date >= $first_month AND claim_start_date < $end_month
         UNION ALL
         SELECT CAST(date_trunc('month', dispensing_date) AS DATE), person_id, paid_amount FROM raw.pharmacy_claim
+        WHERE dispensing_date >= $first_month AND dispensing_date < $end_month
     ) GROUP BY ALL
 ),
 mm AS (
