@@ -28,7 +28,16 @@ import polars as pl
 from data_contracts.errors import RiskstratDataError
 from features.codelists import load_code_lists
 from features.dictionary import MEMBER_FEATURES, MEMBER_SUBGROUP_COLUMNS
-from features.sqlfiles import load_sql, materialise_select, run_sql
+from features.sqlfiles import (
+    define_macros,
+    ensure_schema,
+    load_sql,
+    materialise_select,
+    naming,
+    script_part,
+    sql_statements,
+    used_params,
+)
 
 MEMBER_TABLE = "features.member_features"
 ID_COLUMNS: tuple[str, ...] = ("person_id", "as_of_date")
@@ -199,6 +208,31 @@ def build_member_hcc(con: duckdb.DuckDBPyConnection) -> int:
     return inputs.select(["age", "sex", "dual_elgbl_cd", "orec", "icd10cm_codes"]).n_unique()
 
 
+def write_member_features(con: duckdb.DuckDBPyConnection, as_of_dates: list[dt.date]) -> None:
+    """Create or replace ``features.member_features`` from ``_member_cohort`` and ``_member_hcc``.
+
+    ``features__member_features.sql`` is a script run once per as-of date (ascending): each feature
+    group into a temp table ``_mf_<group>``, then the date's rows, appended in person_id order. So a
+    statement holds one snapshot and a few hash tables at a time (the file's ``-- memory:`` rule)."""
+    ensure_schema(con, "features")
+    define_macros(con)
+    *groups, rows = sql_statements("features__member_features")
+    for i, as_of in enumerate(sorted(set(as_of_dates))):
+        # scan bounds: the 365-day look-back and a label end at or after as_of + 12 months
+        params = {"as_of_date": as_of, "lookback_start": as_of - dt.timedelta(days=365),
+                  "label_end": as_of + dt.timedelta(days=366)}
+        for statement in groups:
+            with naming("features__member_features", f"{script_part(statement)}, as-of {as_of.isoformat()}"):
+                con.execute(statement, used_params(statement, params))
+        head = f"CREATE OR REPLACE TABLE {MEMBER_TABLE} AS" if i == 0 else f"INSERT INTO {MEMBER_TABLE}"
+        with naming("features__member_features", f"final fold, as-of {as_of.isoformat()}"):
+            con.execute(f"{head}\n{rows}", used_params(rows, params))
+    for (name,) in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE temporary AND starts_with(table_name, '_mf_')"
+    ).fetchall():
+        con.execute(f"DROP TABLE temp.main.{name}")  # names from the script's own CREATE statements
+
+
 def build_member_dataset(
     con: duckdb.DuckDBPyConnection, as_of_dates: list[dt.date], data_end: dt.date | None = None
 ) -> dict[str, int]:
@@ -217,7 +251,7 @@ def build_member_dataset(
                        {"as_of_dates": sorted(set(as_of_dates)), "data_end": end})
     load_code_lists(con)
     distinct_inputs = build_member_hcc(con)
-    run_sql(con, "features__member_features")
+    write_member_features(con, sorted(set(as_of_dates)))
     columns = [r[0] for r in con.execute(f"DESCRIBE {MEMBER_TABLE}").fetchall()]
     expected = [*ID_COLUMNS, *LABEL_COLUMNS, *MEMBER_SUBGROUP_COLUMNS, *MEMBER_FEATURES]
     if columns != expected:

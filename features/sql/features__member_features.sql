@@ -1,4 +1,16 @@
--- features.member_features
+-- features.member_features (a script: features.member.write_member_features runs its statements
+-- once per as-of date, $as_of_date, and appends each date's final SELECT in order)
+-- memory: processing by snapshot date, one small statement per feature group. For each as-of date
+--   ($as_of_date) every feature group below is its own statement (one join and one aggregate) into
+--   a connection-local temp table _mf_<group>, and the last statement folds the groups into one row
+--   per member with a single hash aggregate (UNION ALL BY NAME, max() of the one value each group
+--   holds) instead of an 18-way join. No statement pins more than a few hash tables at once: the
+--   single statement needed about 190 MB at 10k members whatever the data (18 hash-join build
+--   sides pinned together) and 4 GB at 1M. Each statement holds one snapshot of the cohort and only
+--   the events of that date's windows: scans of claims, encounters, labs, pharmacy and diagnoses
+--   are bounded by the constants $lookback_start (as_of_date - 365) and $label_end (on or after
+--   as_of_date + 12 months), which also skips the row groups of other months. The dates are
+--   appended in (as_of_date, person_id) order, the order the single statement wrote.
 -- Grain: one row per person_id and as_of_date (the cohort _member_cohort: enrolled on as_of_date,
 -- alive before it; see features__member_cohort.sql for the windows).
 -- Point in time: every feature reads only events dated strictly before as_of_date, in half-open
@@ -18,9 +30,10 @@
 --   prior_cost_12m                 baseline: allowed amount in the 365 days before as_of_date
 -- Features: see features.dictionary (MEMBER_FEATURES) and docs/features.md. HCC scores come from the
 -- temp table _member_hcc (hccinfhir); Charlson/Elixhauser from _ref_charlson/_ref_elixhauser.
-CREATE OR REPLACE TABLE features.member_features AS
+
+CREATE OR REPLACE TEMP TABLE _mf_stay_feat AS
 WITH c AS (
-    SELECT * FROM _member_cohort
+    SELECT * FROM _member_cohort WHERE as_of_date = $as_of_date
 ),
 stay_feat AS (
     SELECT
@@ -39,20 +52,55 @@ stay_feat AS (
        AND s.discharge_date < c.as_of_date
        AND s.discharge_date >= c.d365_start
     GROUP BY c.person_id, c.as_of_date
+)
+SELECT * FROM stay_feat;
+
+CREATE OR REPLACE TEMP TABLE _mf_last_discharge AS
+WITH c AS (
+    SELECT * FROM _member_cohort WHERE as_of_date = $as_of_date
 ),
 last_discharge AS (
     SELECT c.person_id, c.as_of_date, max(s.discharge_date) AS last_discharge_date
     FROM c
     JOIN core.inpatient_stay AS s ON s.person_id = c.person_id AND s.discharge_date < c.as_of_date
     GROUP BY c.person_id, c.as_of_date
+)
+SELECT * FROM last_discharge;
+
+CREATE OR REPLACE TEMP TABLE _mf_next_adm AS
+WITH c AS (
+    SELECT * FROM _member_cohort WHERE as_of_date = $as_of_date
 ),
-ed_dates AS (
+next_adm AS (
+    SELECT c.person_id, c.as_of_date, count(*) AS next_adm
+    FROM c
+    JOIN core.inpatient_stay AS s
+        ON s.person_id = c.person_id
+       AND s.admission_date >= c.as_of_date
+       AND s.admission_date < c.label_end_date
+       AND s.planned_flag = 0
+    GROUP BY c.person_id, c.as_of_date
+)
+SELECT * FROM next_adm;
+
+CREATE OR REPLACE TEMP TABLE _mf_ed_dates AS
+WITH ed_dates AS (
     SELECT DISTINCT person_id, claim_start_date AS visit_date, claim_end_date AS end_date
     FROM raw.medical_claim
     WHERE (revenue_center_code LIKE '045%'
            OR place_of_service_code = '23'
            OR hcpcs_code IN ('99281', '99282', '99283', '99284', '99285'))
       AND coalesce(bill_type_code, '') NOT LIKE '011%'
+      AND claim_start_date >= $lookback_start AND claim_start_date < $label_end
+)
+SELECT * FROM ed_dates;
+
+CREATE OR REPLACE TEMP TABLE _mf_ed_feat AS
+WITH c AS (
+    SELECT * FROM _member_cohort WHERE as_of_date = $as_of_date
+),
+ed_dates AS (
+    SELECT * FROM _mf_ed_dates
 ),
 ed_feat AS (
     SELECT
@@ -68,18 +116,48 @@ ed_feat AS (
        AND v.visit_date < c.as_of_date
        AND v.end_date < c.as_of_date
     GROUP BY c.person_id, c.as_of_date
+)
+SELECT * FROM ed_feat;
+
+CREATE OR REPLACE TEMP TABLE _mf_next_ed AS
+WITH c AS (
+    SELECT * FROM _member_cohort WHERE as_of_date = $as_of_date
 ),
-office_dates AS (
+ed_dates AS (
+    SELECT * FROM _mf_ed_dates
+),
+next_ed AS (
+    SELECT c.person_id, c.as_of_date, count(DISTINCT v.visit_date) AS next_ed
+    FROM c
+    JOIN ed_dates AS v
+        ON v.person_id = c.person_id AND v.visit_date >= c.as_of_date AND v.visit_date < c.label_end_date
+    GROUP BY c.person_id, c.as_of_date
+)
+SELECT * FROM next_ed;
+
+CREATE OR REPLACE TEMP TABLE _mf_office_dates AS
+WITH office_dates AS (
     SELECT person_id, claim_start_date AS visit_date
     FROM raw.medical_claim
     WHERE claim_type = 'professional'
       AND (place_of_service_code IN ('11', '02', '10', '49', '50', '71', '72')
            OR hcpcs_code IN ('99202', '99203', '99204', '99205', '99211', '99212', '99213',
                              '99214', '99215', '99495', '99496'))
+      AND claim_start_date >= $lookback_start AND claim_start_date < $as_of_date
     UNION
     SELECT person_id, encounter_start_date
     FROM raw.encounter
     WHERE encounter_type IN ('office', 'telehealth')
+      AND encounter_start_date >= $lookback_start AND encounter_start_date < $as_of_date
+)
+SELECT * FROM office_dates;
+
+CREATE OR REPLACE TEMP TABLE _mf_office_feat AS
+WITH c AS (
+    SELECT * FROM _member_cohort WHERE as_of_date = $as_of_date
+),
+office_dates AS (
+    SELECT * FROM _mf_office_dates
 ),
 office_feat AS (
     SELECT
@@ -92,6 +170,15 @@ office_feat AS (
     JOIN office_dates AS o
         ON o.person_id = c.person_id AND o.visit_date >= c.d365_start AND o.visit_date < c.as_of_date
     GROUP BY c.person_id, c.as_of_date
+)
+SELECT * FROM office_feat;
+
+CREATE OR REPLACE TEMP TABLE _mf_followup AS
+WITH c AS (
+    SELECT * FROM _member_cohort WHERE as_of_date = $as_of_date
+),
+office_dates AS (
+    SELECT * FROM _mf_office_dates
 ),
 followup AS (
     SELECT
@@ -101,7 +188,7 @@ followup AS (
                 WHERE o.person_id = s.person_id
                   AND o.visit_date > s.discharge_date
                   AND o.visit_date <= s.discharge_date + 7
-            ) THEN 1.0 ELSE 0.0 END) AS rate
+            ) THEN 1.0 ELSE 0.0 END) AS followup_rate
     FROM c
     JOIN core.inpatient_stay AS s
         ON s.person_id = c.person_id
@@ -109,12 +196,20 @@ followup AS (
        AND s.discharge_date + 7 < c.as_of_date
        AND s.discharge_disposition_code NOT IN ('20')
     GROUP BY c.person_id, c.as_of_date
+)
+SELECT * FROM followup;
+
+CREATE OR REPLACE TEMP TABLE _mf_cost_feat AS
+WITH c AS (
+    SELECT * FROM _member_cohort WHERE as_of_date = $as_of_date
 ),
 cost_events AS (
     SELECT person_id, claim_start_date AS cost_date, claim_end_date AS end_date, allowed_amount, 0 AS pharmacy
     FROM raw.medical_claim
+    WHERE claim_start_date >= $lookback_start AND claim_start_date < $label_end
     UNION ALL
     SELECT person_id, dispensing_date, dispensing_date, allowed_amount, 1 FROM raw.pharmacy_claim
+    WHERE dispensing_date >= $lookback_start AND dispensing_date < $label_end
 ),
 cost_feat AS (
     SELECT
@@ -131,18 +226,51 @@ cost_feat AS (
        AND e.cost_date < c.as_of_date
        AND e.end_date < c.as_of_date
     GROUP BY c.person_id, c.as_of_date
+)
+SELECT * FROM cost_feat;
+
+CREATE OR REPLACE TEMP TABLE _mf_next_cost AS
+WITH c AS (
+    SELECT * FROM _member_cohort WHERE as_of_date = $as_of_date
+),
+cost_events AS (
+    SELECT person_id, claim_start_date AS cost_date, claim_end_date AS end_date, allowed_amount, 0 AS pharmacy
+    FROM raw.medical_claim
+    WHERE claim_start_date >= $lookback_start AND claim_start_date < $label_end
+    UNION ALL
+    SELECT person_id, dispensing_date, dispensing_date, allowed_amount, 1 FROM raw.pharmacy_claim
+    WHERE dispensing_date >= $lookback_start AND dispensing_date < $label_end
+),
+next_cost AS (
+    SELECT c.person_id, c.as_of_date, sum(e.allowed_amount) AS next_amount
+    FROM c
+    JOIN cost_events AS e
+        ON e.person_id = c.person_id AND e.cost_date >= c.as_of_date AND e.cost_date < c.label_end_date
+    GROUP BY c.person_id, c.as_of_date
+)
+SELECT * FROM next_cost;
+
+CREATE OR REPLACE TEMP TABLE _mf_enrol AS
+WITH c AS (
+    SELECT * FROM _member_cohort WHERE as_of_date = $as_of_date
 ),
 enrol AS (
     SELECT
         c.person_id, c.as_of_date,
         sum(greatest(0, date_diff('day', greatest(e.enrollment_start_date, c.d365_start),
-                                  least(e.enrollment_end_date, c.as_of_date - 1)) + 1)) AS days
+                                  least(e.enrollment_end_date, c.as_of_date - 1)) + 1)) AS enrolled_days
     FROM c
     JOIN raw.eligibility AS e
         ON e.person_id = c.person_id
        AND e.enrollment_start_date < c.as_of_date
        AND e.enrollment_end_date >= c.d365_start
     GROUP BY c.person_id, c.as_of_date
+)
+SELECT * FROM enrol;
+
+CREATE OR REPLACE TEMP TABLE _mf_member_codes AS
+WITH c AS (
+    SELECT * FROM _member_cohort WHERE as_of_date = $as_of_date
 ),
 member_codes AS (
     SELECT DISTINCT c.person_id, c.as_of_date, d.icd10cm_code
@@ -151,7 +279,13 @@ member_codes AS (
         ON d.person_id = c.person_id
        AND d.diagnosis_date >= c.d365_start
        AND d.diagnosis_date < c.as_of_date
-    WHERE d.icd10cm_code IS NOT NULL
+    WHERE d.icd10cm_code IS NOT NULL AND d.diagnosis_date >= $lookback_start AND d.diagnosis_date < $as_of_date
+)
+SELECT * FROM member_codes;
+
+CREATE OR REPLACE TEMP TABLE _mf_charlson AS
+WITH member_codes AS (
+    SELECT * FROM _mf_member_codes
 ),
 distinct_codes AS (
     SELECT DISTINCT icd10cm_code FROM member_codes
@@ -161,20 +295,29 @@ charlson_code AS (
     FROM distinct_codes AS d JOIN _ref_charlson AS r ON regexp_matches(d.icd10cm_code, r.pattern)
 ),
 charlson AS (
-    SELECT person_id, as_of_date, sum(weight) AS score
+    SELECT person_id, as_of_date, sum(weight) AS charlson_score
     FROM (
         SELECT m.person_id, m.as_of_date, cc.family, max(cc.weight) AS weight
         FROM member_codes AS m JOIN charlson_code AS cc ON cc.icd10cm_code = m.icd10cm_code
         GROUP BY ALL
     )
     GROUP BY ALL
+)
+SELECT * FROM charlson;
+
+CREATE OR REPLACE TEMP TABLE _mf_elixhauser AS
+WITH member_codes AS (
+    SELECT * FROM _mf_member_codes
+),
+distinct_codes AS (
+    SELECT DISTINCT icd10cm_code FROM member_codes
 ),
 elix_code AS (
     SELECT d.icd10cm_code, r.category, r.hierarchy_group, r.hierarchy_rank, r.vw_weight
     FROM distinct_codes AS d JOIN _ref_elixhauser AS r ON regexp_matches(d.icd10cm_code, r.pattern)
 ),
 elixhauser AS (
-    SELECT person_id, as_of_date, sum(vw_weight) AS vw, count(*) AS n
+    SELECT person_id, as_of_date, sum(vw_weight) AS elix_vw, count(*) AS elix_n
     FROM (
         SELECT m.person_id, m.as_of_date, ec.hierarchy_group,
                arg_max(ec.vw_weight, ec.hierarchy_rank) AS vw_weight
@@ -182,6 +325,12 @@ elixhauser AS (
         GROUP BY ALL
     )
     GROUP BY ALL
+)
+SELECT * FROM elixhauser;
+
+CREATE OR REPLACE TEMP TABLE _mf_rx AS
+WITH c AS (
+    SELECT * FROM _member_cohort WHERE as_of_date = $as_of_date
 ),
 rx AS (
     SELECT
@@ -197,10 +346,23 @@ rx AS (
         ON p.person_id = c.person_id
        AND p.dispensing_date >= c.d180_start
        AND p.dispensing_date < c.as_of_date
+    WHERE p.dispensing_date >= $lookback_start AND p.dispensing_date < $as_of_date
+)
+SELECT * FROM rx;
+
+CREATE OR REPLACE TEMP TABLE _mf_rx_feat AS
+WITH rx AS (
+    SELECT * FROM _mf_rx
 ),
 rx_feat AS (
     SELECT person_id, as_of_date, count(DISTINCT drug_class) AS n_classes
     FROM rx GROUP BY ALL
+)
+SELECT * FROM rx_feat;
+
+CREATE OR REPLACE TEMP TABLE _mf_pdc AS
+WITH rx AS (
+    SELECT * FROM _mf_rx
 ),
 rx_ordered AS (
     SELECT
@@ -237,6 +399,12 @@ pdc AS (
         FROM rx_merged GROUP BY person_id, as_of_date, pdc_group
     )
     GROUP BY person_id, as_of_date
+)
+SELECT * FROM pdc;
+
+CREATE OR REPLACE TEMP TABLE _mf_labs AS
+WITH c AS (
+    SELECT * FROM _member_cohort WHERE as_of_date = $as_of_date
 ),
 labs AS (
     SELECT
@@ -252,7 +420,14 @@ labs AS (
        AND l.result_date >= c.d365_start
        AND l.result_date < c.as_of_date
        AND l.loinc_code IN ('718-7', '2951-2', '4548-4', '33914-3', '62238-1')
+    WHERE l.result_date >= $lookback_start AND l.result_date < $as_of_date
     GROUP BY c.person_id, c.as_of_date
+)
+SELECT * FROM labs;
+
+CREATE OR REPLACE TEMP TABLE _mf_sdoh AS
+WITH c AS (
+    SELECT * FROM _member_cohort WHERE as_of_date = $as_of_date
 ),
 sdoh_latest AS (
     SELECT
@@ -275,6 +450,12 @@ sdoh AS (
         sum(positive) AS positive_domains
     FROM sdoh_latest
     GROUP BY person_id, as_of_date
+)
+SELECT * FROM sdoh;
+
+CREATE OR REPLACE TEMP TABLE _mf_cm AS
+WITH c AS (
+    SELECT * FROM _member_cohort WHERE as_of_date = $as_of_date
 ),
 cm AS (
     SELECT
@@ -288,6 +469,12 @@ cm AS (
     FROM c
     JOIN raw.cm_case AS k ON k.person_id = c.person_id AND k.referral_date < c.as_of_date
     GROUP BY c.person_id, c.as_of_date
+)
+SELECT * FROM cm;
+
+CREATE OR REPLACE TEMP TABLE _mf_cm_contacts AS
+WITH c AS (
+    SELECT * FROM _member_cohort WHERE as_of_date = $as_of_date
 ),
 cm_contacts AS (
     SELECT c.person_id, c.as_of_date, count(*) AS reached_90
@@ -298,156 +485,147 @@ cm_contacts AS (
        AND t.contact_date < c.as_of_date
        AND t.outcome = 'reached'
     GROUP BY c.person_id, c.as_of_date
-),
-next_cost AS (
-    SELECT c.person_id, c.as_of_date, sum(e.allowed_amount) AS amount
-    FROM c
-    JOIN cost_events AS e
-        ON e.person_id = c.person_id AND e.cost_date >= c.as_of_date AND e.cost_date < c.label_end_date
-    GROUP BY c.person_id, c.as_of_date
-),
-next_adm AS (
-    SELECT c.person_id, c.as_of_date, count(*) AS n
-    FROM c
-    JOIN core.inpatient_stay AS s
-        ON s.person_id = c.person_id
-       AND s.admission_date >= c.as_of_date
-       AND s.admission_date < c.label_end_date
-       AND s.planned_flag = 0
-    GROUP BY c.person_id, c.as_of_date
-),
-next_ed AS (
-    SELECT c.person_id, c.as_of_date, count(DISTINCT v.visit_date) AS n
-    FROM c
-    JOIN ed_dates AS v
-        ON v.person_id = c.person_id AND v.visit_date >= c.as_of_date AND v.visit_date < c.label_end_date
-    GROUP BY c.person_id, c.as_of_date
-),
-labelled AS (
-    SELECT
-        c.person_id, c.as_of_date, c.label_complete_flag,
-        coalesce(nc.amount, 0) AS next_amount,
-        coalesce(na.n, 0) AS next_adm,
-        coalesce(ne.n, 0) AS next_ed,
-        row_number() OVER (PARTITION BY c.as_of_date ORDER BY coalesce(nc.amount, 0) DESC, c.person_id) AS cost_rank,
-        count(*) OVER (PARTITION BY c.as_of_date) AS cohort_size
-    FROM c
-    LEFT JOIN next_cost AS nc ON nc.person_id = c.person_id AND nc.as_of_date = c.as_of_date
-    LEFT JOIN next_adm AS na ON na.person_id = c.person_id AND na.as_of_date = c.as_of_date
-    LEFT JOIN next_ed AS ne ON ne.person_id = c.person_id AND ne.as_of_date = c.as_of_date
+)
+SELECT * FROM cm_contacts;
+
+CREATE OR REPLACE TEMP TABLE _mf_cost_rank AS
+-- top 5% of next-12-month cost among the date's cohort: a window over (key, amount) only
+SELECT
+    c.person_id, c.as_of_date,
+    row_number() OVER (PARTITION BY c.as_of_date ORDER BY coalesce(nc.next_amount, 0) DESC, c.person_id) AS cost_rank,
+    count(*) OVER (PARTITION BY c.as_of_date) AS cohort_size
+FROM _member_cohort AS c
+LEFT JOIN _mf_next_cost AS nc ON nc.person_id = c.person_id AND nc.as_of_date = c.as_of_date
+WHERE c.as_of_date = $as_of_date;
+
+-- the date's rows: one per member of the cohort, features folded from the groups above
+WITH member_row AS (
+    -- every group holds at most one row per (person_id, as_of_date), so max() returns its value
+    SELECT person_id, as_of_date, max(COLUMNS(* EXCLUDE (person_id, as_of_date)))
+    FROM (
+        SELECT person_id, as_of_date, label_complete_flag, birth_date, gender, race, ethnicity, dual_status_code,
+               payer_type, zip_code, county_fips
+        FROM _member_cohort WHERE as_of_date = $as_of_date
+        UNION ALL BY NAME SELECT * FROM _mf_cost_rank
+        UNION ALL BY NAME SELECT * FROM _mf_next_cost
+        UNION ALL BY NAME SELECT * FROM _mf_next_adm
+        UNION ALL BY NAME SELECT * FROM _mf_next_ed
+        UNION ALL BY NAME SELECT * FROM _mf_stay_feat
+        UNION ALL BY NAME SELECT * FROM _mf_last_discharge
+        UNION ALL BY NAME SELECT * FROM _mf_ed_feat
+        UNION ALL BY NAME SELECT * FROM _mf_office_feat
+        UNION ALL BY NAME SELECT * FROM _mf_followup
+        UNION ALL BY NAME SELECT * FROM _mf_cost_feat
+        UNION ALL BY NAME SELECT * FROM _mf_enrol
+        UNION ALL BY NAME SELECT * FROM _member_hcc WHERE as_of_date = $as_of_date
+        UNION ALL BY NAME SELECT * FROM _mf_charlson
+        UNION ALL BY NAME SELECT * FROM _mf_elixhauser
+        UNION ALL BY NAME SELECT * FROM _mf_rx_feat
+        UNION ALL BY NAME SELECT * FROM _mf_pdc
+        UNION ALL BY NAME SELECT * FROM _mf_labs
+        UNION ALL BY NAME SELECT * FROM _mf_sdoh
+        UNION ALL BY NAME SELECT * FROM _mf_cm
+        UNION ALL BY NAME SELECT * FROM _mf_cm_contacts
+    )
+    GROUP BY person_id, as_of_date
 ),
 assembled AS (
     SELECT
-        c.person_id,
-        c.as_of_date,
-        CASE WHEN lb.label_complete_flag = 1
-             THEN CAST(lb.cost_rank <= ceil(0.05 * lb.cohort_size) AS INTEGER) END AS high_need_cost_12m,
-        CASE WHEN lb.label_complete_flag = 1
-             THEN CAST(lb.next_adm >= 2 OR lb.next_ed >= 4 AS INTEGER) END AS high_need_utilization_12m,
-        CASE WHEN lb.label_complete_flag = 1 THEN CAST(lb.next_amount AS DOUBLE) END AS allowed_amount_next_12m,
-        CASE WHEN lb.label_complete_flag = 1 THEN CAST(lb.next_adm AS INTEGER) END AS unplanned_admissions_next_12m,
-        CASE WHEN lb.label_complete_flag = 1 THEN CAST(lb.next_ed AS INTEGER) END AS ed_visits_next_12m,
-        CAST(coalesce(co.cost_365, 0) AS DOUBLE) AS prior_cost_12m,
-        coalesce(c.gender, 'unknown') AS sex,
-        age_band(c.birth_date, c.as_of_date) AS age_band,
-        coalesce(c.race, 'unknown') AS race,
-        coalesce(c.ethnicity, 'unknown') AS ethnicity,
+        m.person_id,
+        m.as_of_date,
+        CASE WHEN m.label_complete_flag = 1
+             THEN CAST(m.cost_rank <= ceil(0.05 * m.cohort_size) AS INTEGER) END AS high_need_cost_12m,
+        CASE WHEN m.label_complete_flag = 1
+             THEN CAST(coalesce(m.next_adm, 0) >= 2 OR coalesce(m.next_ed, 0) >= 4 AS INTEGER) END
+            AS high_need_utilization_12m,
+        CASE WHEN m.label_complete_flag = 1 THEN CAST(coalesce(m.next_amount, 0) AS DOUBLE) END AS allowed_amount_next_12m,
+        CASE WHEN m.label_complete_flag = 1 THEN CAST(coalesce(m.next_adm, 0) AS INTEGER) END
+            AS unplanned_admissions_next_12m,
+        CASE WHEN m.label_complete_flag = 1 THEN CAST(coalesce(m.next_ed, 0) AS INTEGER) END AS ed_visits_next_12m,
+        CAST(coalesce(m.cost_365, 0) AS DOUBLE) AS prior_cost_12m,
+        coalesce(m.gender, 'unknown') AS sex,
+        age_band(m.birth_date, m.as_of_date) AS age_band,
+        coalesce(m.race, 'unknown') AS race,
+        coalesce(m.ethnicity, 'unknown') AS ethnicity,
         svi_quartile(sv.svi_overall) AS svi_quartile,
-        CAST(date_sub('year', c.birth_date, c.as_of_date) AS DOUBLE) AS age_years,
-        CAST(CASE c.gender WHEN 'female' THEN 1 WHEN 'male' THEN 0 END AS DOUBLE) AS female_flag,
-        CAST(CASE WHEN coalesce(c.dual_status_code, '00') <> '00' THEN 1 ELSE 0 END AS DOUBLE) AS dual_flag,
-        CAST(c.payer_type = 'medicaid' AS DOUBLE) AS medicaid_flag,
-        CAST(c.payer_type = 'medicare' AS DOUBLE) AS medicare_flag,
-        CAST(coalesce(en.days, 0) AS DOUBLE) AS enrolled_days_365d,
-        CAST(coalesce(st.ip_30, 0) AS DOUBLE) AS ip_admissions_30d,
-        CAST(coalesce(ed.ed_30, 0) AS DOUBLE) AS ed_visits_30d,
-        CAST(coalesce(st.bd_30, 0) AS DOUBLE) AS bed_days_30d,
-        CAST(coalesce(of.of_30, 0) AS DOUBLE) AS office_visits_30d,
-        CAST(coalesce(st.ip_90, 0) AS DOUBLE) AS ip_admissions_90d,
-        CAST(coalesce(ed.ed_90, 0) AS DOUBLE) AS ed_visits_90d,
-        CAST(coalesce(st.bd_90, 0) AS DOUBLE) AS bed_days_90d,
-        CAST(coalesce(of.of_90, 0) AS DOUBLE) AS office_visits_90d,
-        CAST(coalesce(st.ip_180, 0) AS DOUBLE) AS ip_admissions_180d,
-        CAST(coalesce(ed.ed_180, 0) AS DOUBLE) AS ed_visits_180d,
-        CAST(coalesce(st.bd_180, 0) AS DOUBLE) AS bed_days_180d,
-        CAST(coalesce(of.of_180, 0) AS DOUBLE) AS office_visits_180d,
-        CAST(coalesce(st.ip_365, 0) AS DOUBLE) AS ip_admissions_365d,
-        CAST(coalesce(ed.ed_365, 0) AS DOUBLE) AS ed_visits_365d,
-        CAST(coalesce(st.bd_365, 0) AS DOUBLE) AS bed_days_365d,
-        CAST(coalesce(of.of_365, 0) AS DOUBLE) AS office_visits_365d,
-        CAST(fu.rate AS DOUBLE) AS followup_7d_rate_365d,
-        CAST(date_diff('day', ld.last_discharge_date, c.as_of_date) AS DOUBLE) AS days_since_last_discharge,
-        CAST(coalesce(co.cost_90, 0) AS DOUBLE) AS allowed_amount_90d,
-        CAST(coalesce(co.cost_365, 0) AS DOUBLE) AS allowed_amount_365d,
-        CAST(coalesce(co.rx_365, 0) AS DOUBLE) AS pharmacy_allowed_amount_365d,
-        CAST(coalesce(co.cost_last_180, 0) - coalesce(co.cost_prev_180, 0) AS DOUBLE) AS allowed_amount_change_180d,
-        CAST(coalesce(co.cost_last_180, 0) >= 1000 AND coalesce(co.cost_last_180, 0) > 1.5 * coalesce(co.cost_prev_180, 0)
+        CAST(date_sub('year', m.birth_date, m.as_of_date) AS DOUBLE) AS age_years,
+        CAST(CASE m.gender WHEN 'female' THEN 1 WHEN 'male' THEN 0 END AS DOUBLE) AS female_flag,
+        CAST(CASE WHEN coalesce(m.dual_status_code, '00') <> '00' THEN 1 ELSE 0 END AS DOUBLE) AS dual_flag,
+        CAST(m.payer_type = 'medicaid' AS DOUBLE) AS medicaid_flag,
+        CAST(m.payer_type = 'medicare' AS DOUBLE) AS medicare_flag,
+        CAST(coalesce(m.enrolled_days, 0) AS DOUBLE) AS enrolled_days_365d,
+        CAST(coalesce(m.ip_30, 0) AS DOUBLE) AS ip_admissions_30d,
+        CAST(coalesce(m.ed_30, 0) AS DOUBLE) AS ed_visits_30d,
+        CAST(coalesce(m.bd_30, 0) AS DOUBLE) AS bed_days_30d,
+        CAST(coalesce(m.of_30, 0) AS DOUBLE) AS office_visits_30d,
+        CAST(coalesce(m.ip_90, 0) AS DOUBLE) AS ip_admissions_90d,
+        CAST(coalesce(m.ed_90, 0) AS DOUBLE) AS ed_visits_90d,
+        CAST(coalesce(m.bd_90, 0) AS DOUBLE) AS bed_days_90d,
+        CAST(coalesce(m.of_90, 0) AS DOUBLE) AS office_visits_90d,
+        CAST(coalesce(m.ip_180, 0) AS DOUBLE) AS ip_admissions_180d,
+        CAST(coalesce(m.ed_180, 0) AS DOUBLE) AS ed_visits_180d,
+        CAST(coalesce(m.bd_180, 0) AS DOUBLE) AS bed_days_180d,
+        CAST(coalesce(m.of_180, 0) AS DOUBLE) AS office_visits_180d,
+        CAST(coalesce(m.ip_365, 0) AS DOUBLE) AS ip_admissions_365d,
+        CAST(coalesce(m.ed_365, 0) AS DOUBLE) AS ed_visits_365d,
+        CAST(coalesce(m.bd_365, 0) AS DOUBLE) AS bed_days_365d,
+        CAST(coalesce(m.of_365, 0) AS DOUBLE) AS office_visits_365d,
+        CAST(m.followup_rate AS DOUBLE) AS followup_7d_rate_365d,
+        CAST(date_diff('day', m.last_discharge_date, m.as_of_date) AS DOUBLE) AS days_since_last_discharge,
+        CAST(coalesce(m.cost_90, 0) AS DOUBLE) AS allowed_amount_90d,
+        CAST(coalesce(m.cost_365, 0) AS DOUBLE) AS allowed_amount_365d,
+        CAST(coalesce(m.rx_365, 0) AS DOUBLE) AS pharmacy_allowed_amount_365d,
+        CAST(coalesce(m.cost_last_180, 0) - coalesce(m.cost_prev_180, 0) AS DOUBLE) AS allowed_amount_change_180d,
+        CAST(coalesce(m.cost_last_180, 0) >= 1000 AND coalesce(m.cost_last_180, 0) > 1.5 * coalesce(m.cost_prev_180, 0)
              AS DOUBLE) AS rising_cost_flag,
-        CAST(h.hcc_score_v24 AS DOUBLE) AS hcc_score_v24,
-        CAST(h.hcc_score_v28 AS DOUBLE) AS hcc_score_v28,
-        CAST(h.hcc_count_v28 AS DOUBLE) AS hcc_count_v28,
-        CAST(h.hcc_diabetes_flag AS DOUBLE) AS hcc_diabetes_flag,
-        CAST(h.hcc_heart_failure_flag AS DOUBLE) AS hcc_heart_failure_flag,
-        CAST(h.hcc_ckd_flag AS DOUBLE) AS hcc_ckd_flag,
-        CAST(h.hcc_copd_flag AS DOUBLE) AS hcc_copd_flag,
-        CAST(h.hcc_cancer_flag AS DOUBLE) AS hcc_cancer_flag,
-        CAST(h.hcc_dementia_flag AS DOUBLE) AS hcc_dementia_flag,
-        CAST(h.hcc_psychiatric_flag AS DOUBLE) AS hcc_psychiatric_flag,
-        CAST(coalesce(ch.score, 0) AS DOUBLE) AS charlson_index,
-        CAST(coalesce(ex.vw, 0) AS DOUBLE) AS elixhauser_vw_index,
-        CAST(coalesce(ex.n, 0) AS DOUBLE) AS elixhauser_count,
-        CAST(coalesce(rf.n_classes, 0) AS DOUBLE) AS drug_classes_180d,
-        CAST(coalesce(rf.n_classes, 0) >= 5 AS DOUBLE) AS polypharmacy_flag,
-        CAST(pd.pdc_statin AS DOUBLE) AS pdc_statin_180d,
-        CAST(pd.pdc_ras AS DOUBLE) AS pdc_ras_180d,
-        CAST(pd.pdc_diabetes AS DOUBLE) AS pdc_diabetes_180d,
-        CAST(lab.hgb AS DOUBLE) AS hemoglobin_last_365d,
-        CAST(CASE WHEN lab.hgb IS NULL THEN NULL WHEN lab.hgb < 12 THEN 1 ELSE 0 END AS DOUBLE) AS low_hemoglobin_365d_flag,
-        CAST(lab.na AS DOUBLE) AS sodium_last_365d,
-        CAST(CASE WHEN lab.na IS NULL THEN NULL WHEN lab.na < 135 THEN 1 ELSE 0 END AS DOUBLE) AS low_sodium_365d_flag,
-        CAST(lab.a1c AS DOUBLE) AS hba1c_last_365d,
-        CAST(CASE WHEN lab.a1c IS NULL THEN NULL WHEN lab.a1c >= 9 THEN 1 ELSE 0 END AS DOUBLE) AS high_hba1c_365d_flag,
-        CAST(lab.egfr AS DOUBLE) AS egfr_last_365d,
-        CAST(CASE WHEN lab.egfr IS NULL THEN NULL WHEN lab.egfr < 60 THEN 1 ELSE 0 END AS DOUBLE) AS low_egfr_365d_flag,
-        CAST(sd.food_insecurity AS DOUBLE) AS sdoh_food_insecurity_flag,
-        CAST(sd.housing_instability AS DOUBLE) AS sdoh_housing_instability_flag,
-        CAST(sd.transportation AS DOUBLE) AS sdoh_transportation_flag,
-        CAST(sd.utilities AS DOUBLE) AS sdoh_utilities_flag,
-        CAST(sd.interpersonal_safety AS DOUBLE) AS sdoh_interpersonal_safety_flag,
-        CAST(sd.financial_strain AS DOUBLE) AS sdoh_financial_strain_flag,
-        CAST(sd.social_isolation AS DOUBLE) AS sdoh_social_isolation_flag,
-        CAST(sd.positive_domains AS DOUBLE) AS sdoh_positive_domains,
+        CAST(m.hcc_score_v24 AS DOUBLE) AS hcc_score_v24,
+        CAST(m.hcc_score_v28 AS DOUBLE) AS hcc_score_v28,
+        CAST(m.hcc_count_v28 AS DOUBLE) AS hcc_count_v28,
+        CAST(m.hcc_diabetes_flag AS DOUBLE) AS hcc_diabetes_flag,
+        CAST(m.hcc_heart_failure_flag AS DOUBLE) AS hcc_heart_failure_flag,
+        CAST(m.hcc_ckd_flag AS DOUBLE) AS hcc_ckd_flag,
+        CAST(m.hcc_copd_flag AS DOUBLE) AS hcc_copd_flag,
+        CAST(m.hcc_cancer_flag AS DOUBLE) AS hcc_cancer_flag,
+        CAST(m.hcc_dementia_flag AS DOUBLE) AS hcc_dementia_flag,
+        CAST(m.hcc_psychiatric_flag AS DOUBLE) AS hcc_psychiatric_flag,
+        CAST(coalesce(m.charlson_score, 0) AS DOUBLE) AS charlson_index,
+        CAST(coalesce(m.elix_vw, 0) AS DOUBLE) AS elixhauser_vw_index,
+        CAST(coalesce(m.elix_n, 0) AS DOUBLE) AS elixhauser_count,
+        CAST(coalesce(m.n_classes, 0) AS DOUBLE) AS drug_classes_180d,
+        CAST(coalesce(m.n_classes, 0) >= 5 AS DOUBLE) AS polypharmacy_flag,
+        CAST(m.pdc_statin AS DOUBLE) AS pdc_statin_180d,
+        CAST(m.pdc_ras AS DOUBLE) AS pdc_ras_180d,
+        CAST(m.pdc_diabetes AS DOUBLE) AS pdc_diabetes_180d,
+        CAST(m.hgb AS DOUBLE) AS hemoglobin_last_365d,
+        CAST(CASE WHEN m.hgb IS NULL THEN NULL WHEN m.hgb < 12 THEN 1 ELSE 0 END AS DOUBLE) AS low_hemoglobin_365d_flag,
+        CAST(m.na AS DOUBLE) AS sodium_last_365d,
+        CAST(CASE WHEN m.na IS NULL THEN NULL WHEN m.na < 135 THEN 1 ELSE 0 END AS DOUBLE) AS low_sodium_365d_flag,
+        CAST(m.a1c AS DOUBLE) AS hba1c_last_365d,
+        CAST(CASE WHEN m.a1c IS NULL THEN NULL WHEN m.a1c >= 9 THEN 1 ELSE 0 END AS DOUBLE) AS high_hba1c_365d_flag,
+        CAST(m.egfr AS DOUBLE) AS egfr_last_365d,
+        CAST(CASE WHEN m.egfr IS NULL THEN NULL WHEN m.egfr < 60 THEN 1 ELSE 0 END AS DOUBLE) AS low_egfr_365d_flag,
+        CAST(m.food_insecurity AS DOUBLE) AS sdoh_food_insecurity_flag,
+        CAST(m.housing_instability AS DOUBLE) AS sdoh_housing_instability_flag,
+        CAST(m.transportation AS DOUBLE) AS sdoh_transportation_flag,
+        CAST(m.utilities AS DOUBLE) AS sdoh_utilities_flag,
+        CAST(m.interpersonal_safety AS DOUBLE) AS sdoh_interpersonal_safety_flag,
+        CAST(m.financial_strain AS DOUBLE) AS sdoh_financial_strain_flag,
+        CAST(m.social_isolation AS DOUBLE) AS sdoh_social_isolation_flag,
+        CAST(m.positive_domains AS DOUBLE) AS sdoh_positive_domains,
         CAST(sv.svi_overall AS DOUBLE) AS svi_overall,
         CAST(sv.svi_socioeconomic AS DOUBLE) AS svi_socioeconomic,
         CAST(sv.svi_household AS DOUBLE) AS svi_household,
         CAST(sv.svi_minority AS DOUBLE) AS svi_minority,
         CAST(sv.svi_housing_transport AS DOUBLE) AS svi_housing_transport,
         CAST(zp.median_household_income AS DOUBLE) AS median_household_income,
-        CAST(coalesce(cm.open_flag, 0) AS DOUBLE) AS cm_open_case_flag,
-        CAST(coalesce(cm.cases_365, 0) AS DOUBLE) AS cm_cases_365d,
-        CAST(coalesce(cm.declined_365, 0) AS DOUBLE) AS cm_declined_365d,
-        CAST(coalesce(ct.reached_90, 0) AS DOUBLE) AS cm_reached_contacts_90d,
-        CAST(date_diff('day', cm.last_close_date, c.as_of_date) AS DOUBLE) AS days_since_cm_case_close
-    FROM c
-    JOIN labelled AS lb ON lb.person_id = c.person_id AND lb.as_of_date = c.as_of_date
-    LEFT JOIN stay_feat AS st ON st.person_id = c.person_id AND st.as_of_date = c.as_of_date
-    LEFT JOIN last_discharge AS ld ON ld.person_id = c.person_id AND ld.as_of_date = c.as_of_date
-    LEFT JOIN ed_feat AS ed ON ed.person_id = c.person_id AND ed.as_of_date = c.as_of_date
-    LEFT JOIN office_feat AS of ON of.person_id = c.person_id AND of.as_of_date = c.as_of_date
-    LEFT JOIN followup AS fu ON fu.person_id = c.person_id AND fu.as_of_date = c.as_of_date
-    LEFT JOIN cost_feat AS co ON co.person_id = c.person_id AND co.as_of_date = c.as_of_date
-    LEFT JOIN enrol AS en ON en.person_id = c.person_id AND en.as_of_date = c.as_of_date
-    LEFT JOIN _member_hcc AS h ON h.person_id = c.person_id AND h.as_of_date = c.as_of_date
-    LEFT JOIN charlson AS ch ON ch.person_id = c.person_id AND ch.as_of_date = c.as_of_date
-    LEFT JOIN elixhauser AS ex ON ex.person_id = c.person_id AND ex.as_of_date = c.as_of_date
-    LEFT JOIN rx_feat AS rf ON rf.person_id = c.person_id AND rf.as_of_date = c.as_of_date
-    LEFT JOIN pdc AS pd ON pd.person_id = c.person_id AND pd.as_of_date = c.as_of_date
-    LEFT JOIN labs AS lab ON lab.person_id = c.person_id AND lab.as_of_date = c.as_of_date
-    LEFT JOIN sdoh AS sd ON sd.person_id = c.person_id AND sd.as_of_date = c.as_of_date
-    LEFT JOIN cm ON cm.person_id = c.person_id AND cm.as_of_date = c.as_of_date
-    LEFT JOIN cm_contacts AS ct ON ct.person_id = c.person_id AND ct.as_of_date = c.as_of_date
-    LEFT JOIN raw.area_sdoh_county AS sv ON sv.county_fips = c.county_fips
-    LEFT JOIN raw.area_sdoh_zip AS zp ON zp.zip_code = c.zip_code
+        CAST(coalesce(m.open_flag, 0) AS DOUBLE) AS cm_open_case_flag,
+        CAST(coalesce(m.cases_365, 0) AS DOUBLE) AS cm_cases_365d,
+        CAST(coalesce(m.declined_365, 0) AS DOUBLE) AS cm_declined_365d,
+        CAST(coalesce(m.reached_90, 0) AS DOUBLE) AS cm_reached_contacts_90d,
+        CAST(date_diff('day', m.last_close_date, m.as_of_date) AS DOUBLE) AS days_since_cm_case_close
+    FROM member_row AS m
+    LEFT JOIN raw.area_sdoh_county AS sv ON sv.county_fips = m.county_fips
+    LEFT JOIN raw.area_sdoh_zip AS zp ON zp.zip_code = m.zip_code
 )
 SELECT * FROM assembled
 ORDER BY as_of_date, person_id
