@@ -12,7 +12,7 @@ import datetime as dt
 import duckdb
 
 from features.dictionary import MODEL_FEATURES, READMISSION_SUBGROUP_COLUMNS
-from features.sqlfiles import materialise_select, run_sql
+from features.sqlfiles import define_macros, ensure_schema, materialise_select, naming, script_part, sql_statements
 
 READMISSION_TABLE = "features.readmission_stay"
 LABEL = "readmit_30d"
@@ -37,6 +37,24 @@ def materialise_labels(con: duckdb.DuckDBPyConnection, as_of: dt.date, variant: 
     if variant not in VARIANTS:
         raise ValueError(f"unknown readmission variant {variant!r}; choose one of {VARIANTS}")
     materialise_select(con, "features__readmission_label", LABEL_TEMP_TABLE, {"as_of": as_of, "variant": variant})
+
+
+def write_readmission_features(con: duckdb.DuckDBPyConnection) -> None:
+    """Create or replace ``features.readmission_stay`` from ``_readmission_label``: the script
+    ``features__readmission_stay.sql``, one statement per feature group into a temp table
+    ``_rs_<group>``, then the table (the file's ``-- memory:`` rule); the temp tables are dropped."""
+    ensure_schema(con, "features")
+    define_macros(con)
+    *groups, rows = sql_statements("features__readmission_stay")
+    for statement in groups:
+        with naming("features__readmission_stay", script_part(statement)):
+            con.execute(statement)
+    with naming("features__readmission_stay", "final fold"):
+        con.execute(f"CREATE OR REPLACE TABLE {READMISSION_TABLE} AS\n{rows}")
+    for (name,) in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE temporary AND starts_with(table_name, '_rs_')"
+    ).fetchall():
+        con.execute(f"DROP TABLE temp.main.{name}")  # names from the script's own CREATE statements
 
 
 def label_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
@@ -75,7 +93,7 @@ def build_readmission_dataset(
     substitute), and ``excluded_<reason>`` for every reason in ``EXCLUSION_REASONS``.
     """
     materialise_labels(con, as_of, variant)
-    run_sql(con, "features__readmission_stay")
+    write_readmission_features(con)
     counts = label_counts(con)
     written = con.execute(f"SELECT count(*) FROM {READMISSION_TABLE}").fetchone()[0]
     if written != counts["index_stays"]:

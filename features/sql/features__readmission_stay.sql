@@ -1,4 +1,12 @@
--- features.readmission_stay
+-- features.readmission_stay (a script: features.readmission.write_readmission_features runs its
+-- statements in order; the groups go to connection-local temp tables _rs_<group>)
+-- memory: one small statement per feature group, folded by one aggregate. Each group (the index
+--   stays joined with one source, then one aggregate) is its own statement into a temp table keyed
+--   by stay_id; the last statement stacks the groups (UNION ALL BY NAME) and folds them into one
+--   row per stay with a single hash aggregate (max() of the one value each group holds) instead of
+--   a 12-way join. The single statement held about 155 MB at 10k members whatever the data (every
+--   group's hash tables pinned together); the claims-wide distinct sets (ED dates, office dates,
+--   diagnosis codes) are each built in a statement of their own.
 -- Grain: one row per index stay (see features__readmission_label.sql: acute stay discharged
 -- before $as_of, alive, not AMA, not transferred), with the label readmit_30d (NULL when not yet
 -- observable) and point-in-time features. Every feature uses only data dated strictly before
@@ -56,7 +64,8 @@
 -- svi_quartile ('Q1' < 0.25 <= 'Q2' < 0.5 <= 'Q3' < 0.75 <= 'Q4', 'unknown'); dual_flag is both a
 -- model feature and a subgroup column.
 -- Features are all DOUBLE so the scoring schema check is about names and one type.
-CREATE OR REPLACE TABLE features.readmission_stay AS
+
+CREATE OR REPLACE TEMP TABLE _rs_idx AS
 WITH idx AS (
     SELECT
         l.stay_id, l.person_id, l.admission_date, l.discharge_date, l.readmit_30d,
@@ -65,6 +74,12 @@ WITH idx AS (
     FROM _readmission_label AS l
     JOIN core.inpatient_stay AS s ON s.stay_id = l.stay_id
     WHERE l.exclusion_reason IS NULL
+)
+SELECT * FROM idx;
+
+CREATE OR REPLACE TEMP TABLE _rs_elig AS
+WITH idx AS (
+    SELECT * FROM _rs_idx
 ),
 elig AS (
     SELECT i.stay_id, e.birth_date, e.gender, e.race, e.ethnicity, e.dual_status_code, e.county_fips
@@ -80,6 +95,12 @@ elig AS (
                  CASE WHEN e.enrollment_start_date <= i.discharge_date THEN e.enrollment_start_date END DESC NULLS LAST,
                  e.enrollment_start_date
     ) = 1
+)
+SELECT * FROM elig;
+
+CREATE OR REPLACE TEMP TABLE _rs_prior_stays AS
+WITH idx AS (
+    SELECT * FROM _rs_idx
 ),
 prior_stays AS (
     SELECT
@@ -93,6 +114,12 @@ prior_stays AS (
        AND p.stay_id <> i.stay_id
        AND p.discharge_date < i.discharge_date
     GROUP BY i.stay_id
+)
+SELECT * RENAME (n_180d AS prior_n_180d, n_365d AS prior_n_365d) FROM prior_stays;
+
+CREATE OR REPLACE TEMP TABLE _rs_ed AS
+WITH idx AS (
+    SELECT * FROM _rs_idx
 ),
 ed_dates AS (
     SELECT DISTINCT person_id, claim_start_date AS visit_date
@@ -113,6 +140,15 @@ ed AS (
        AND v.visit_date < i.admission_date
        AND v.visit_date >= i.admission_date - 186
     GROUP BY i.stay_id
+)
+SELECT * RENAME (n_6m AS ed_n_6m, n_180d AS ed_n_180d) FROM ed;
+
+CREATE OR REPLACE TEMP TABLE _rs_followup AS
+WITH idx AS (
+    SELECT * FROM _rs_idx
+),
+prior_stays AS (
+    SELECT * FROM _rs_prior_stays
 ),
 office_dates AS (
     SELECT person_id, claim_start_date AS visit_date
@@ -138,6 +174,12 @@ followup AS (
        AND o.visit_date <= ps.prev_discharge_date + 7
        AND o.visit_date < i.discharge_date
     GROUP BY ps.stay_id
+)
+SELECT * RENAME (flag AS followup_flag) FROM followup;
+
+CREATE OR REPLACE TEMP TABLE _rs_charlson AS
+WITH idx AS (
+    SELECT * FROM _rs_idx
 ),
 charlson_map(family, weight, pattern) AS (
     VALUES
@@ -191,6 +233,12 @@ stay_conditions AS (
 ),
 charlson AS (
     SELECT stay_id, sum(weight) AS score FROM stay_conditions GROUP BY stay_id
+)
+SELECT * RENAME (score AS charlson_points) FROM charlson;
+
+CREATE OR REPLACE TEMP TABLE _rs_labs AS
+WITH idx AS (
+    SELECT * FROM _rs_idx
 ),
 labs AS (
     SELECT
@@ -204,6 +252,12 @@ labs AS (
        AND l.result_date > i.discharge_date - 365
        AND l.loinc_code IN ('718-7', '2951-2')
     GROUP BY i.stay_id
+)
+SELECT * FROM labs;
+
+CREATE OR REPLACE TEMP TABLE _rs_stay_labs AS
+WITH idx AS (
+    SELECT * FROM _rs_idx
 ),
 stay_labs AS (
     SELECT
@@ -217,6 +271,12 @@ stay_labs AS (
        AND l.result_date <= i.discharge_date
        AND l.loinc_code IN ('718-7', '2951-2')
     GROUP BY i.stay_id
+)
+SELECT * RENAME (hemoglobin AS stay_hemoglobin, sodium AS stay_sodium) FROM stay_labs;
+
+CREATE OR REPLACE TEMP TABLE _rs_oncology AS
+WITH idx AS (
+    SELECT * FROM _rs_idx
 ),
 oncology AS (
     SELECT DISTINCT i.stay_id
@@ -231,6 +291,12 @@ oncology AS (
            AND (regexp_matches(c.diagnosis_code_1, '^(1[4-9][0-9]|20[0-8])')
                 OR regexp_matches(coalesce(c.diagnosis_code_2, ''), '^(1[4-9][0-9]|20[0-8])')
                 OR regexp_matches(coalesce(c.diagnosis_code_3, ''), '^(1[4-9][0-9]|20[0-8])')))
+)
+SELECT stay_id, 1 AS oncology_flag FROM oncology;
+
+CREATE OR REPLACE TEMP TABLE _rs_social_needs AS
+WITH idx AS (
+    SELECT * FROM _rs_idx
 ),
 social_needs_latest AS (
     SELECT i.stay_id, s.domain, arg_max(s.positive_flag, (s.screening_date, s.screening_id)) AS positive
@@ -242,6 +308,12 @@ social_needs_latest AS (
 ),
 social_needs AS (
     SELECT stay_id, sum(positive) AS positive_domains FROM social_needs_latest GROUP BY stay_id
+)
+SELECT * FROM social_needs;
+
+CREATE OR REPLACE TEMP TABLE _rs_prior_admissions AS
+WITH idx AS (
+    SELECT * FROM _rs_idx
 ),
 prior_admissions AS (
     SELECT i.stay_id, count(*) AS n_12m
@@ -251,6 +323,12 @@ prior_admissions AS (
        AND p.admission_date < i.admission_date
        AND p.admission_date >= i.admission_date - 365
     GROUP BY i.stay_id
+)
+SELECT * FROM prior_admissions;
+
+CREATE OR REPLACE TEMP TABLE _rs_cost AS
+WITH idx AS (
+    SELECT * FROM _rs_idx
 ),
 cost_events AS (
     SELECT person_id, claim_start_date AS cost_date, allowed_amount FROM raw.medical_claim
@@ -265,65 +343,76 @@ cost AS (
        AND c.cost_date < i.admission_date
        AND c.cost_date >= i.admission_date - 365
     GROUP BY i.stay_id
+)
+SELECT * FROM cost;
+
+-- the index stays with their features, folded from the per-stay groups above
+WITH folded AS (
+    -- every group holds at most one row per stay_id, so max() returns its value
+    SELECT stay_id, max(COLUMNS(* EXCLUDE (stay_id)))
+    FROM (
+        SELECT * FROM _rs_idx
+        UNION ALL BY NAME SELECT * FROM _rs_elig
+        UNION ALL BY NAME SELECT * FROM _rs_prior_stays
+        UNION ALL BY NAME SELECT * FROM _rs_ed
+        UNION ALL BY NAME SELECT * FROM _rs_followup
+        UNION ALL BY NAME SELECT * FROM _rs_charlson
+        UNION ALL BY NAME SELECT * FROM _rs_labs
+        UNION ALL BY NAME SELECT * FROM _rs_stay_labs
+        UNION ALL BY NAME SELECT * FROM _rs_oncology
+        UNION ALL BY NAME SELECT * FROM _rs_social_needs
+        UNION ALL BY NAME SELECT * FROM _rs_prior_admissions
+        UNION ALL BY NAME SELECT * FROM _rs_cost
+    )
+    GROUP BY stay_id
 ),
 assembled AS (
     SELECT
-        i.stay_id,
-        i.person_id,
-        i.admission_date,
-        i.discharge_date,
-        i.readmit_30d,
-        coalesce(e.gender, 'unknown') AS sex,
-        age_band(e.birth_date, i.discharge_date) AS age_band,
-        coalesce(e.race, 'unknown') AS race,
-        coalesce(e.ethnicity, 'unknown') AS ethnicity,
+        m.stay_id,
+        m.person_id,
+        m.admission_date,
+        m.discharge_date,
+        m.readmit_30d,
+        coalesce(m.gender, 'unknown') AS sex,
+        age_band(m.birth_date, m.discharge_date) AS age_band,
+        coalesce(m.race, 'unknown') AS race,
+        coalesce(m.ethnicity, 'unknown') AS ethnicity,
         svi_quartile(sv.svi_overall) AS svi_quartile,
-        CAST(CASE WHEN sl.hemoglobin < 12 THEN 1 ELSE 0 END AS DOUBLE) AS hospital_low_hemoglobin,
-        CAST(CASE WHEN onc.stay_id IS NOT NULL THEN 2 ELSE 0 END AS DOUBLE) AS hospital_oncology_discharge,
-        CAST(CASE WHEN sl.sodium < 135 THEN 1 ELSE 0 END AS DOUBLE) AS hospital_low_sodium,
-        CAST(i.procedure_flag AS DOUBLE) AS hospital_procedure,
-        CAST(CASE WHEN i.admit_type_code IN ('1', '2') THEN 1 ELSE 0 END AS DOUBLE) AS hospital_urgent_admission,
-        CAST(CASE WHEN coalesce(pa.n_12m, 0) <= 1 THEN 0 WHEN pa.n_12m <= 5 THEN 2 ELSE 5 END AS DOUBLE)
+        CAST(CASE WHEN m.stay_hemoglobin < 12 THEN 1 ELSE 0 END AS DOUBLE) AS hospital_low_hemoglobin,
+        CAST(CASE WHEN m.oncology_flag = 1 THEN 2 ELSE 0 END AS DOUBLE) AS hospital_oncology_discharge,
+        CAST(CASE WHEN m.stay_sodium < 135 THEN 1 ELSE 0 END AS DOUBLE) AS hospital_low_sodium,
+        CAST(m.procedure_flag AS DOUBLE) AS hospital_procedure,
+        CAST(CASE WHEN m.admit_type_code IN ('1', '2') THEN 1 ELSE 0 END AS DOUBLE) AS hospital_urgent_admission,
+        CAST(CASE WHEN coalesce(m.n_12m, 0) <= 1 THEN 0 WHEN m.n_12m <= 5 THEN 2 ELSE 5 END AS DOUBLE)
             AS hospital_prior_admissions_12m,
-        CAST(CASE WHEN i.length_of_stay_days >= 5 THEN 2 ELSE 0 END AS DOUBLE) AS hospital_los_5plus,
-        CAST(CASE WHEN sl.hemoglobin IS NULL OR sl.sodium IS NULL THEN 1 ELSE 0 END AS DOUBLE)
+        CAST(CASE WHEN m.length_of_stay_days >= 5 THEN 2 ELSE 0 END AS DOUBLE) AS hospital_los_5plus,
+        CAST(CASE WHEN m.stay_hemoglobin IS NULL OR m.stay_sodium IS NULL THEN 1 ELSE 0 END AS DOUBLE)
             AS hospital_claims_only_flag,
-        CAST(date_sub('year', e.birth_date, i.discharge_date) AS DOUBLE) AS age_at_discharge,
-        CAST(CASE e.gender WHEN 'female' THEN 1 WHEN 'male' THEN 0 END AS DOUBLE) AS female_flag,
-        CAST(CASE WHEN coalesce(e.dual_status_code, '00') <> '00' THEN 1 ELSE 0 END AS DOUBLE) AS dual_flag,
-        CAST(i.length_of_stay_days AS DOUBLE) AS length_of_stay_days,
-        CAST(CASE WHEN i.admit_type_code IN ('1', '2') THEN 1 ELSE 0 END AS DOUBLE) AS emergency_admit_flag,
-        CAST(coalesce(ch.score, 0) AS DOUBLE) AS charlson_score,
-        CAST(coalesce(ed.n_6m, 0) AS DOUBLE) AS ed_visits_6m,
-        CAST(coalesce(ed.n_180d, 0) AS DOUBLE) AS ed_visits_180d,
-        CAST(coalesce(ps.n_180d, 0) AS DOUBLE) AS prior_ip_stays_180d,
-        CAST(coalesce(ps.n_365d, 0) AS DOUBLE) AS prior_ip_stays_365d,
-        CAST(date_diff('day', ps.prev_discharge_date, i.admission_date) AS DOUBLE) AS days_since_prev_discharge,
-        CAST(lb.hemoglobin AS DOUBLE) AS last_hemoglobin,
-        CAST(lb.sodium AS DOUBLE) AS last_sodium,
-        CAST(coalesce(co.allowed_amount, 0) AS DOUBLE) AS allowed_amount_prior_365d,
-        CAST(fu.flag AS DOUBLE) AS followup_7d_prior_discharge_flag,
-        CAST(i.in_case_management_flag AS DOUBLE) AS open_cm_case_flag,
+        CAST(date_sub('year', m.birth_date, m.discharge_date) AS DOUBLE) AS age_at_discharge,
+        CAST(CASE m.gender WHEN 'female' THEN 1 WHEN 'male' THEN 0 END AS DOUBLE) AS female_flag,
+        CAST(CASE WHEN coalesce(m.dual_status_code, '00') <> '00' THEN 1 ELSE 0 END AS DOUBLE) AS dual_flag,
+        CAST(m.length_of_stay_days AS DOUBLE) AS length_of_stay_days,
+        CAST(CASE WHEN m.admit_type_code IN ('1', '2') THEN 1 ELSE 0 END AS DOUBLE) AS emergency_admit_flag,
+        CAST(coalesce(m.charlson_points, 0) AS DOUBLE) AS charlson_score,
+        CAST(coalesce(m.ed_n_6m, 0) AS DOUBLE) AS ed_visits_6m,
+        CAST(coalesce(m.ed_n_180d, 0) AS DOUBLE) AS ed_visits_180d,
+        CAST(coalesce(m.prior_n_180d, 0) AS DOUBLE) AS prior_ip_stays_180d,
+        CAST(coalesce(m.prior_n_365d, 0) AS DOUBLE) AS prior_ip_stays_365d,
+        CAST(date_diff('day', m.prev_discharge_date, m.admission_date) AS DOUBLE) AS days_since_prev_discharge,
+        CAST(m.hemoglobin AS DOUBLE) AS last_hemoglobin,
+        CAST(m.sodium AS DOUBLE) AS last_sodium,
+        CAST(coalesce(m.allowed_amount, 0) AS DOUBLE) AS allowed_amount_prior_365d,
+        CAST(m.followup_flag AS DOUBLE) AS followup_7d_prior_discharge_flag,
+        CAST(m.in_case_management_flag AS DOUBLE) AS open_cm_case_flag,
         CAST(sv.svi_overall AS DOUBLE) AS svi_overall,
-        CAST(CASE WHEN i.discharge_disposition_code IS NULL THEN NULL
-                  WHEN i.discharge_disposition_code IN ('03', '04', '05', '61', '62', '63', '64', '65', '70') THEN 1
+        CAST(CASE WHEN m.discharge_disposition_code IS NULL THEN NULL
+                  WHEN m.discharge_disposition_code IN ('03', '04', '05', '61', '62', '63', '64', '65', '70') THEN 1
                   ELSE 0 END AS DOUBLE) AS discharged_to_facility_flag,
-        CAST(CASE WHEN i.discharge_disposition_code IS NULL THEN NULL
-                  WHEN i.discharge_disposition_code = '06' THEN 1 ELSE 0 END AS DOUBLE) AS discharged_home_health_flag,
-        CAST(sn.positive_domains AS DOUBLE) AS social_needs_positive
-    FROM idx AS i
-    LEFT JOIN elig AS e ON e.stay_id = i.stay_id
-    LEFT JOIN prior_stays AS ps ON ps.stay_id = i.stay_id
-    LEFT JOIN ed ON ed.stay_id = i.stay_id
-    LEFT JOIN followup AS fu ON fu.stay_id = i.stay_id
-    LEFT JOIN charlson AS ch ON ch.stay_id = i.stay_id
-    LEFT JOIN labs AS lb ON lb.stay_id = i.stay_id
-    LEFT JOIN cost AS co ON co.stay_id = i.stay_id
-    LEFT JOIN raw.area_sdoh_county AS sv ON sv.county_fips = e.county_fips
-    LEFT JOIN stay_labs AS sl ON sl.stay_id = i.stay_id
-    LEFT JOIN oncology AS onc ON onc.stay_id = i.stay_id
-    LEFT JOIN prior_admissions AS pa ON pa.stay_id = i.stay_id
-    LEFT JOIN social_needs AS sn ON sn.stay_id = i.stay_id
+        CAST(CASE WHEN m.discharge_disposition_code IS NULL THEN NULL
+                  WHEN m.discharge_disposition_code = '06' THEN 1 ELSE 0 END AS DOUBLE) AS discharged_home_health_flag,
+        CAST(m.positive_domains AS DOUBLE) AS social_needs_positive
+    FROM folded AS m
+    LEFT JOIN raw.area_sdoh_county AS sv ON sv.county_fips = m.county_fips
 )
 SELECT
     stay_id,
