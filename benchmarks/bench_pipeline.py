@@ -1,6 +1,7 @@
 """Time and peak memory of every pipeline stage at several population sizes.
 
     python benchmarks/bench_pipeline.py --members 10000 100000 [--workdir DIR] [--keep]
+        [--duckdb-memory-limit 4GB] [--duckdb-threads N]
 
 Each stage runs in its own child process (so its peak RSS is its own, read from
 ``os.wait4``) against one warehouse, in pipeline order: generate, ingest, contracts,
@@ -13,11 +14,15 @@ measured in the same run, so machine noise cancels:
 - contracts / ingest: the great-expectations checks against the ingestion they guard.
 
 Between consecutive sizes it prints the ratio of every stage's time and peak RSS (1M / 100k
-with ``--members 100000 1000000``). Each child's stderr goes to ``<workdir>/logs/`` (a failed
-stage's last lines are printed) and every measurement is appended to
-``<workdir>/results.jsonl`` as soon as it is taken, so a run that dies part-way keeps its figures.
-The generator builds members in chunks of 100k (``synth.generator.DEFAULT_CHUNK_MEMBERS``), so
-its peak RSS stays that of one chunk.
+with ``--members 100000 1000000``). Each child's stderr goes to ``<workdir>/logs/`` and every
+measurement is appended to ``<workdir>/results.jsonl`` as soon as it is taken, so a run that dies
+part-way keeps its figures. The generator builds members in chunks of 100k
+(``synth.generator.DEFAULT_CHUNK_MEMBERS``), so its peak RSS stays that of one chunk.
+
+A stage that fails stops its population size: the run prints one line naming the stage, the SQL
+statement it stopped in (the file DuckDB errors carry as a note) and the error, skips the stages
+that need it, and exits with status 1 once every size is done. Each size's table also states the
+DuckDB memory limit, threads and spill directory the warehouse connections ran with.
 
 Prints figures; asserts nothing about time.
 """
@@ -27,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -42,7 +48,9 @@ EXTRA = ("bare_scan", "shap_compare")
 def _settings(home: Path, landing: Path):
     from pipelines.resources import RiskstratSettings
 
-    return RiskstratSettings(home=str(home), landing=str(landing))
+    overrides = {k: v for k, v in (("duckdb_memory_limit", os.environ.get("BENCH_DUCKDB_MEMORY_LIMIT")),
+                                   ("duckdb_threads", os.environ.get("BENCH_DUCKDB_THREADS"))) if v}
+    return RiskstratSettings(home=str(home), landing=str(landing), **overrides)
 
 
 def _selection(stage: str):
@@ -81,8 +89,61 @@ def _run_stage(stage: str, home: Path, landing: Path, members: int) -> dict:
     job = dg.define_asset_job(f"bench_{stage}", selection=_selection(stage))
     resolved = dg.Definitions.merge(defs, dg.Definitions(jobs=[job])).resolve_job_def(job.name)
     months = landing_months(landing)
-    success = execute_over_months(resolved, months, months[0], months[-1], raise_on_error=True).success
-    return {"rows": _rows_for(stage, home), "success": success}
+    result = execute_over_months(resolved, months, months[0], months[-1], raise_on_error=False)
+    if not result.success:
+        raise StageFailed(*_step_failure(result))
+    return {"rows": _rows_for(stage, home), "success": True, "duckdb": _duckdb_settings(home, landing)}
+
+
+class StageFailed(Exception):
+    """A Dagster step of the stage failed: ``statement`` says where, ``error`` what."""
+
+    def __init__(self, statement: str, error: str):
+        super().__init__(f"{statement}: {error}")
+        self.statement, self.error = statement, error
+
+
+def _step_failure(result) -> tuple[str, str]:
+    """The first failed step, the SQL file its error notes (features.sqlfiles.naming), and the
+    innermost error of its chain, from the run's step-failure events."""
+    event = result.get_step_failure_events()[0]
+    chain, info = [], event.event_specific_data.error
+    while info is not None:
+        chain.append(info)
+        info = info.cause or info.context
+    text = "\n".join(e.message for e in chain)
+    note = re.search(r"in features/sql/\S+\.sql(?: \([^)]*\))?", text)
+    root = chain[-1] if chain else None
+    message = root.message.strip().splitlines()[0] if root and root.message.strip() else ""
+    if root and not message.startswith(root.cls_name) and f".{root.cls_name}:" not in message:
+        message = f"{root.cls_name}: {message}"
+    return f"step {event.step_key}" + (f", {note.group(0)}" if note else ""), message or "no error recorded"
+
+
+def _duckdb_settings(home: Path, landing: Path) -> dict[str, str]:
+    """What a warehouse connection of the pipeline runs with, read back from DuckDB itself."""
+    with _settings(home, landing).connect(read_only=True) as con:
+        row = con.execute("SELECT current_setting('memory_limit'), current_setting('threads'), "
+                          "current_setting('temp_directory')").fetchone()
+    return {"memory_limit": str(row[0]), "threads": str(row[1]), "temp_directory": str(row[2])}
+
+
+def _failure(exc: BaseException) -> dict:
+    """The failing statement and the error of a stage, from the exception chain: the innermost
+    error and the SQL file noted on it (features.sqlfiles.naming), else the Dagster step."""
+    if isinstance(exc, StageFailed):
+        return {"failed": True, "statement": exc.statement, "error": exc.error}
+    chain, seen = [], set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    root = chain[-1]
+    notes = [note for e in chain for note in getattr(e, "__notes__", [])]
+    step = next((getattr(e, "step_key", None) for e in chain if getattr(e, "step_key", None)), None)
+    message = str(root).strip().splitlines()[0] if str(root).strip() else ""
+    return {"failed": True, "statement": notes[0] if notes else (f"step {step}" if step else "?"),
+            "error": f"{type(root).__name__}: {message}"}
 
 
 def _rows_for(stage: str, home: Path) -> int:
@@ -142,21 +203,35 @@ def _shap_compare(home: Path) -> dict:
 
 
 # ---------------------------------------------------------------- parent side
-def _measure(stage: str, home: Path, landing: Path, members: int, log: Path) -> dict:
+def _measure(stage: str, home: Path, landing: Path, members: int, log: Path, env: dict[str, str]) -> dict:
     command = [sys.executable, __file__, "--child", stage, "--home", str(home), "--landing", str(landing),
                "--members", str(members)]
     log.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     with open(log, "w") as err:
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err, text=True)
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err, text=True, env={**os.environ, **env})
         output = process.stdout.read().strip().splitlines()  # read before waiting: no pipe deadlock
         _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - started
     base = {"members": members, "stage": stage, "seconds": seconds, "peak_rss_mb": usage.ru_maxrss / 1024}
-    if status != 0 or not output:
-        tail = log.read_text(errors="replace").strip().splitlines()[-5:]
-        return {**base, "failed": True, "exit_status": status, "error": " | ".join(tail)}
-    return {**base, **json.loads(output[-1])}
+    report = _last_json(output)
+    if status != 0 or report is None or report.get("failed"):
+        if report is None or not report.get("failed"):  # died without a report (killed, crashed)
+            tail = [line for line in log.read_text(errors="replace").strip().splitlines() if line.strip()][-1:]
+            report = {"failed": True, "statement": "?", "error": tail[0] if tail else f"exit status {status}"}
+        return {**base, **report, "exit_status": status}
+    return {**base, **report}
+
+
+def _last_json(lines: list[str]) -> dict | None:
+    try:
+        return json.loads(lines[-1]) if lines else None
+    except json.JSONDecodeError:
+        return None
+
+
+def _failure_line(r: dict) -> str:
+    return f"FAILED {r['members']:,} members, stage {r['stage']}: {r.get('statement', '?')}: {r.get('error', '')}"
 
 
 def _print_size(members: int, results: list[dict]) -> None:
@@ -169,10 +244,14 @@ def _print_size(members: int, results: list[dict]) -> None:
         print(f"| {r['stage']}{flag} | {r['seconds']:.1f} | {r['peak_rss_mb']:.0f} | {r.get('rows', 0):,} | {rate:,.0f} |")
     for r in results:
         if r.get("failed"):
-            print(f"- {r['stage']} failed (exit status {r['exit_status']}): {r['error']}")
-    by = {r["stage"]: r for r in results}
-    total = sum(by[s]["seconds"] for s in STAGES if s in by)
-    peak = max(by[s]["peak_rss_mb"] for s in STAGES if s in by)
+            print(f"- {_failure_line(r)}")
+    settings = {json.dumps(r["duckdb"], sort_keys=True) for r in results if r.get("duckdb")}
+    for one in sorted(settings):
+        d = json.loads(one)
+        print(f"- DuckDB: memory_limit {d['memory_limit']}, threads {d['threads']}, temp_directory {d['temp_directory']}")
+    by = {r["stage"]: r for r in results if not r.get("failed")}
+    total = sum(r["seconds"] for r in results if r["stage"] in STAGES)
+    peak = max((r["peak_rss_mb"] for r in results if r["stage"] in STAGES), default=0)
     print(f"| **whole run** | {total:.1f} | {peak:.0f} | | |")
     if "bare_scan" in by and "features" in by:
         print(f"- features / bare scan: {by['features']['seconds'] / by['bare_scan']['seconds']:.1f}x "
@@ -190,28 +269,44 @@ def main() -> None:
     parser.add_argument("--members", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--workdir", default="")
     parser.add_argument("--keep", action="store_true", help="keep the generated data and warehouses")
+    parser.add_argument("--duckdb-memory-limit", default="",
+                        help="DuckDB memory limit of the warehouse connections (default: the pipeline's setting)")
+    parser.add_argument("--duckdb-threads", type=int, default=0,
+                        help="DuckDB threads (default 0: the pipeline's rule, sized to the memory limit)")
     parser.add_argument("--child", choices=[*STAGES, *EXTRA], help=argparse.SUPPRESS)
     parser.add_argument("--home", help=argparse.SUPPRESS)
     parser.add_argument("--landing", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(_run_stage(args.child, Path(args.home), Path(args.landing), args.members[0])))
+        try:
+            print(json.dumps(_run_stage(args.child, Path(args.home), Path(args.landing), args.members[0])))
+        except BaseException as exc:  # the parent reads the failing statement from this line
+            print(json.dumps(_failure(exc)), flush=True)
+            raise
         return
     root = Path(args.workdir or tempfile.mkdtemp(prefix="riskstrat-bench-"))
     root.mkdir(parents=True, exist_ok=True)
     journal = root / "results.jsonl"
+    env = {k: v for k, v in (("BENCH_DUCKDB_MEMORY_LIMIT", args.duckdb_memory_limit),
+                             ("BENCH_DUCKDB_THREADS", str(args.duckdb_threads or ""))) if v}
     by_size: dict[int, dict[str, dict]] = {}
+    failures: list[dict] = []
     for members in args.members:
         home, landing = root / f"n{members}" / "home", root / f"n{members}" / "landing"
         shutil.rmtree(root / f"n{members}", ignore_errors=True)
         results = []
         for stage in (*STAGES[:4], "bare_scan", *STAGES[4:6], "shap_compare", *STAGES[6:]):
-            results.append(_measure(stage, home, landing, members, root / "logs" / f"n{members}-{stage}.log"))
+            results.append(_measure(stage, home, landing, members, root / "logs" / f"n{members}-{stage}.log", env))
             with open(journal, "a") as fh:
                 fh.write(json.dumps(results[-1]) + "\n")
             print(f"  {members:>9,} {stage:<13} {results[-1]['seconds']:7.1f} s "
                   f"{results[-1]['peak_rss_mb']:7.0f} MB{'  FAILED' if results[-1].get('failed') else ''}",
                   file=sys.stderr, flush=True)
+            if results[-1].get("failed"):
+                failures.append(results[-1])
+                print(_failure_line(results[-1]), file=sys.stderr, flush=True)
+                if stage in STAGES:  # later stages need this one's tables
+                    break
         by_size[members] = {r["stage"]: r for r in results}
         _print_size(members, results)
         if not args.keep:
@@ -226,6 +321,10 @@ def main() -> None:
             if a and b and a["seconds"]:
                 flag = " (failed at the larger size)" if b.get("failed") else ""
                 print(f"| {stage}{flag} | {b['seconds'] / a['seconds']:.1f} | {b['peak_rss_mb'] / a['peak_rss_mb']:.1f} |")
+    for r in failures:
+        print(_failure_line(r))
+    if failures:
+        sys.exit(1)
 
 
 if __name__ == "__main__":
