@@ -198,7 +198,11 @@ def build_member_hcc(con: duckdb.DuckDBPyConnection) -> int:
         con.execute("CREATE OR REPLACE TEMP TABLE _ref_hcc_dx AS SELECT * FROM _hcc_dx_frame")
     finally:
         con.unregister("_hcc_dx_frame")
-    inputs = con.execute(load_sql("features__member_hcc_input")).pl()
+    # one as-of date per statement (the file's -- memory: rule); an empty cohort still gives the columns
+    dates = [row[0] for row in con.execute("SELECT DISTINCT as_of_date FROM _member_cohort ORDER BY 1").fetchall()]
+    sql = load_sql("features__member_hcc_input")
+    with naming("features__member_hcc_input"):
+        inputs = pl.concat([con.execute(sql, {"as_of_date": d}).pl() for d in dates or [None]], how="vertical")
     hcc = _hcc_scores(inputs)
     con.register("_member_hcc_frame", hcc.to_arrow())
     try:

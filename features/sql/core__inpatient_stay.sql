@@ -1,4 +1,7 @@
 -- core.inpatient_stay
+-- memory: grows with acute inpatient claims (about 300k stays at 1M members), not with members x
+--   months. Its list aggregates (procedure codes per claim and per stay) cannot spill but hold a few
+--   codes per stay; the window that chains claims into stays is partitioned by person_id.
 -- Grain: one row per acute inpatient stay (person_id, admission_date of the first claim or encounter).
 -- Logic:
 --   1. Acute inpatient claims: raw.medical_claim lines with claim_type 'institutional',

@@ -1,6 +1,8 @@
 -- features.member_cohort (SELECT only; run into the temp table _member_cohort by
 -- features.member.build_member_dataset; every member feature and label joins to it, so the as-of
 -- date and the windows are defined here once).
+-- memory: one join of the as-of dates with the enrolment spans and one GROUP BY (person_id,
+--   as_of_date): grows with members x dates (2.5M rows at 1M members) and spills.
 -- Grain: one row per person_id and as_of_date, for each date in $as_of_dates at which the member has
 -- an enrolment span covering as_of_date (start <= as_of_date <= end) and no death_date before it.
 -- Logic: demographics from the covering span (the latest-starting one when several cover the date);

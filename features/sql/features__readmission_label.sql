@@ -2,6 +2,8 @@
 -- _readmission_label by features.readmission.materialise_labels, shared by
 -- features.readmission_stay and marts.kpi_readmission_monthly so the cohort and the label are
 -- defined once).
+-- memory: per stay (about 300k at 1M members): the stays are the build side of its joins with
+--   stays, enrolment spans and cases; one GROUP BY stay_id each.
 -- Grain: one row per acute stay in core.inpatient_stay discharged before $as_of (transfers already
 -- chained into one stay by core.inpatient_stay).
 -- Parameters: $as_of (cut-off), $variant ('cms_hwr' CMS hospital-wide readmission logic, default;

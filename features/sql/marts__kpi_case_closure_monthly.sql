@@ -1,4 +1,6 @@
 -- marts.kpi_case_closure_monthly
+-- memory: grows with case-management cases (about 200k at 1M members), not members: one join with
+--   the goals aggregated per case, one GROUP BY GROUPING SETS over few groups.
 -- Grain: one row per close_month x level (all / program / team / case_manager): cases in
 -- raw.cm_case closed before $as_of (close_date < $as_of), by the month they closed.
 -- Case length: days from open_date to close_date over closed cases that were opened (median, mean).

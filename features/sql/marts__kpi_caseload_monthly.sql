@@ -1,4 +1,6 @@
 -- marts.kpi_caseload_monthly
+-- memory: grows with cases x 25 month-end snapshots of active case managers; the join is by
+--   case manager (a few hundred), so no build side grows with members.
 -- Grain: one row per snapshot_date x level (all / program / team / case_manager). snapshot_date is
 -- the last day of each month from $start_month, or the day before $as_of for the current month.
 -- active_cases: cases of active case managers (raw.cm_roster.active_flag = 1) open on the snapshot

@@ -1,4 +1,6 @@
 -- marts.kpi_contact_compliance_monthly
+-- memory: grows with case-management contacts (1.5M at 1M members): one join with the cases as
+--   the build side, one GROUP BY GROUPING SETS over few groups.
 -- Grain: one row per scheduled_month x level (all / program / team / case_manager).
 -- Follow-up compliance: denominator scheduled contacts (raw.cm_contact rows with a scheduled_date
 --   before $as_of); numerator those made on time (contact_date <= scheduled_date) whatever the

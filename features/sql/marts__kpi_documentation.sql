@@ -1,4 +1,5 @@
 -- marts.kpi_documentation
+-- memory: cases open on the as-of date only; goals and notes checked per case.
 -- Grain: one row per level (all / program / team / case_manager) on $as_of (a snapshot).
 -- Documentation completeness: denominator cases open on $as_of (open_date <= $as_of, close_date
 --   null or later) that were opened at least $grace_days days before $as_of (exclusion: newer cases,

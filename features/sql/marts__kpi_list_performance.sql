@@ -1,4 +1,5 @@
 -- marts.kpi_list_performance
+-- memory: grows with the members on earlier intake lists (capacity-sized), not with members.
 -- Grain: one row per earlier intake list (list_as_of_date x score_name in marts.intake_list_history)
 -- whose 30-day follow-up window has closed (list_as_of_date + 30 <= $as_of).
 -- How the list performed: denominator members listed; numerator those with an unplanned acute

@@ -1,4 +1,5 @@
 -- marts.kpi_readmission_monthly
+-- memory: one GROUP BY over the index stays of _readmission_label (about 300k at 1M members).
 -- Grain: one row per discharge_month (first day of the month of discharge) and
 -- in_case_management_flag (1 when the member had a case-management case open on the
 -- discharge date: open_date <= discharge_date and close_date null or later).

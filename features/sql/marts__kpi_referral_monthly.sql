@@ -1,4 +1,5 @@
 -- marts.kpi_referral_monthly
+-- memory: grows with case-management cases; holistic median/quantile per group over few groups.
 -- Grain: one row per referral_month x level (all / program / team / case_manager), cases in
 -- raw.cm_case referred before $as_of, attributed to the case's program and case manager (team
 -- from raw.cm_roster).

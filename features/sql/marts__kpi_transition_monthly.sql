@@ -1,4 +1,6 @@
 -- marts.kpi_transition_monthly
+-- memory: grows with index stays (about 300k at 1M members): stays are the build side of each
+--   join (cases, enrolment spans, follow-up encounters), one GROUP BY GROUPING SETS over few groups.
 -- Grain: one row per discharge_month x cohort x level (all / program / team / case_manager) with
 -- program, team and case_manager_id filled down to that level. The not-in-case-management cohort
 -- has level 'all' only.
