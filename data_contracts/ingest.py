@@ -373,17 +373,20 @@ def ingest_extract(
 
 
 def create_empty_raw_table(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
-    """An empty, correctly typed ``raw.<extract>`` for a source that does not supply the extract, and
-    its empty ``quarantine.<extract>`` (same columns as a loaded one), so every table the asset
-    reports as materialised exists."""
+    """An empty, correctly typed ``raw.<extract>`` for a source that does not supply the extract."""
     cols = ", ".join(f"{quote_ident(c.name)} {c.duckdb_type}" for c in contract.columns)
+    con.execute("CREATE SCHEMA IF NOT EXISTS raw")
+    con.execute(f"CREATE OR REPLACE TABLE raw.{quote_ident(contract.extract)} ({cols})")
+
+
+def create_empty_quarantine_table(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
+    """An empty ``quarantine.<extract>`` with the columns a loaded one has, for an extract the source
+    does not supply, so every table the ingest asset reports as materialised exists."""
     text_cols = ", ".join(f"{quote_ident(c)} VARCHAR" for c in contract.column_names)
-    name = quote_ident(contract.extract)
-    con.execute("CREATE SCHEMA IF NOT EXISTS raw; CREATE SCHEMA IF NOT EXISTS quarantine;")
-    con.execute(f"CREATE OR REPLACE TABLE raw.{name} ({cols})")
-    con.execute(f"CREATE OR REPLACE TABLE quarantine.{name} ({text_cols}, _rule VARCHAR, _reasons VARCHAR, "
-                "_source_line BIGINT, _raw_line VARCHAR, _source_file VARCHAR, _partition VARCHAR, _run_id VARCHAR, "
-                "_loaded_at TIMESTAMP)")
+    con.execute("CREATE SCHEMA IF NOT EXISTS quarantine")
+    con.execute(f"CREATE OR REPLACE TABLE quarantine.{quote_ident(contract.extract)} ({text_cols}, _rule VARCHAR, "
+                "_reasons VARCHAR, _source_line BIGINT, _raw_line VARCHAR, _source_file VARCHAR, _partition VARCHAR, "
+                "_run_id VARCHAR, _loaded_at TIMESTAMP)")
 
 
 # A batch reads at most this many month files, and this many bytes of them, in one scan and

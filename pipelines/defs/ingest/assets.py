@@ -6,6 +6,7 @@ from data_contracts.gx_suite import validate_frame
 from data_contracts.errors import RiskstratDataError
 from data_contracts.ingest import (
     IngestResult,
+    create_empty_quarantine_table,
     create_empty_raw_table,
     ingest_extract,
     ingest_months,
@@ -94,6 +95,7 @@ def _whole_file_asset(contract: Contract) -> dg.AssetsDefinition:
                         f"landing folder has no {extract} extract; add {extract}.csv (or .csv.gz, .parquet), "
                         "the pipeline needs it", source=f"{extract}.csv")
                 create_empty_raw_table(con, contract)
+                create_empty_quarantine_table(con, contract)
                 context.log.warning(f"{extract}: no file in the landing folder; raw.{extract} is empty")
                 yield dg.MaterializeResult(asset_key=["raw", extract], metadata={"source_files": "absent", "rows_read": 0})
                 yield dg.MaterializeResult(asset_key=["quarantine", extract], metadata={"dagster/row_count": 0})
