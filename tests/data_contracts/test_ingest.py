@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from data_contracts.ingest import ContractBreach, ExtractFileError, ingest_extract
+from data_contracts.ingest import ContractBreach, ExtractFileError, create_empty_quarantine_table, ingest_extract
 from data_contracts.spec import all_contracts, load_contract
 
 THROUGH = date(2025, 12, 31)
@@ -124,3 +124,15 @@ def test_every_contract_is_well_formed() -> None:
     assert len(contracts) == 15
     for contract in contracts.values():
         assert contract.primary_key and contract.columns
+
+
+def test_empty_quarantine_table_has_the_columns_of_a_loaded_one(dirty_file: Path) -> None:
+    """An absent extract's empty quarantine table is declared by hand beside the loading SQL; a column
+    added to one and not the other would break readers that union or compare them."""
+    contract = load_contract("medical_claim")
+    loaded = duckdb.connect()
+    ingest_extract(loaded, contract, dirty_file, THROUGH, breach_threshold=1.0, partition=MONTH)
+    empty = duckdb.connect()
+    create_empty_quarantine_table(empty, contract)
+    describe = "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'quarantine' ORDER BY ordinal_position"
+    assert empty.execute(describe).fetchall() == loaded.execute(describe).fetchall()
