@@ -177,6 +177,14 @@ def observed_expected(observed: float, expected: float, alpha: float = 0.05) -> 
     return {"oe": observed / expected, "oe_ci": [float(low / expected), float(high / expected)]}
 
 
+def logistic_comparison_text(vs: dict) -> str:
+    """The decided LightGBM-vs-logistic comparison (``metrics.json`` ``vs_logistic``) in one phrase,
+    for the model card and the program report alike."""
+    low, high = vs["auroc_difference_ci"]
+    return (f"paired AUROC difference on the same rows {vs['auroc_difference']:+.3f} ({low:+.3f} to {high:+.3f}): "
+            f"{vs['verdict']} (non-inferiority margin {vs['margin']:+.2f})")
+
+
 def oe_excludes_one(ci: list | tuple | None) -> bool:
     """True when an O/E interval lies wholly above or below 1 (probabilities off in the large)."""
     return bool(ci) and (ci[0] > 1.0 or ci[1] < 1.0)

@@ -9,6 +9,8 @@ import matplotlib
 matplotlib.use("Agg")  # headless: files only
 import matplotlib.pyplot as plt  # noqa: E402
 
+from models.metrics import logistic_comparison_text  # noqa: E402
+
 CALIBRATION_PNG = "calibration.png"
 IMPORTANCE_PNG = "importance.png"
 CARD_MD = "model_card.md"
@@ -81,9 +83,7 @@ def calibration_lines(m: dict) -> list[str]:
         lines.append(f"- **Probabilities on the test rows**: {rec['note']}.")
     vs = m.get("vs_logistic")
     if vs:
-        lo, hi = vs["auroc_difference_ci"]
-        lines.append(f"- **Against logistic regression** (paired AUROC difference, same rows): {vs['auroc_difference']:+.3f} "
-                     f"({lo:+.3f} to {hi:+.3f}): {vs['verdict']} (non-inferiority margin {vs['margin']:+.2f}).")
+        lines.append(f"- **Against logistic regression**: {logistic_comparison_text(vs)}.")
     return lines
 
 

@@ -18,6 +18,7 @@ import duckdb
 import polars as pl
 
 from data_contracts.spec import EXTRACTS
+from models.metrics import logistic_comparison_text
 from reports.effect import DESCRIPTIVE_LABEL, LotteryContext, render_effect_section
 from reports.html import missing, page, table
 from reports.svg import bar_chart, calibration_chart, line_chart
@@ -320,9 +321,7 @@ def _calibration_words(task: dict) -> str:
         parts.append(f"Trained in the {escape(regime['name'])} regime: {escape(regime['reason'])}.")
     vs = task.get("vs_logistic")
     if vs:
-        lo, hi = vs["auroc_difference_ci"]
-        parts.append(f"Against logistic regression on the same rows: AUROC difference {vs['auroc_difference']:+.3f} "
-                     f"({lo:+.3f} to {hi:+.3f}), {escape(vs['verdict'])}.")
+        parts.append(f"Against logistic regression: {escape(logistic_comparison_text(vs))}.")
     return f"<p>{' '.join(parts)}</p>" if parts else ""
 
 
