@@ -172,9 +172,17 @@ def test_referrals_follow_a_utilisation_spike_and_regress_to_the_mean(by_scale):
                                               THEN 1 ELSE 0 END) AS s
                             FROM c LEFT JOIN ev USING (person_id) GROUP BY 1)""").fetchone()[0]
     assert spiked > 0.98, spiked
+    con.execute(f"""CREATE VIEW el AS SELECT person_id, CAST(enrollment_start_date AS DATE) AS span_start,
+                    CAST(enrollment_end_date AS DATE) AS span_end
+                    FROM read_csv('{out}/eligibility.csv', header=true, all_varchar=true)""")
+    # the pre/post design's members: enrolled through the 180 days before referral (a new
+    # enrollee's pre-period is partly unobserved, which would hide the regression)
     pre, post = con.execute("""
         WITH c AS (SELECT case_id, person_id, CAST(referral_date AS DATE) AS r FROM cs
-                   WHERE program = 'complex_care' AND CAST(referral_date AS DATE) BETWEEN DATE '2023-07-01' AND DATE '2025-06-30')
+                   WHERE program = 'complex_care' AND CAST(referral_date AS DATE) BETWEEN DATE '2023-07-01' AND DATE '2025-06-30'
+                     AND EXISTS (SELECT 1 FROM el WHERE el.person_id = cs.person_id
+                                 AND el.span_start <= CAST(cs.referral_date AS DATE) - 180
+                                 AND el.span_end >= CAST(cs.referral_date AS DATE)))
         SELECT count_if(ev.start_date >= c.r - 180 AND ev.start_date < c.r) / count(DISTINCT c.case_id),
                count_if(ev.start_date > c.r AND ev.start_date <= c.r + 180) / count(DISTINCT c.case_id)
         FROM c LEFT JOIN ev ON ev.person_id = c.person_id AND ev.bill = '0111' AND ev.unplanned""").fetchone()
