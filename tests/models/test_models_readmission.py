@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 from synthetic import AS_OF
 
-from models.readmission import split_stays, train_readmission_model
+from models.readmission import LABEL_RUNOUT_DAYS, split_stays, train_readmission_model
 
 
 def test_model_beats_random_and_reports_baselines_on_same_rows(trained):
@@ -38,6 +38,8 @@ def test_split_is_temporal_and_no_label_looks_into_a_later_slice(trained, synthe
     assert parts["train"]["discharge_date"].max() + dt.timedelta(days=30) < cal_start
     assert parts["calibration"]["discharge_date"].max() + dt.timedelta(days=30) < test_start
     assert parts["test"]["discharge_date"].min() >= test_start
+    # the last labelled stay's window closed LABEL_RUNOUT_DAYS before the as-of: its readmissions are billed
+    assert parts["test"]["discharge_date"].max() + dt.timedelta(days=30 + LABEL_RUNOUT_DAYS) < AS_OF
     assert int(split["n_test"]) == trained.metrics["test"]["n"] == trained.test_predictions.height
     for part in parts.values():
         assert part["readmit_30d"].null_count() == 0
