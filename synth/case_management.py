@@ -248,8 +248,11 @@ class Recorded:
     visits the claims will not hold (during a stay, after death) are taken out as those are known."""
 
     def __init__(self, K: int, ed_person: np.ndarray, ed_day: np.ndarray, needs_first: np.ndarray,
-                 death_day: np.ndarray):
+                 death_day: np.ndarray, conditions_first: np.ndarray | None = None):
         self.K = K
+        # (members, conditions): the day each chronic condition was first coded on an office visit
+        # (NEVER if not); None = every condition counts as recorded from the start
+        self.conditions_first = conditions_first
         keep = ed_day <= death_day[ed_person]
         order = np.lexsort((ed_day[keep], ed_person[keep]))
         self._ed_person, self._ed_day = ed_person[keep][order], ed_day[keep][order]
@@ -315,6 +318,12 @@ class Recorded:
         ed = (self.ed_day >= lo) & (self.ed_day <= hi)
         return np.unique(np.concatenate([keys[sel] // self.K, self.ed_person[ed]]))
 
+    def conditions(self, person: np.ndarray, day, m) -> np.ndarray:
+        """(len(person), conditions) bool: the member's chronic conditions coded on or before ``day``."""
+        if self.conditions_first is None:
+            return m["cond"][person]
+        return (self.conditions_first[person] <= np.asarray(day)[..., None]) & m["cond"][person]
+
     def needs(self, person: np.ndarray, day) -> np.ndarray:
         """Social-need domains screened positive on or before ``day``."""
         return (self.needs_first[person] <= np.asarray(day)[..., None]).sum(axis=1) if len(person) else np.zeros(0, int)
@@ -344,10 +353,21 @@ class Recorded:
         return _count_before(keys, base + np.maximum(day - days, 0), base + day)
 
 
-def _static(m, person: np.ndarray, day) -> dict[str, np.ndarray]:
-    """Recorded member facts: chronic conditions and Charlson (from diagnoses), age, payer."""
+def charlson_points(cond: np.ndarray, ci: dict[str, int]) -> np.ndarray:
+    """Charlson points of (n, conditions) bool rows (weights ``tables.CHARLSON_WEIGHT``; diabetes with
+    kidney disease counts once more, as complicated diabetes)."""
+    points = np.zeros(len(cond))
+    for c, weight in T.CHARLSON_WEIGHT.items():
+        points += weight * cond[:, ci[c]]
+    return points + (cond[:, ci["dm"]] & cond[:, ci["ckd"]])
+
+
+def _static(m, person: np.ndarray, day, recorded: Recorded) -> dict[str, np.ndarray]:
+    """Recorded member facts: the chronic conditions coded by ``day`` (their count, Charlson points
+    and the condition matrix ``cond``), age, payer."""
+    cond = recorded.conditions(person, day, m)
     return {
-        "n_chronic": m["n_chronic"][person], "charlson": m["charlson"][person],
+        "cond": cond, "n_chronic": cond.sum(axis=1).astype(float), "charlson": charlson_points(cond, m["ci"]),
         "age65": (m["age"][person] + np.asarray(day) / 365.25 >= 65).astype(float),
         "medicaid": (m["payer"][person] == 1).astype(float), "medicare": (m["payer"][person] == 0).astype(float),
     }
@@ -357,7 +377,8 @@ def community_score(program: str, selection: str, m, person: np.ndarray, f: dict
     """(eligible, log-weight) of candidates for a community program.  ``observed`` uses only the
     recorded facts in ``f`` (``Recorded.at`` + ``_static``); ``latent`` (as before this model had
     rounds) ranks on the member's true admission rate and true social needs as well."""
-    cond, ci = m["cond"][person], m["ci"]
+    # which conditions a program can see: the true ones (latent) or those coded by the cut-off (observed)
+    cond, ci = (m["cond"][person] if selection == "latent" else f["cond"]), m["ci"]
     adult = m["age"][person] >= 18
     needs = np.minimum(f["needs"], 3)
     adm, ed = np.minimum(f["admissions_12m"], 4), np.minimum(f["ed_12m"], 6)
@@ -384,11 +405,11 @@ def community_score(program: str, selection: str, m, person: np.ndarray, f: dict
 
 
 def care_transitions_score(selection: str, m, person: np.ndarray, lace: np.ndarray, prior_180d: np.ndarray,
-                           needs: np.ndarray, day: np.ndarray) -> np.ndarray:
+                           needs: np.ndarray, day: np.ndarray, recorded: Recorded) -> np.ndarray:
     """Log-odds (before the budget intercept) of a care-transitions referral at a discharge."""
     if selection == "latent":
         return np.log(m["rate_ip"][person]) + np.log1p(m["lace_c"][person])
-    s = _static(m, person, day)
+    s = _static(m, person, day, recorded)
     return (0.15 * lace + 0.35 * np.minimum(prior_180d, 3) + 0.10 * s["n_chronic"] + 0.12 * np.minimum(needs, 3)
             + 0.3 * s["age65"] + 0.2 * s["medicaid"])
 
@@ -487,7 +508,8 @@ class CaseManagement:
     def _ct_score(self, person, adm, disc, lace) -> np.ndarray:
         prior = self.recorded.admissions_before(person, adm, 180)
         needs = self.recorded.needs(person, disc)
-        return care_transitions_score(self.opts.selection, self.m, person, lace, prior, needs, disc), prior, needs
+        return (care_transitions_score(self.opts.selection, self.m, person, lace, prior, needs, disc, self.recorded),
+                prior, needs)
 
     def calibrate_care_transitions(self, person, adm, disc, alive, lace) -> None:
         """Intercept so the first-generation discharges are referred at the budgeted rate (the
@@ -522,7 +544,7 @@ class CaseManagement:
         if self.debug is not None:
             self.debug["care_transitions"].append(pl.DataFrame({
                 "person": person, "discharge": disc, "lace": lace, "admissions_180d": prior, "needs": needs,
-                **{k: v for k, v in _static(self.m, person, disc).items()},
+                **{k: v for k, v in _static(self.m, person, disc, self.recorded).items() if k != "cond"},
                 "frailty": self.m["frailty"][person], "eligible": eligible, "referred": referred}))
         idx = np.flatnonzero(referred)
         if idx.size:
@@ -552,7 +574,9 @@ class CaseManagement:
         cand = cand[covered[cand] & (self.m["optout"][cand] == 0) & (rec.death_known[cand] > cutoff)]
         if cand.size == 0:
             return
-        f = {**rec.at(cand, cutoff), **_static(self.m, cand, day)}
+        # conditions coded by the data cut-off; age on the round day
+        f = {**rec.at(cand, cutoff), **_static(self.m, cand, cutoff, rec)}
+        f["age65"] = (self.m["age"][cand] + day / 365.25 >= 65).astype(float)
         for prog in COMMUNITY_PROGRAMS:
             occ, per_round = self.targets[prog]
             if occ <= 0:
@@ -591,7 +615,7 @@ class CaseManagement:
                 in_band[band] = True
                 self.debug["intake"].append(pl.DataFrame({
                     "day": np.full(cand.size, day), "program": np.full(cand.size, prog), "person": cand,
-                    **f, "frailty": self.m["frailty"][cand], "eligible": ok, "referred": referred,
+                    **{k: v for k, v in f.items() if k != "cond"}, "frailty": self.m["frailty"][cand], "eligible": ok, "referred": referred,
                     "band": in_band, "slots": np.full(cand.size, k)}))
             if chosen.size == 0:
                 continue

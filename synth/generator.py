@@ -68,7 +68,7 @@ from data_contracts.spec import EXTRACTS, load_contract
 from synth import tables as T
 from synth.case_management import (  # noqa: F401  (_target_cases: the care-transitions budget, used by tests)
     ENROLLED_FOLLOWUP_LOG_ODDS, FOLLOWUP_LOG_ODDS, GRACE_DAYS, NEVER, CaseManagement, CMOptions, Recorded, _roster,
-    _target_cases,
+    _target_cases, charlson_points,
 )
 from synth.common import (
     _choice, _count_before, _IdSpace, _ids, _money, _nullable, _rng, _row_choice, _Share, _Window,
@@ -176,10 +176,7 @@ def _members(seed: int, n: int, win: _Window, geo):
     codes[:, ci["dm"]] = np.where(cond[:, ci["ckd"]], "E1122", codes[:, ci["dm"]])
     codes[~cond] = ""
     m["codes"] = codes
-    charl = np.zeros(n)
-    for c, wgt in T.CHARLSON_WEIGHT.items():
-        charl += wgt * cond[:, ci[c]]
-    charl += cond[:, ci["dm"]] & cond[:, ci["ckd"]]  # complicated diabetes
+    charl = charlson_points(cond, ci)
     m["charlson"] = charl
     m["lace_c"] = np.where(charl >= 4, 5, charl)
     m["n_chronic"] = cond.sum(axis=1)
@@ -662,12 +659,16 @@ def _chunk(seed, members: int, win: _Window, geo, roster: pl.DataFrame, share: _
     ed_p, ed_d, _ = _events(rng, spans, m["rate_ed"], D)
     of_p, of_d, _ = _events(rng, spans, m["rate_office"], D)
     ed_keys = np.sort(ed_p * K + ed_d)
+    # which chronic codes each office visit will carry, drawn now so the programs can read the
+    # conditions coded so far (cm_selection="observed") and the claims later write the same codes
+    of_pick, of_use = _office_codes(seed, m, of_p)
 
     cov_end = np.full(members, -10**6)
     np.maximum.at(cov_end, spans["person"], spans["end"])  # 10**6 = still enrolled
     # social-need screenings come first: the programs read the recorded needs
     sdoh = _sdoh_draws(seed, m, spans, win)
-    recorded = Recorded(K, ed_p, ed_d, _needs_first(sdoh, members), death_day)
+    recorded = Recorded(K, ed_p, ed_d, _needs_first(sdoh, members), death_day,
+                        _conditions_first(members, len(T.CONDITIONS), of_p, of_d, of_pick, of_use))
     cm = CaseManagement(seed, m, roster, win, share, cm_opts, death_day, spans, cov_end, recorded, debug)
     raw = _simulate_stays(seed, m, spans, win, ed_keys, K, cm)
     st, dd = _clean_stays(raw, spans, death_day, D)
@@ -686,7 +687,7 @@ def _chunk(seed, members: int, win: _Window, geo, roster: pl.DataFrame, share: _
     ok = outside_stays(ed_p, ed_d)
     ed_p, ed_d = ed_p[ok], ed_d[ok]
     ok = outside_stays(of_p, of_d)
-    of_p, of_d = of_p[ok], of_d[ok]
+    of_p, of_d, of_pick, of_use = of_p[ok], of_d[ok], of_pick[ok], of_use[ok]
     fu_idx = np.flatnonzero(st["fu"])
     span_end_st = np.minimum(spans["end"], D - 1)
     # the span index of a stay refers to the span arrays, which keep their order
@@ -705,8 +706,11 @@ def _chunk(seed, members: int, win: _Window, geo, roster: pl.DataFrame, share: _
     ev_s = np.concatenate([st["adm"], ed_d, of_d, fu_d])
     ev_e = np.concatenate([disc, ed_d, of_d, fu_d])
     ev_stay = np.concatenate([np.arange(n_ip), np.full(n_ed + n_of + n_fu, -1)])
+    ev_pick = np.concatenate([np.full((n_ip + n_ed, 3), -1), of_pick, np.full((n_fu, 3), -1)])
+    ev_use = np.concatenate([np.zeros(n_ip + n_ed, bool), of_use, np.zeros(n_fu, bool)])
     order = np.lexsort((ev_type, ev_s, ev_p))
     ev_type, ev_p, ev_s, ev_e, ev_stay = ev_type[order], ev_p[order], ev_s[order], ev_e[order], ev_stay[order]
+    ev_pick, ev_use = ev_pick[order], ev_use[order]
     ne = len(ev_p)
     tele = (ev_type >= 2) & (rng.random(ne) < np.where(ev_type == 3, 0.3, 0.15))
     # diagnoses: random order of the member's chronic codes
@@ -716,6 +720,11 @@ def _chunk(seed, members: int, win: _Window, geo, roster: pl.DataFrame, share: _
     chron = np.take_along_axis(codes, srt, axis=1)
     si = np.maximum(ev_stay, 0)
     use_chronic = (ev_type >= 2) & (chron[:, 0] != "") & (rng.random(ne) < 0.7)
+    # office visits carry the codes drawn before the stays were simulated (_office_codes)
+    office = ev_type == 2
+    picked = np.where(ev_pick >= 0, np.take_along_axis(codes, np.maximum(ev_pick, 0), axis=1), "")
+    chron = np.where(office[:, None], picked, chron)
+    use_chronic = np.where(office, ev_use, use_chronic)
     dx1 = np.where(ev_type == 0, st["dx"][si],
                    np.where(ev_type == 1, T.ED_DX[rng.integers(0, len(T.ED_DX), ne)],
                             np.where(use_chronic, chron[:, 0], T.OFFICE_DX[rng.integers(0, len(T.OFFICE_DX), ne)])))
@@ -994,6 +1003,33 @@ def _sdoh_draws(seed, m, spans, win) -> dict[str, np.ndarray]:
     si, dj = np.nonzero(mask)
     pos = m["needs"][p[si], dj] ^ (rng.random(si.size) < 0.03)
     return {"row": si, "person": p[si], "day": d[si], "instrument": inst[si], "domain": dj, "positive": pos}
+
+
+def _office_codes(seed, m, person: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per office visit: up to 3 of the member's chronic conditions in random order ((visits, 3)
+    condition indices, -1 where the member has fewer) and whether the visit is about them (70%: the
+    first is the primary diagnosis and all 3 are coded; otherwise an acute primary diagnosis and the
+    first 2 as secondary)."""
+    rng = _rng(seed, "office_codes")
+    has = m["cond"][person]
+    rank = np.where(has, rng.random(has.shape), 2.0)
+    pick = np.argsort(rank, axis=1)[:, :3]
+    pick = np.where(np.take_along_axis(has, pick, axis=1), pick, -1)
+    use = (pick[:, 0] >= 0) & (rng.random(len(person)) < 0.7)
+    return pick, use
+
+
+def _conditions_first(members: int, conditions: int, person: np.ndarray, day: np.ndarray, pick: np.ndarray,
+                      use: np.ndarray) -> np.ndarray:
+    """(members, conditions): the first day an office visit codes each condition (NEVER if none).
+    Visits later found inside a stay or after death are not billed; counting their codes here
+    makes a program see a condition a few days early now and then, no more."""
+    first = np.full((members, conditions), NEVER, dtype=np.int64)
+    coded = pick.copy()
+    coded[~use, 2] = -1  # a visit about something else codes 2 of the conditions
+    row, col = np.nonzero(coded >= 0)
+    np.minimum.at(first, (person[row], coded[row, col]), day[row])
+    return first
 
 
 def _needs_first(sdoh: dict[str, np.ndarray], members: int) -> np.ndarray:
