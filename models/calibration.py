@@ -90,26 +90,52 @@ def fit_offset(p: np.ndarray, y: np.ndarray) -> float:
 
 
 METHODS: tuple[str, ...] = ("platt", "isotonic")
-# Prior SD (logit scale) of the true base-rate drift between the out-of-fold rows and the most
-# recent period. The recent slice's shift is shrunk towards 0 by tau^2 / (tau^2 + its sampling
-# variance): on 10k generated members the slice holds 15-30 readmissions (sampling SD ~0.25), and
-# an unshrunk shift moved the test O/E by as much as the drift it corrects; at 100k (~300 events)
-# the weight is ~0.9.
-DRIFT_PRIOR_SD = 0.2
+def drift_sd(p: np.ndarray, y: np.ndarray, period: np.ndarray) -> tuple[float, dict]:
+    """How much the base rate really moves between labelled periods, on the logit scale: the
+    DerSimonian-Laird random-effects estimate (Controlled Clinical Trials 1986) of the SD of the
+    periods' calibration-in-the-large shifts, over what their sampling variance alone explains.
+
+    Each period g's shift d_g (``fit_offset`` of ``p`` on its rows) has sampling variance
+    v_g = 1 / sum p'(1 - p') (p' the shifted probabilities); with w_g = 1 / v_g and Q the weighted
+    sum of squared deviations from the weighted mean, tau^2 = max(0, (Q - (G - 1)) /
+    (sum w - sum w^2 / sum w)). This is the actuary's credibility question (how much weight does
+    the latest period's experience earn?) answered from the data's own history, not a constant:
+    0 when the periods differ no more than chance makes them. Periods with one class only are
+    left out; fewer than 3 usable periods give tau = 0 (no evidence of drift)."""
+    p, y, period = np.asarray(p, dtype=float), np.asarray(y, dtype=float), np.asarray(period)
+    shifts, variances = [], []
+    for g in np.unique(period):
+        mask = period == g
+        events = y[mask].sum()
+        if events == 0 or events == mask.sum():
+            continue
+        d = fit_offset(p[mask], y[mask])
+        shifted = _sigmoid(_logit(p[mask]) + d)
+        shifts.append(d)
+        variances.append(1.0 / max(float(np.sum(shifted * (1 - shifted))), 1e-9))
+    record = {"periods": len(shifts), "period_shifts": [round(float(d), 4) for d in shifts]}
+    if len(shifts) < 3:
+        return 0.0, record | {"tau2": 0.0, "q": None}
+    d, w = np.asarray(shifts), 1.0 / np.asarray(variances)
+    mean = float(np.sum(w * d) / w.sum())
+    q = float(np.sum(w * (d - mean) ** 2))
+    tau2 = max(0.0, (q - (len(d) - 1)) / float(w.sum() - np.sum(w**2) / w.sum()))
+    return float(np.sqrt(tau2)), record | {"tau2": tau2, "q": q}
 
 
-def shrunk_offset(p: np.ndarray, y: np.ndarray, prior_sd: float = DRIFT_PRIOR_SD) -> tuple[float, float, float]:
-    """(shrunk shift, raw shift, weight): ``fit_offset`` times tau^2 / (tau^2 + 1 / sum p(1 - p))."""
+def shrunk_offset(p: np.ndarray, y: np.ndarray, prior_sd: float) -> tuple[float, float, float]:
+    """(shrunk shift, raw shift, weight): ``fit_offset`` times tau^2 / (tau^2 + 1 / sum p(1 - p)),
+    tau = ``prior_sd`` (the SD of true drift between periods, ``drift_sd``)."""
     raw = fit_offset(p, y)
     shifted = _sigmoid(_logit(p) + raw)
     variance = 1.0 / max(float(np.sum(shifted * (1 - shifted))), 1e-9)
-    weight = prior_sd**2 / (prior_sd**2 + variance)
+    weight = prior_sd**2 / (prior_sd**2 + variance) if prior_sd > 0 else 0.0
     return raw * weight, raw, weight
 
 
 def fit_out_of_fold_calibrator(
     oof_raw: np.ndarray, y: np.ndarray, block: np.ndarray, methods: tuple[str, ...] = METHODS,
-    prior_sd: float = DRIFT_PRIOR_SD,
+    period: np.ndarray | None = None,
 ) -> tuple[Calibrator, dict]:
     """Calibrate on out-of-fold predictions instead of one small slice.
 
@@ -118,8 +144,9 @@ def fit_out_of_fold_calibrator(
     folds of one snapshot are simply numbered). Each method is scored out of time: fitted on
     blocks before k, log loss on block k, summed over every later block. The winner is refitted
     on every row, then its calibration-in-the-large is shifted towards the most recent block
-    (``shrunk_offset``), since the base rate drifts. Returns the calibrator and a record of the
-    choice (log loss per method, the shift, row counts)."""
+    (``shrunk_offset``), by as much as the drift between the labelled ``period``s (default: the
+    blocks) says the base rate really moves (``drift_sd``). Returns the calibrator and a record of
+    the choice (log loss per method, the drift estimate, the shift, row counts)."""
     oof_raw, y, block = np.asarray(oof_raw, dtype=float), np.asarray(y, dtype=int), np.asarray(block)
     blocks = sorted(np.unique(block).tolist())
     if len(blocks) < 2:
@@ -141,10 +168,11 @@ def fit_out_of_fold_calibrator(
         losses[m] = total / max(rows, 1)
     method = min(losses, key=losses.get)
     calibrator = fit_calibrator(oof_raw, y, method)
+    prior_sd, drift = drift_sd(calibrator.apply(oof_raw), y, block if period is None else np.asarray(period))
     offset, raw_offset, weight = shrunk_offset(calibrator.apply(oof_raw[recent]), y[recent], prior_sd)
     record = {
         "method": method, "out_of_time_log_loss": losses, "offset": offset, "offset_unshrunk": raw_offset,
-        "offset_weight": weight, "drift_prior_sd": prior_sd, "blocks": len(blocks),
+        "offset_weight": weight, "drift_sd": prior_sd, "drift": drift, "blocks": len(blocks),
         "oof_rows": int(len(y)), "oof_events": int(y.sum()),
         "recent_rows": int(recent.sum()), "recent_events": int(y[recent].sum()),
     }

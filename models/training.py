@@ -334,9 +334,15 @@ def fit_task(
     oof, block = out_of_fold_raw(x_tr_m, y_tr, folds, params, params["num_boost_round"])
     scored = block >= 0
     methods = METHODS if calibration_method == "auto" else (calibration_method,)
+    # the periods whose base rates say how much it drifts: the time blocks, or for member folds
+    # (one label window per snapshot date) the snapshot dates, the calibration slice last
+    period = None
+    if spec.fold_by != "time":
+        dates = np.r_[parts["train"][spec.date_column].to_numpy()[scored], parts["calibration"][spec.date_column].to_numpy()]
+        period = np.unique(dates, return_inverse=True)[1]
     calibrator, calibration_record = fit_out_of_fold_calibrator(
         np.r_[oof[scored], raw_cal], np.r_[y_tr[scored], y_cal],
-        np.r_[block[scored], np.full(len(y_cal), len(folds))], methods,
+        np.r_[block[scored], np.full(len(y_cal), len(folds))], methods, period=period,
     )
     raw_te = booster.predict(x_te, num_threads=2)
     prob_te = calibrator.apply(raw_te)

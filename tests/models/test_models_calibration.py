@@ -64,6 +64,26 @@ def test_the_shift_follows_the_recent_base_rate_and_shrinks_on_few_events():
     assert few["offset_weight"] < 0.5 and abs(few["offset"]) < abs(few["offset_unshrunk"])
 
 
+def test_a_stable_base_rate_earns_the_recent_period_no_shift():
+    """Chance differences between periods are not drift: with the same base rate in every block,
+    DerSimonian-Laird finds no between-period variance and the recent block's deviation is not followed."""
+    raw, y, block, _ = _miscalibrated(50_000, seed=6)
+    _, record = fit_out_of_fold_calibrator(raw, y, block)
+    assert record["drift"]["periods"] == 5
+    assert record["drift_sd"] < 0.05  # chance alone moves a block's shift by about 0.03 here
+    assert abs(record["offset"]) < 0.01 and record["offset_weight"] < 0.6
+
+
+def test_drift_between_snapshot_periods_is_measured_on_the_periods_not_the_member_folds():
+    """High-need's folds are member groups of the same snapshots: drift lives between snapshot dates."""
+    raw, y, block, _ = _miscalibrated(50_000, seed=7, shift=0.5)
+    member_fold = np.tile(np.arange(5), len(y) // 5)  # every fold spans every period
+    _, by_fold = fit_out_of_fold_calibrator(raw, y, member_fold)
+    assert by_fold["drift_sd"] < 0.05  # the folds alone hide the drift
+    _, by_period = fit_out_of_fold_calibrator(raw, y, member_fold, period=block)
+    assert by_period["drift_sd"] > 0.1
+
+
 def test_fit_offset_matches_the_observed_count():
     rng = np.random.default_rng(5)
     p = rng.uniform(0.05, 0.3, 3000)
