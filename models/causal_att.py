@@ -208,32 +208,58 @@ def _nuisance_models(binary: bool, config: NuisanceConfig):
     return LGBMClassifier(**params), (LGBMClassifier(**params) if binary else LGBMRegressor(**params))
 
 
+def _fit_kwargs(weight: np.ndarray | None, rows: np.ndarray) -> dict:
+    return {} if weight is None else {"sample_weight": weight[rows]}
+
+
+def cross_fitted_propensity(
+    x: np.ndarray, treated: np.ndarray, weight: np.ndarray | None, folds: list[tuple[np.ndarray, np.ndarray]],
+    config: NuisanceConfig,
+) -> np.ndarray:
+    """Out-of-fold propensity ``e`` for every row: per fold, a LightGBM classifier of ``treated`` on
+    ``x`` fitted on the other folds (weighted by ``weight``) predicts the fold. It does not depend on
+    the outcome, so cells of one comparison whose rows and weights agree share it
+    (models.program_effect)."""
+    t = np.asarray(treated, dtype=np.int64)
+    e = np.empty(t.size)
+    for train, test in folds:
+        model, _ = _nuisance_models(True, config)
+        model.fit(x[train], t[train], **_fit_kwargs(weight, train))
+        e[test] = model.predict_proba(x[test])[:, 1]
+    return e
+
+
+def cross_fitted_untreated_outcome(
+    x: np.ndarray, treated: np.ndarray, y: np.ndarray, weight: np.ndarray | None,
+    folds: list[tuple[np.ndarray, np.ndarray]], binary: bool, config: NuisanceConfig,
+) -> np.ndarray:
+    """Out-of-fold ``m0``, the outcome expected without treatment, for every row: per fold, a
+    LightGBM model of ``y`` on ``[x, treated]`` fitted on the other folds (both arms, weighted by
+    ``weight``; a classifier for a binary outcome) predicts the fold at ``treated = 0``."""
+    inputs = np.hstack([x, np.asarray(treated, dtype=float).reshape(-1, 1)])
+    untreated = np.hstack([x, np.zeros((x.shape[0], 1))])
+    labels = np.asarray(y, dtype=np.int64) if binary else np.asarray(y, dtype=float)
+    m0 = np.empty(labels.size)
+    for train, test in folds:
+        _, model = _nuisance_models(binary, config)
+        model.fit(inputs[train], labels[train], **_fit_kwargs(weight, train))
+        m0[test] = model.predict_proba(untreated[test])[:, 1] if binary else model.predict(untreated[test])
+    return m0
+
+
 def cross_fitted_nuisances(
     x: np.ndarray, treated: np.ndarray, y: np.ndarray, weight: np.ndarray | None, groups: np.ndarray, binary: bool,
-    config: NuisanceConfig,
+    config: NuisanceConfig, propensity: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Out-of-fold propensity ``e`` and untreated outcome ``m0`` for every row, from the fold models
-    EconML's ``DRLearner`` fitted (LightGBM, missing values handled by LightGBM)."""
-    from econml.dr import DRLearner
-
+    """Out-of-fold propensity ``e`` and untreated outcome ``m0`` for every row over the member folds
+    of ``grouped_folds``: the same fold models, fitted on the same arrays, as EconML's ``DRLearner``
+    builds for the doubly robust learner (its outcome model sees ``[x, T]`` and is evaluated at
+    T = 0; a test holds the two to the same predictions), without its final stage and the
+    predictions the ATT does not use. ``propensity``: an out-of-fold ``e`` already fitted on these
+    rows, weights and folds (``cross_fitted_propensity``), reused instead of refitted."""
     folds = grouped_folds(groups, treated, config.folds, config.seed)
-    model_propensity, model_regression = _nuisance_models(binary, config)
-    learner = DRLearner(
-        model_propensity=model_propensity, model_regression=model_regression, discrete_outcome=binary,
-        cv=folds, random_state=config.seed, allow_missing=True,
-    )
-    with quiet_reshaping():
-        learner.fit(y, treated, X=None, W=x, sample_weight=weight)
-    e = np.empty(y.size)
-    m0 = np.empty(y.size)
-    untreated = np.zeros((y.size, 1))
-    for (_, test), propensity_model, outcome_model in zip(
-        folds, learner.models_propensity[0], learner.models_regression[0], strict=True
-    ):
-        # the outcome model was fitted on [W, T] with T one-hot for the treated arm: T = 0 is "untreated"
-        inputs = np.hstack([x[test], untreated[test]])
-        e[test] = propensity_model.predict_proba(x[test])[:, 1]
-        m0[test] = outcome_model.predict_proba(inputs)[:, 1] if binary else outcome_model.predict(inputs)
+    e = cross_fitted_propensity(x, treated, weight, folds, config) if propensity is None else propensity
+    m0 = cross_fitted_untreated_outcome(x, treated, y, weight, folds, binary, config)
     return e, m0
 
 
@@ -259,15 +285,18 @@ def estimate_att(
     weight: np.ndarray | None = None,
     config: NuisanceConfig = NuisanceConfig(),
     rule: OverlapRule = OverlapRule(),
+    propensity: np.ndarray | None = None,
 ) -> AttResult:
     """The doubly robust, cross-fitted ATT of ``treated`` (0/1) on ``y`` adjusting for ``x`` (rows x
     covariates, NaN allowed), with its diagnostics. ``groups``: the member of each row (folds and
     standard errors are by member). ``weight``: a unit weight per row (member-months for a rate);
-    None = 1. The caller checks cell sizes; this function needs both arms present."""
+    None = 1. ``propensity``: the out-of-fold propensity of these rows when already fitted
+    (``cross_fitted_propensity`` over the same folds and weights). The caller checks cell sizes;
+    this function needs both arms present."""
     t = np.asarray(treated, dtype=np.int64)
     y = np.asarray(y, dtype=float)
     w = np.ones(y.size) if weight is None else np.asarray(weight, dtype=float)
-    e, m0 = cross_fitted_nuisances(x, t, y, weight, groups, binary, config)
+    e, m0 = cross_fitted_nuisances(x, t, y, weight, groups, binary, config, propensity)
     n_treated, n_control = int(t.sum()), int((1 - t).sum())
     kept = common_support(e, t, rule.high)
     overlap_share = float(np.mean(kept[t == 1])) if n_treated else float("nan")

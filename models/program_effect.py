@@ -40,8 +40,10 @@ from models.causal_att import (
     Interval,
     NuisanceConfig,
     OverlapRule,
+    cross_fitted_propensity,
     e_values,
     estimate_att,
+    grouped_folds,
     naive_difference,
     quiet_reshaping,
     rate_change,
@@ -235,22 +237,34 @@ def _arms(cohort: pl.DataFrame, program: str, new_users_only: bool = True) -> pl
         (pl.col("_treated") == 1) | (pl.col("enrolled_flag") == 0))
 
 
-def _aipw_row(as_of, spec, program, frame, x, names, config: ProgramEffectConfig) -> tuple[dict, AttResult | None]:
+def _aipw_unfit_row(as_of, spec, program, frame, config: ProgramEffectConfig) -> dict | None:
+    """The row of a cell that is not fitted (an arm missing, a small cell, a constant outcome); None
+    when the cell is fitted."""
     treated = frame["_treated"].to_numpy()
     n1, n0 = int(treated.sum()), int(treated.size - treated.sum())
     base = {"n_treated": n1, "n_control": n0}
     if n1 == 0 or n0 == 0:
         note = "no enrolled stays with this outcome observed" if n1 == 0 else "no non-enrolled stays to compare with"
-        return _row(as_of, spec, program, "aipw", status="not_estimable", note=note, **base), None
+        return _row(as_of, spec, program, "aipw", status="not_estimable", note=note, **base)
     if (small := _small_cell_note(n1, n0, config.min_treated)) is not None:
-        return _row(as_of, spec, program, "aipw", status="suppressed_small_cell", note=small, **base), None
-    y = frame[spec.name].to_numpy().astype(float)
+        return _row(as_of, spec, program, "aipw", status="suppressed_small_cell", note=small, **base)
+    y = frame[spec.name].to_numpy()
     if np.all(y == y[0]):
         return _row(as_of, spec, program, "aipw", status="not_estimable",
-                    note="the outcome is the same for every stay, so there is nothing to compare", **base), None
+                    note="the outcome is the same for every stay, so there is nothing to compare", **base)
+    return None
+
+
+def _aipw_row(as_of, spec, program, frame, x, names, config: ProgramEffectConfig,
+              propensity: np.ndarray | None = None) -> tuple[dict, AttResult | None]:
+    if (unfit := _aipw_unfit_row(as_of, spec, program, frame, config)) is not None:
+        return unfit, None
+    treated = frame["_treated"].to_numpy()
+    base = {"n_treated": int(treated.sum()), "n_control": int(treated.size - treated.sum())}
+    y = frame[spec.name].to_numpy().astype(float)
     weight = frame[spec.exposure].to_numpy().astype(float) if spec.exposure else None
     result = estimate_att(x, names, treated, y, frame["person_id"].to_numpy(), binary=spec.kind == "binary",
-                          weight=weight, config=config.nuisance, rule=config.overlap)
+                          weight=weight, config=config.nuisance, rule=config.overlap, propensity=propensity)
     diagnostics = {
         "overlap_share": result.overlap_share,
         "max_smd_before": _max_abs(result.balance["smd_before"]),
@@ -381,20 +395,37 @@ def estimate_program_effects(
     for program in _programs(eligible):
         arms = _arms(cohort, program, config.new_users_only)
         for spec in OUTCOMES.values():
-            frame = arms.filter(pl.col(spec.name).is_not_null())
+            keep = pl.col(spec.name).is_not_null()
             if spec.exposure:
-                frame = frame.filter(pl.col(spec.exposure) > 0)
-            cells.append((program, spec, frame))
+                keep = keep & (pl.col(spec.exposure) > 0)
+            kept = arms.select(keep.alias("keep")).to_series().to_numpy()
+            # the propensity depends on the rows, their weights and the folds (which follow from
+            # the rows), not on the outcome: cells of a program with the same rows and weight share it
+            cells.append((program, spec, arms.filter(keep), (program, spec.exposure, kept.tobytes())))
+    fitted_keys = {}
+    for program, spec, frame, key in cells:
+        if key not in fitted_keys and _aipw_unfit_row(as_of, spec, program, frame, config) is None:
+            fitted_keys[key] = (spec, frame)
+
+    def fit_propensity(item):
+        spec, frame = item
+        x, _ = confounder_matrix(frame)
+        treated = frame["_treated"].to_numpy()
+        folds = grouped_folds(frame["person_id"].to_numpy(), treated, config.nuisance.folds, config.nuisance.seed)
+        weight = frame[spec.exposure].to_numpy().astype(float) if spec.exposure else None
+        return cross_fitted_propensity(x, treated, weight, folds, config.nuisance)
 
     def adjusted(cell):
-        program, spec, frame = cell
+        program, spec, frame, key = cell
         x, names = confounder_matrix(frame)
-        return _aipw_row(as_of, spec, program, frame, x, names, config)
+        return _aipw_row(as_of, spec, program, frame, x, names, config, shared.get(key))
 
-    # cells are independent and LightGBM releases the GIL while it trains: n_jobs cells at once
+    # cells are independent and LightGBM releases the GIL while it trains: n_jobs fits at once,
+    # first the distinct propensities, then each cell's outcome model
     with quiet_reshaping(), ThreadPoolExecutor(max_workers=max(1, config.n_jobs)) as pool:
+        shared = dict(zip(fitted_keys, pool.map(fit_propensity, fitted_keys.values()), strict=True))
         fitted = list(pool.map(adjusted, cells))
-    for (program, spec, frame), (row, result) in zip(cells, fitted, strict=True):
+    for (program, spec, frame, _), (row, result) in zip(cells, fitted, strict=True):
         rows.append(row)
         rows.append(_naive_row(as_of, spec, program, frame, config))
         if spec.name == PRE_POST_OUTCOME:
