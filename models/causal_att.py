@@ -263,6 +263,24 @@ def cross_fitted_nuisances(
     return e, m0
 
 
+def arm_sample(
+    treated: np.ndarray, max_rows: int, max_treated_share: float, seed: int
+) -> tuple[np.ndarray, tuple[float, float]]:
+    """A random sample of at most ``max_rows`` rows drawn within each arm (without replacement,
+    seeded): the treated whole up to ``max_treated_share`` of ``max_rows`` (more when the untreated
+    cannot fill the rest), the untreated filling the rest. Returns the sampled row indices in their
+    original order and the arms' sampling rates (q1 treated, q0 untreated) that
+    ``estimate_att(sampling_rate=...)`` weights back by."""
+    t = np.asarray(treated).astype(bool)
+    n1, n0 = int(t.sum()), int((~t).sum())
+    m1 = min(n1, max(int(max_rows * max_treated_share), max_rows - n0))
+    m0 = min(n0, max_rows - m1)
+    rng = np.random.default_rng(seed)
+    rows = np.concatenate([rng.choice(np.flatnonzero(t), m1, replace=False),
+                           rng.choice(np.flatnonzero(~t), m0, replace=False)])
+    return np.sort(rows), (m1 / n1 if n1 else 1.0, m0 / n0 if n0 else 1.0)
+
+
 def common_support(e: np.ndarray, treated: np.ndarray, high: float) -> np.ndarray:
     """Rows inside the common support of the ATT: propensity at most ``high`` (both arms), and a
     treated row's propensity no higher than the highest among the untreated rows kept (the upper
@@ -286,17 +304,32 @@ def estimate_att(
     config: NuisanceConfig = NuisanceConfig(),
     rule: OverlapRule = OverlapRule(),
     propensity: np.ndarray | None = None,
+    sampling_rate: tuple[float, float] | None = None,
 ) -> AttResult:
     """The doubly robust, cross-fitted ATT of ``treated`` (0/1) on ``y`` adjusting for ``x`` (rows x
     covariates, NaN allowed), with its diagnostics. ``groups``: the member of each row (folds and
     standard errors are by member). ``weight``: a unit weight per row (member-months for a rate);
     None = 1. ``propensity``: the out-of-fold propensity of these rows when already fitted
     (``cross_fitted_propensity`` over the same folds and weights). The caller checks cell sizes;
-    this function needs both arms present."""
+    this function needs both arms present.
+
+    ``sampling_rate`` = (q1, q0): the rows are a random sample of the treated at rate q1 and of the
+    untreated at rate q0 (``arm_sample``). Each row then carries the sampling weight 1/q of its arm
+    into the score, its influence function, the balance and the outcome SD; the propensity fitted on
+    the sample estimates the sample's odds, which are the population's times q1/q0 (Bayes' rule), so
+    it is turned back into the population's propensity (``AttResult.propensity``, the trim and the
+    overlap rule use it) before weighting. With q1 = 1 the weights cancel in the score: the
+    case-control estimate is the ordinary one on the sample."""
     t = np.asarray(treated, dtype=np.int64)
     y = np.asarray(y, dtype=float)
     w = np.ones(y.size) if weight is None else np.asarray(weight, dtype=float)
     e, m0 = cross_fitted_nuisances(x, t, y, weight, groups, binary, config, propensity)
+    if sampling_rate is not None:
+        q1, q0 = sampling_rate
+        odds = e / (1 - e) * (q0 / q1)
+        e = odds / (1 + odds)
+        sampling_weight = np.where(t == 1, 1 / q1, 1 / q0)
+        w = w * sampling_weight  # unit weight x sampling weight
     n_treated, n_control = int(t.sum()), int((1 - t).sum())
     kept = common_support(e, t, rule.high)
     overlap_share = float(np.mean(kept[t == 1])) if n_treated else float("nan")
@@ -307,7 +340,11 @@ def estimate_att(
     after = np.zeros(y.size)  # trimmed stays weigh nothing after weighting
     after[kept] = np.where(tk == 1, wk, control_weight)
     balance = balance_table(x, names, t, w, after, rule.smd_threshold)
-    outcome_sd = float(np.std(y, ddof=1)) if y.size > 1 else float("nan")
+    if sampling_rate is None:
+        outcome_sd = float(np.std(y, ddof=1)) if y.size > 1 else float("nan")
+    else:  # the population's SD: each sampled row stands for 1/q stays
+        _, variance = _weighted_mean_var(y.reshape(-1, 1), sampling_weight)
+        outcome_sd = float(np.sqrt(variance[0]))
     result = AttResult(
         interval=None, overlap_share=overlap_share, control_ess=ess, n_treated=n_treated, n_control=n_control,
         n_trimmed=int((~kept).sum()), withheld=None, propensity=e, kept=kept, balance=balance, outcome_sd=outcome_sd,

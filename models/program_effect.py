@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import duckdb
 import numpy as np
@@ -40,6 +40,7 @@ from models.causal_att import (
     Interval,
     NuisanceConfig,
     OverlapRule,
+    arm_sample,
     cross_fitted_propensity,
     e_values,
     estimate_att,
@@ -128,8 +129,29 @@ OVERLAP_SCHEMA: dict[str, pl.DataType] = {
 }
 PROPENSITY_SCHEMA: dict[str, pl.DataType] = {
     "stay_id": pl.String, "person_id": pl.String, "discharge_date": pl.Date, "program": pl.String,
-    "enrolled_flag": pl.Int32, "propensity": pl.Float64, "in_estimate_flag": pl.Int32,
+    "enrolled_flag": pl.Int32, "propensity": pl.Float64, "in_estimate_flag": pl.Int32, "sampling_weight": pl.Float64,
 }
+
+
+@dataclass(frozen=True)
+class ScaleRule:
+    """What changes when a program's comparison is large (docs/evaluation.md, "At scale").
+
+    A comparison (a program's eligible enrolled stays and the eligible stays enrolled in no program)
+    of more than ``max_stays`` stays is estimated on a random sample of ``max_stays`` of them, drawn
+    within each arm: the enrolled whole up to ``max_treated_share`` of the sample, the non-enrolled
+    filling the rest (a case-control sample); every sampled stay is weighted back by its arm's
+    inverse sampling rate (models.causal_att.estimate_att), and the nuisance models are
+    cross-fitted over ``folds`` folds. Below it nothing changes. At 100,000 generated members the
+    largest comparison holds about 25,000-29,000 stays, at 200,000 about 53,000, at 1,000,000 about
+    265,000; the nuisance fits cost time in proportion to the stays, so this bounds the estimate's
+    time whatever the membership. ``max_stays`` None: never sample. The naive and pre/post rows
+    always use every stay."""
+
+    max_stays: int | None = 40_000
+    max_treated_share: float = 1 / 3
+    folds: int = 2
+    seed: int = 20_170_801
 
 
 @dataclass(frozen=True)
@@ -146,6 +168,7 @@ class ProgramEffectConfig:
     n_jobs: int = 2  # (outcome, program) cells estimated at once, each model on one thread
     nuisance: NuisanceConfig = field(default_factory=NuisanceConfig)
     overlap: OverlapRule = field(default_factory=OverlapRule)
+    scale: ScaleRule = field(default_factory=ScaleRule)
 
 
 @dataclass
@@ -256,7 +279,7 @@ def _aipw_unfit_row(as_of, spec, program, frame, config: ProgramEffectConfig) ->
 
 
 def _aipw_row(as_of, spec, program, frame, x, names, config: ProgramEffectConfig,
-              propensity: np.ndarray | None = None) -> tuple[dict, AttResult | None]:
+              propensity: np.ndarray | None = None, sample: _Sample | None = None) -> tuple[dict, AttResult | None]:
     if (unfit := _aipw_unfit_row(as_of, spec, program, frame, config)) is not None:
         return unfit, None
     treated = frame["_treated"].to_numpy()
@@ -264,15 +287,17 @@ def _aipw_row(as_of, spec, program, frame, x, names, config: ProgramEffectConfig
     y = frame[spec.name].to_numpy().astype(float)
     weight = frame[spec.exposure].to_numpy().astype(float) if spec.exposure else None
     result = estimate_att(x, names, treated, y, frame["person_id"].to_numpy(), binary=spec.kind == "binary",
-                          weight=weight, config=config.nuisance, rule=config.overlap, propensity=propensity)
+                          weight=weight, config=_nuisance_config(config, sample), rule=config.overlap,
+                          propensity=propensity, sampling_rate=None if sample is None else sample.rates)
     diagnostics = {
         "overlap_share": result.overlap_share,
         "max_smd_before": _max_abs(result.balance["smd_before"]),
         "max_smd_after": _max_abs(result.balance["smd_after"]),
     }
+    sampled = [] if sample is None else [sample.note(config.scale)]
     if result.interval is None:
-        return _row(as_of, spec, program, "aipw", status="withheld_no_overlap", note=result.withheld,
-                    **base, **diagnostics), result
+        return _row(as_of, spec, program, "aipw", status="withheld_no_overlap",
+                    note="; ".join([result.withheld, *sampled]), **base, **diagnostics), result
     interval = result.interval
     if interval.n_treated < config.min_treated:
         return _row(as_of, spec, program, "aipw", status="suppressed_small_cell", **base, **diagnostics,
@@ -280,7 +305,7 @@ def _aipw_row(as_of, spec, program, frame, x, names, config: ProgramEffectConfig
                          "non-enrolled stays are set aside; suppressed"), result
     e, e_ci = e_values(interval, spec.kind, result.outcome_sd)
     imbalanced = result.balance.filter(pl.col("imbalanced_flag") == 1)["covariate"].to_list()
-    parts = [f"adjusted for {len(names)} factors known at discharge"]
+    parts = [f"adjusted for {len(names)} factors known at discharge", *sampled]
     if result.n_trimmed:
         parts.append(f"{result.n_trimmed} stays with a propensity above {config.overlap.high} left out (no comparable "
                      "non-enrolled stays)")
@@ -357,7 +382,8 @@ def _overlap_bins(propensity: pl.DataFrame, bins: int) -> pl.DataFrame:
               .with_columns((pl.col("propensity") / width).floor().clip(0, bins - 1).cast(pl.Int64).alias("bin"),
                             pl.when(pl.col("enrolled_flag") == 1).then(pl.lit("enrolled"))
                             .otherwise(pl.lit("not_enrolled")).alias("arm"))
-              .group_by("program", "arm", "bin").agg(pl.len().cast(pl.Int64).alias("stays")))
+              # a sampled stay stands for 1/rate stays of its arm (ScaleRule)
+              .group_by("program", "arm", "bin").agg(pl.col("sampling_weight").sum().round().cast(pl.Int64).alias("stays")))
     return (grid.join(counts, on=["program", "arm", "bin"], how="left")
             .with_columns(pl.col("stays").fill_null(0),
                           (pl.col("bin") * width).round(6).alias("bin_low"),
@@ -369,6 +395,57 @@ def _overlap_bins(propensity: pl.DataFrame, bins: int) -> pl.DataFrame:
 def _programs(cohort: pl.DataFrame) -> list[str]:
     present = cohort.select(pl.col("enrolled_programs").explode().drop_nulls().unique().sort())
     return [PROGRAM_ALL, *present.to_series().to_list()]
+
+
+@dataclass(frozen=True)
+class _Sample:
+    """A cell estimated on a ScaleRule sample: its stays per arm, in the cell and in the sample."""
+
+    enrolled: int
+    enrolled_sampled: int
+    not_enrolled: int
+    not_enrolled_sampled: int
+
+    @classmethod
+    def of(cls, frame: pl.DataFrame, fit_frame: pl.DataFrame) -> _Sample:
+        n1, m1 = int(frame["_treated"].sum()), int(fit_frame["_treated"].sum())
+        return cls(n1, m1, frame.height - n1, fit_frame.height - m1)
+
+    @property
+    def rates(self) -> tuple[float, float]:
+        """(enrolled, not enrolled) sampling rates within the cell: the weights are their inverses."""
+        return (self.enrolled_sampled / self.enrolled if self.enrolled else 1.0,
+                self.not_enrolled_sampled / self.not_enrolled if self.not_enrolled else 1.0)
+
+    def note(self, rule: ScaleRule) -> str:
+        return (f"estimated on a random sample of {self.enrolled_sampled + self.not_enrolled_sampled:,} of the "
+                f"{self.enrolled + self.not_enrolled:,} stays ({self.enrolled_sampled:,} of {self.enrolled:,} enrolled, "
+                f"{self.not_enrolled_sampled:,} of {self.not_enrolled:,} not enrolled; the comparison holds more than "
+                f"{rule.max_stays:,} stays), each weighted back by its arm's sampling rate, {rule.folds} "
+                "cross-fitting folds")
+
+
+@dataclass(frozen=True)
+class _Cell:
+    program: str
+    spec: OutcomeSpec
+    frame: pl.DataFrame  # the comparison's stays with the outcome observed (naive, pre/post, cell sizes)
+    fit_frame: pl.DataFrame  # the stays the adjusted estimate is fitted on: frame, or its ScaleRule sample
+    key: tuple  # (program, weight column, rows): cells with equal keys share the propensity
+    sample: _Sample | None
+
+
+def _sample_arms(arms: pl.DataFrame, rule: ScaleRule) -> pl.DataFrame:
+    """``arms`` itself, or its ScaleRule sample (stays in cohort order) when it holds more than
+    ``rule.max_stays`` stays."""
+    if rule.max_stays is None or arms.height <= rule.max_stays:
+        return arms
+    rows, _ = arm_sample(arms["_treated"].to_numpy(), rule.max_stays, rule.max_treated_share, rule.seed)
+    return arms[rows]
+
+
+def _nuisance_config(config: ProgramEffectConfig, sample: _Sample | None) -> NuisanceConfig:
+    return config.nuisance if sample is None else replace(config.nuisance, folds=config.scale.folds)
 
 
 def estimate_program_effects(
@@ -391,41 +468,47 @@ def estimate_program_effects(
         rows.append(_row(as_of, OUTCOMES[PRE_POST_OUTCOME], PROGRAM_ALL, "pre_post", status="not_estimable",
                          note=why, n_treated=0))
         return _tables(rows, balance, propensity, config)
-    cells = []
+    cells: list[_Cell] = []
     for program in _programs(eligible):
         arms = _arms(cohort, program, config.new_users_only)
+        fit_arms = _sample_arms(arms, config.scale)
         for spec in OUTCOMES.values():
             keep = pl.col(spec.name).is_not_null()
             if spec.exposure:
                 keep = keep & (pl.col(spec.exposure) > 0)
-            kept = arms.select(keep.alias("keep")).to_series().to_numpy()
+            frame, fit_frame = arms.filter(keep), fit_arms.filter(keep)
+            sample = None if fit_arms is arms else _Sample.of(frame, fit_frame)
+            kept = fit_arms.select(keep.alias("keep")).to_series().to_numpy()
             # the propensity depends on the rows, their weights and the folds (which follow from
             # the rows), not on the outcome: cells of a program with the same rows and weight share it
-            cells.append((program, spec, arms.filter(keep), (program, spec.exposure, kept.tobytes())))
-    fitted_keys = {}
-    for program, spec, frame, key in cells:
-        if key not in fitted_keys and _aipw_unfit_row(as_of, spec, program, frame, config) is None:
-            fitted_keys[key] = (spec, frame)
+            cells.append(_Cell(program, spec, frame, fit_frame, (program, spec.exposure, kept.tobytes()), sample))
+    to_fit: dict[tuple, _Cell] = {}
+    for cell in cells:
+        if cell.key not in to_fit and _aipw_unfit_row(as_of, cell.spec, cell.program, cell.frame, config) is None:
+            to_fit[cell.key] = cell
 
-    def fit_propensity(item):
-        spec, frame = item
-        x, _ = confounder_matrix(frame)
-        treated = frame["_treated"].to_numpy()
-        folds = grouped_folds(frame["person_id"].to_numpy(), treated, config.nuisance.folds, config.nuisance.seed)
-        weight = frame[spec.exposure].to_numpy().astype(float) if spec.exposure else None
-        return cross_fitted_propensity(x, treated, weight, folds, config.nuisance)
+    def fit_propensity(cell: _Cell) -> np.ndarray:
+        x, _ = confounder_matrix(cell.fit_frame)
+        treated = cell.fit_frame["_treated"].to_numpy()
+        nuisance = _nuisance_config(config, cell.sample)
+        folds = grouped_folds(cell.fit_frame["person_id"].to_numpy(), treated, nuisance.folds, nuisance.seed)
+        weight = cell.fit_frame[cell.spec.exposure].to_numpy().astype(float) if cell.spec.exposure else None
+        return cross_fitted_propensity(x, treated, weight, folds, nuisance)
 
-    def adjusted(cell):
-        program, spec, frame, key = cell
-        x, names = confounder_matrix(frame)
-        return _aipw_row(as_of, spec, program, frame, x, names, config, shared.get(key))
+    def adjusted(cell: _Cell) -> tuple[dict, AttResult | None]:
+        if (unfit := _aipw_unfit_row(as_of, cell.spec, cell.program, cell.frame, config)) is not None:
+            return unfit, None
+        x, names = confounder_matrix(cell.fit_frame)
+        return _aipw_row(as_of, cell.spec, cell.program, cell.fit_frame, x, names, config, shared.get(cell.key),
+                         cell.sample)
 
     # cells are independent and LightGBM releases the GIL while it trains: n_jobs fits at once,
     # first the distinct propensities, then each cell's outcome model
     with quiet_reshaping(), ThreadPoolExecutor(max_workers=max(1, config.n_jobs)) as pool:
-        shared = dict(zip(fitted_keys, pool.map(fit_propensity, fitted_keys.values()), strict=True))
+        shared = dict(zip(to_fit, pool.map(fit_propensity, to_fit.values()), strict=True))
         fitted = list(pool.map(adjusted, cells))
-    for (program, spec, frame, _), (row, result) in zip(cells, fitted, strict=True):
+    for cell, (row, result) in zip(cells, fitted, strict=True):
+        program, spec, frame = cell.program, cell.spec, cell.frame
         rows.append(row)
         rows.append(_naive_row(as_of, spec, program, frame, config))
         if spec.name == PRE_POST_OUTCOME:
@@ -434,10 +517,14 @@ def estimate_program_effects(
             balance.append(result.balance.with_columns(pl.lit(spec.name).alias("outcome"),
                                                        pl.lit(program).alias("program")))
             if spec.name == "readmit_30d":
-                propensity.append(frame.select(
+                sampling_weight = (pl.lit(1.0) if cell.sample is None else
+                                   pl.when(pl.col("_treated") == 1).then(1 / cell.sample.rates[0])
+                                   .otherwise(1 / cell.sample.rates[1]))
+                propensity.append(cell.fit_frame.select(
                     "stay_id", "person_id", "discharge_date", pl.lit(program).alias("program"),
                     pl.col("_treated").alias("enrolled_flag"), pl.Series("propensity", result.propensity),
-                    pl.Series("in_estimate_flag", result.kept.astype(np.int32))))
+                    pl.Series("in_estimate_flag", result.kept.astype(np.int32)),
+                    sampling_weight.alias("sampling_weight")))
     return _tables(rows, balance, propensity, config)
 
 
