@@ -173,13 +173,15 @@ class ProgramEffectConfig:
 
 @dataclass
 class ProgramEffectTables:
-    """The three marts tables, plus each program's readmit_30d propensities (for benchmarks)."""
+    """The three marts tables, plus each program's readmit_30d propensities and the cohort they came
+    from (for benchmarks, which would otherwise build the cohort a second time)."""
 
     effects: pl.DataFrame
     balance: pl.DataFrame
     overlap: pl.DataFrame
     propensity: pl.DataFrame
     counts: dict[str, int] = field(default_factory=dict)
+    cohort: pl.DataFrame = field(default_factory=pl.DataFrame)
 
 
 def build_program_effect_cohort(con: duckdb.DuckDBPyConnection, as_of: dt.date, grace_days: int = 7) -> pl.DataFrame:
@@ -507,8 +509,10 @@ def estimate_program_effects(
     with quiet_reshaping(), ThreadPoolExecutor(max_workers=max(1, config.n_jobs)) as pool:
         shared = dict(zip(to_fit, pool.map(fit_propensity, to_fit.values()), strict=True))
         fitted = list(pool.map(adjusted, cells))
+    sampled_cells = 0
     for cell, (row, result) in zip(cells, fitted, strict=True):
         program, spec, frame = cell.program, cell.spec, cell.frame
+        sampled_cells += int(result is not None and cell.sample is not None)
         rows.append(row)
         rows.append(_naive_row(as_of, spec, program, frame, config))
         if spec.name == PRE_POST_OUTCOME:
@@ -525,7 +529,9 @@ def estimate_program_effects(
                     pl.col("_treated").alias("enrolled_flag"), pl.Series("propensity", result.propensity),
                     pl.Series("in_estimate_flag", result.kept.astype(np.int32)),
                     sampling_weight.alias("sampling_weight")))
-    return _tables(rows, balance, propensity, config)
+    tables = _tables(rows, balance, propensity, config)
+    tables.counts["sampled_cells"] = sampled_cells  # adjusted estimates fitted on a ScaleRule sample
+    return tables
 
 
 def _tables(rows, balance, propensity, config: ProgramEffectConfig) -> ProgramEffectTables:
@@ -612,7 +618,9 @@ def build_program_effect(
         "eligible_stays": eligible.height,
         "enrolled_stays": int(eligible["enrolled_flag"].sum() or 0),
         "lottery_band_rows": band.height,
+        **tables.counts,
     }
+    tables.cohort = cohort
     return tables
 
 
