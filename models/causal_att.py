@@ -1,10 +1,13 @@
 """The average effect of a binary treatment on the treated (ATT), and what is printed beside it.
 
-``estimate_att`` is doubly robust with cross-fitting. EconML's ``DRLearner`` fits the two nuisance
-models (LightGBM propensity and outcome models) over folds we hand it: folds hold whole members
-(a member's stays never sit on both sides of a split) and are stratified by arm. The ATT is then
-the mean of the doubly robust ATT score (the "ATTE" score of Chernozhukov et al., Econometrics
-Journal 2018, section 5.1) on the out-of-fold predictions of those fold models::
+``estimate_att`` is doubly robust with cross-fitting. The two nuisance models (LightGBM propensity
+and outcome models) are fitted per fold the way EconML's ``DRLearner`` fits them (a test holds the
+predictions equal bit for bit), but directly: DRLearner also fits a final stage and makes 21
+predictions per cell where the ATT uses 6, and it cannot reuse a propensity that several outcomes
+share. Folds hold whole members (a member's stays never sit on both sides of a split) and are
+stratified by arm. The ATT is then the mean of the doubly robust ATT score (the "ATTE" score of
+Chernozhukov et al., Econometrics Journal 2018, section 5.1) on the out-of-fold predictions of
+those fold models::
 
     theta = sum_i w_i [T_i (Y_i - m0_i) - (1 - T_i) e_i / (1 - e_i) (Y_i - m0_i)] / sum_i w_i T_i
 
@@ -23,10 +26,14 @@ left, or when the weighted controls are worth fewer than ``OverlapRule.min_contr
 low propensity is no problem for the ATT (such treated stays have many comparable controls), so no
 lower trim applies.
 
+A large comparison may be estimated on an arm-stratified random sample (``arm_sample``) with its
+sampling weights carried through the score, the influence function and the propensity
+(``estimate_att(sampling_rate=...)``; models.program_effect.ScaleRule says when).
+
 Also here: covariate balance (standardised mean differences before and after weighting), the
 naive difference with a Newcombe (binary) or Wald (rates) interval, the pre/post change of rates,
 a stratified randomised difference (Welch), and the E-value (VanderWeele and Ding, Ann Intern Med
-2017;167:268-74). Plain numpy/polars; nothing here reads a warehouse.
+2017;167:268-74). Plain numpy/polars/LightGBM; nothing here reads a warehouse.
 """
 
 from __future__ import annotations

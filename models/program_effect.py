@@ -144,9 +144,9 @@ class ScaleRule:
     inverse sampling rate (models.causal_att.estimate_att), and the nuisance models are
     cross-fitted over ``folds`` folds. Below it nothing changes. At 100,000 generated members the
     largest comparison holds about 25,000-29,000 stays, at 200,000 about 53,000, at 1,000,000 about
-    265,000; the nuisance fits cost time in proportion to the stays, so this bounds the estimate's
-    time whatever the membership. ``max_stays`` None: never sample. The naive and pre/post rows
-    always use every stay."""
+    265,000 (extrapolated); the nuisance fits cost time in proportion to the stays, so this bounds
+    the estimate's time whatever the membership. ``max_stays`` None: never sample. The naive and
+    pre/post rows always use every stay."""
 
     max_stays: int | None = 40_000
     max_treated_share: float = 1 / 3
