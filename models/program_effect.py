@@ -254,14 +254,6 @@ def eligible_stays(cohort: pl.DataFrame, new_users_only: bool = True) -> pl.Data
     return cohort.filter(keep)
 
 
-def _arms(cohort: pl.DataFrame, program: str, new_users_only: bool = True) -> pl.DataFrame:
-    """Eligible stays of the comparison for ``program``: enrolled in it (treated) or in no program."""
-    eligible = eligible_stays(cohort, new_users_only)
-    treated = (pl.col("enrolled_flag") == 1) if program == PROGRAM_ALL else pl.col("enrolled_programs").list.contains(program)
-    return eligible.with_columns(treated.cast(pl.Int32).alias("_treated")).filter(
-        (pl.col("_treated") == 1) | (pl.col("enrolled_flag") == 0))
-
-
 def _aipw_unfit_row(as_of, spec, program, frame, config: ProgramEffectConfig) -> dict | None:
     """The row of a cell that is not fitted (an arm missing, a small cell, a constant outcome); None
     when the cell is fitted."""
@@ -409,9 +401,9 @@ class _Sample:
     not_enrolled_sampled: int
 
     @classmethod
-    def of(cls, frame: pl.DataFrame, fit_frame: pl.DataFrame) -> _Sample:
-        n1, m1 = int(frame["_treated"].sum()), int(fit_frame["_treated"].sum())
-        return cls(n1, m1, frame.height - n1, fit_frame.height - m1)
+    def of(cls, treated: np.ndarray, rows: np.ndarray, fit_rows: np.ndarray) -> _Sample:
+        n1, m1 = int(treated[rows].sum()), int(treated[fit_rows].sum())
+        return cls(n1, m1, rows.size - n1, fit_rows.size - m1)
 
     @property
     def rates(self) -> tuple[float, float]:
@@ -429,21 +421,27 @@ class _Sample:
 
 @dataclass(frozen=True)
 class _Cell:
+    """One (program, outcome) cell, as rows of the eligible stays rather than frames: 48 frames of a
+    1M-member comparison (265,000 stays x 70 columns each) would hold about 7 GB at once."""
+
     program: str
     spec: OutcomeSpec
-    frame: pl.DataFrame  # the comparison's stays with the outcome observed (naive, pre/post, cell sizes)
-    fit_frame: pl.DataFrame  # the stays the adjusted estimate is fitted on: frame, or its ScaleRule sample
-    key: tuple  # (program, weight column, rows): cells with equal keys share the propensity
+    treated: np.ndarray  # per eligible stay: 1 when enrolled in the program
+    rows: np.ndarray  # the comparison's stays with the outcome observed (naive, pre/post, cell sizes)
+    fit_rows: np.ndarray  # the stays the adjusted estimate is fitted on: rows, or their ScaleRule sample
+    key: tuple  # (program, weight column, fit rows): cells with equal keys share the propensity
     sample: _Sample | None
 
 
-def _sample_arms(arms: pl.DataFrame, rule: ScaleRule) -> pl.DataFrame:
-    """``arms`` itself, or its ScaleRule sample (stays in cohort order) when it holds more than
-    ``rule.max_stays`` stays."""
-    if rule.max_stays is None or arms.height <= rule.max_stays:
-        return arms
-    rows, _ = arm_sample(arms["_treated"].to_numpy(), rule.max_stays, rule.max_treated_share, rule.seed)
-    return arms[rows]
+def _comparison_rows(treated: np.ndarray, enrolled: np.ndarray, rule: ScaleRule) -> tuple[np.ndarray, np.ndarray]:
+    """Rows (of the eligible stays) of a program's comparison, enrolled in it or in no program, and
+    the rows it is fitted on: the same, or their ScaleRule sample (in cohort order) when there are
+    more than ``rule.max_stays``."""
+    rows = np.flatnonzero((treated == 1) | (enrolled == 0))
+    if rule.max_stays is None or rows.size <= rule.max_stays:
+        return rows, rows
+    sampled, _ = arm_sample(treated[rows], rule.max_stays, rule.max_treated_share, rule.seed)
+    return rows, rows[sampled]
 
 
 def _nuisance_config(config: ProgramEffectConfig, sample: _Sample | None) -> NuisanceConfig:
@@ -470,39 +468,53 @@ def estimate_program_effects(
         rows.append(_row(as_of, OUTCOMES[PRE_POST_OUTCOME], PROGRAM_ALL, "pre_post", status="not_estimable",
                          note=why, n_treated=0))
         return _tables(rows, balance, propensity, config)
+    enrolled = eligible["enrolled_flag"].to_numpy()
+
+    def cell_frame(cell: _Cell, rows: np.ndarray, columns: list[str] | None = None) -> pl.DataFrame:
+        """The cell's stays ``rows`` (all columns, or ``columns``) with ``_treated``, built when needed."""
+        source = eligible if columns is None else eligible.select(columns)
+        return source[rows].with_columns(pl.Series("_treated", cell.treated[rows], dtype=pl.Int32))
+
     cells: list[_Cell] = []
     for program in _programs(eligible):
-        arms = _arms(cohort, program, config.new_users_only)
-        fit_arms = _sample_arms(arms, config.scale)
+        in_program = (pl.col("enrolled_flag") == 1) if program == PROGRAM_ALL else pl.col("enrolled_programs").list.contains(program)
+        treated = eligible.select(in_program.cast(pl.Int32)).to_series().to_numpy()
+        arm_rows, fit_arm_rows = _comparison_rows(treated, enrolled, config.scale)
         for spec in OUTCOMES.values():
             keep = pl.col(spec.name).is_not_null()
             if spec.exposure:
                 keep = keep & (pl.col(spec.exposure) > 0)
-            frame, fit_frame = arms.filter(keep), fit_arms.filter(keep)
-            sample = None if fit_arms is arms else _Sample.of(frame, fit_frame)
-            kept = fit_arms.select(keep.alias("keep")).to_series().to_numpy()
+            observed = eligible.select(keep.fill_null(False)).to_series().to_numpy()
+            cell_rows, fit_rows = arm_rows[observed[arm_rows]], fit_arm_rows[observed[fit_arm_rows]]
+            sample = None if fit_arm_rows is arm_rows else _Sample.of(treated, cell_rows, fit_rows)
             # the propensity depends on the rows, their weights and the folds (which follow from
             # the rows), not on the outcome: cells of a program with the same rows and weight share it
-            cells.append(_Cell(program, spec, frame, fit_frame, (program, spec.exposure, kept.tobytes()), sample))
+            cells.append(_Cell(program, spec, treated, cell_rows, fit_rows,
+                               (program, spec.exposure, fit_rows.tobytes()), sample))
+
+    def unfit_row(cell: _Cell) -> dict | None:
+        return _aipw_unfit_row(as_of, cell.spec, cell.program, cell_frame(cell, cell.rows, [cell.spec.name]), config)
+
     to_fit: dict[tuple, _Cell] = {}
     for cell in cells:
-        if cell.key not in to_fit and _aipw_unfit_row(as_of, cell.spec, cell.program, cell.frame, config) is None:
+        if cell.key not in to_fit and unfit_row(cell) is None:
             to_fit[cell.key] = cell
 
     def fit_propensity(cell: _Cell) -> np.ndarray:
-        x, _ = confounder_matrix(cell.fit_frame)
-        treated = cell.fit_frame["_treated"].to_numpy()
+        frame = cell_frame(cell, cell.fit_rows)
+        x, _ = confounder_matrix(frame)
+        treated = frame["_treated"].to_numpy()
         nuisance = _nuisance_config(config, cell.sample)
-        folds = grouped_folds(cell.fit_frame["person_id"].to_numpy(), treated, nuisance.folds, nuisance.seed)
-        weight = cell.fit_frame[cell.spec.exposure].to_numpy().astype(float) if cell.spec.exposure else None
+        folds = grouped_folds(frame["person_id"].to_numpy(), treated, nuisance.folds, nuisance.seed)
+        weight = frame[cell.spec.exposure].to_numpy().astype(float) if cell.spec.exposure else None
         return cross_fitted_propensity(x, treated, weight, folds, nuisance)
 
     def adjusted(cell: _Cell) -> tuple[dict, AttResult | None]:
-        if (unfit := _aipw_unfit_row(as_of, cell.spec, cell.program, cell.frame, config)) is not None:
+        if (unfit := unfit_row(cell)) is not None:
             return unfit, None
-        x, names = confounder_matrix(cell.fit_frame)
-        return _aipw_row(as_of, cell.spec, cell.program, cell.fit_frame, x, names, config, shared.get(cell.key),
-                         cell.sample)
+        frame = cell_frame(cell, cell.fit_rows)
+        x, names = confounder_matrix(frame)
+        return _aipw_row(as_of, cell.spec, cell.program, frame, x, names, config, shared.get(cell.key), cell.sample)
 
     # cells are independent and LightGBM releases the GIL while it trains: n_jobs fits at once,
     # first the distinct propensities, then each cell's outcome model
@@ -510,8 +522,11 @@ def estimate_program_effects(
         shared = dict(zip(to_fit, pool.map(fit_propensity, to_fit.values()), strict=True))
         fitted = list(pool.map(adjusted, cells))
     sampled_cells = 0
+    descriptive = ["person_id", PRE_POST_OUTCOME, "admissions_pre_6m", "member_months_6m", "member_months_pre_6m"]
     for cell, (row, result) in zip(cells, fitted, strict=True):
-        program, spec, frame = cell.program, cell.spec, cell.frame
+        program, spec = cell.program, cell.spec
+        frame = cell_frame(cell, cell.rows, list(dict.fromkeys(
+            [*descriptive, spec.name, *([spec.exposure] if spec.exposure else [])])))
         sampled_cells += int(result is not None and cell.sample is not None)
         rows.append(row)
         rows.append(_naive_row(as_of, spec, program, frame, config))
@@ -524,7 +539,7 @@ def estimate_program_effects(
                 sampling_weight = (pl.lit(1.0) if cell.sample is None else
                                    pl.when(pl.col("_treated") == 1).then(1 / cell.sample.rates[0])
                                    .otherwise(1 / cell.sample.rates[1]))
-                propensity.append(cell.fit_frame.select(
+                propensity.append(cell_frame(cell, cell.fit_rows, ["stay_id", "person_id", "discharge_date"]).select(
                     "stay_id", "person_id", "discharge_date", pl.lit(program).alias("program"),
                     pl.col("_treated").alias("enrolled_flag"), pl.Series("propensity", result.propensity),
                     pl.Series("in_estimate_flag", result.kept.astype(np.int32)),
