@@ -71,7 +71,7 @@ def _covers(row: dict, value: float) -> bool | None:
 def run_one(workdir: Path, members: int, seed: int, effect: float, selection: str, lottery: float) -> dict:
     import duckdb
 
-    from models.program_effect import build_program_effect, build_program_effect_cohort
+    from models.program_effect import build_program_effect
     from pipelines.resources import RiskstratSettings
     from synth.generator import generate
 
@@ -89,7 +89,7 @@ def run_one(workdir: Path, members: int, seed: int, effect: float, selection: st
         t0 = time.perf_counter()
         tables = build_program_effect(con, as_of)
         estimate_s = time.perf_counter() - t0
-        cohort = build_program_effect_cohort(con, as_of)
+    cohort = tables.cohort
     effects = tables.effects
     oracle = pl.read_csv(landing / "_oracle" / "cm_effect.csv", try_parse_dates=True)
     key = ["person_id", "discharge_date"]

@@ -15,7 +15,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from features.coverage import warehouse_month_coverage
+from features.coverage import cached_month_coverage
 from features.readmission import materialise_labels
 from features.sqlfiles import define_macros, ensure_schema, load_sql, naming, run_sql
 
@@ -269,7 +269,7 @@ def materialise_month_flags(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """Temp table ``_month_complete`` (month, month_complete_flag) from the warehouse's month coverage
     (``features.coverage``): the monthly KPI marts join it so a month whose claims still run out is
     flagged (0) rather than read as a drop. Returns the coverage."""
-    coverage = warehouse_month_coverage(con)
+    coverage = cached_month_coverage(con)
     flags = coverage.select(pl.col("month"), pl.col("month_complete_flag"))
     con.execute("CREATE OR REPLACE TEMP TABLE _month_complete AS SELECT * FROM flags")
     return coverage

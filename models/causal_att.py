@@ -1,10 +1,13 @@
 """The average effect of a binary treatment on the treated (ATT), and what is printed beside it.
 
-``estimate_att`` is doubly robust with cross-fitting. EconML's ``DRLearner`` fits the two nuisance
-models (LightGBM propensity and outcome models) over folds we hand it: folds hold whole members
-(a member's stays never sit on both sides of a split) and are stratified by arm. The ATT is then
-the mean of the doubly robust ATT score (the "ATTE" score of Chernozhukov et al., Econometrics
-Journal 2018, section 5.1) on the out-of-fold predictions of those fold models::
+``estimate_att`` is doubly robust with cross-fitting. The two nuisance models (LightGBM propensity
+and outcome models) are fitted per fold the way EconML's ``DRLearner`` fits them (a test holds the
+predictions equal bit for bit), but directly: DRLearner also fits a final stage and makes 21
+predictions per cell where the ATT uses 6, and it cannot reuse a propensity that several outcomes
+share. Folds hold whole members (a member's stays never sit on both sides of a split) and are
+stratified by arm. The ATT is then the mean of the doubly robust ATT score (the "ATTE" score of
+Chernozhukov et al., Econometrics Journal 2018, section 5.1) on the out-of-fold predictions of
+those fold models::
 
     theta = sum_i w_i [T_i (Y_i - m0_i) - (1 - T_i) e_i / (1 - e_i) (Y_i - m0_i)] / sum_i w_i T_i
 
@@ -23,10 +26,14 @@ left, or when the weighted controls are worth fewer than ``OverlapRule.min_contr
 low propensity is no problem for the ATT (such treated stays have many comparable controls), so no
 lower trim applies.
 
+A large comparison may be estimated on an arm-stratified random sample (``arm_sample``) with its
+sampling weights carried through the score, the influence function and the propensity
+(``estimate_att(sampling_rate=...)``; models.program_effect.ScaleRule says when).
+
 Also here: covariate balance (standardised mean differences before and after weighting), the
 naive difference with a Newcombe (binary) or Wald (rates) interval, the pre/post change of rates,
 a stratified randomised difference (Welch), and the E-value (VanderWeele and Ding, Ann Intern Med
-2017;167:268-74). Plain numpy/polars; nothing here reads a warehouse.
+2017;167:268-74). Plain numpy/polars/LightGBM; nothing here reads a warehouse.
 """
 
 from __future__ import annotations
@@ -208,33 +215,77 @@ def _nuisance_models(binary: bool, config: NuisanceConfig):
     return LGBMClassifier(**params), (LGBMClassifier(**params) if binary else LGBMRegressor(**params))
 
 
+def _fit_kwargs(weight: np.ndarray | None, rows: np.ndarray) -> dict:
+    return {} if weight is None else {"sample_weight": weight[rows]}
+
+
+def cross_fitted_propensity(
+    x: np.ndarray, treated: np.ndarray, weight: np.ndarray | None, folds: list[tuple[np.ndarray, np.ndarray]],
+    config: NuisanceConfig,
+) -> np.ndarray:
+    """Out-of-fold propensity ``e`` for every row: per fold, a LightGBM classifier of ``treated`` on
+    ``x`` fitted on the other folds (weighted by ``weight``) predicts the fold. It does not depend on
+    the outcome, so cells of one comparison whose rows and weights agree share it
+    (models.program_effect)."""
+    t = np.asarray(treated, dtype=np.int64)
+    e = np.empty(t.size)
+    for train, test in folds:
+        model, _ = _nuisance_models(True, config)
+        model.fit(x[train], t[train], **_fit_kwargs(weight, train))
+        e[test] = model.predict_proba(x[test])[:, 1]
+    return e
+
+
+def cross_fitted_untreated_outcome(
+    x: np.ndarray, treated: np.ndarray, y: np.ndarray, weight: np.ndarray | None,
+    folds: list[tuple[np.ndarray, np.ndarray]], binary: bool, config: NuisanceConfig,
+) -> np.ndarray:
+    """Out-of-fold ``m0``, the outcome expected without treatment, for every row: per fold, a
+    LightGBM model of ``y`` on ``[x, treated]`` fitted on the other folds (both arms, weighted by
+    ``weight``; a classifier for a binary outcome) predicts the fold at ``treated = 0``."""
+    inputs = np.hstack([x, np.asarray(treated, dtype=float).reshape(-1, 1)])
+    untreated = np.hstack([x, np.zeros((x.shape[0], 1))])
+    labels = np.asarray(y, dtype=np.int64) if binary else np.asarray(y, dtype=float)
+    m0 = np.empty(labels.size)
+    for train, test in folds:
+        _, model = _nuisance_models(binary, config)
+        model.fit(inputs[train], labels[train], **_fit_kwargs(weight, train))
+        m0[test] = model.predict_proba(untreated[test])[:, 1] if binary else model.predict(untreated[test])
+    return m0
+
+
 def cross_fitted_nuisances(
     x: np.ndarray, treated: np.ndarray, y: np.ndarray, weight: np.ndarray | None, groups: np.ndarray, binary: bool,
-    config: NuisanceConfig,
+    config: NuisanceConfig, propensity: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Out-of-fold propensity ``e`` and untreated outcome ``m0`` for every row, from the fold models
-    EconML's ``DRLearner`` fitted (LightGBM, missing values handled by LightGBM)."""
-    from econml.dr import DRLearner
-
+    """Out-of-fold propensity ``e`` and untreated outcome ``m0`` for every row over the member folds
+    of ``grouped_folds``: the same fold models, fitted on the same arrays, as EconML's ``DRLearner``
+    builds for the doubly robust learner (its outcome model sees ``[x, T]`` and is evaluated at
+    T = 0; a test holds the two to the same predictions), without its final stage and the
+    predictions the ATT does not use. ``propensity``: an out-of-fold ``e`` already fitted on these
+    rows, weights and folds (``cross_fitted_propensity``), reused instead of refitted."""
     folds = grouped_folds(groups, treated, config.folds, config.seed)
-    model_propensity, model_regression = _nuisance_models(binary, config)
-    learner = DRLearner(
-        model_propensity=model_propensity, model_regression=model_regression, discrete_outcome=binary,
-        cv=folds, random_state=config.seed, allow_missing=True,
-    )
-    with quiet_reshaping():
-        learner.fit(y, treated, X=None, W=x, sample_weight=weight)
-    e = np.empty(y.size)
-    m0 = np.empty(y.size)
-    untreated = np.zeros((y.size, 1))
-    for (_, test), propensity_model, outcome_model in zip(
-        folds, learner.models_propensity[0], learner.models_regression[0], strict=True
-    ):
-        # the outcome model was fitted on [W, T] with T one-hot for the treated arm: T = 0 is "untreated"
-        inputs = np.hstack([x[test], untreated[test]])
-        e[test] = propensity_model.predict_proba(x[test])[:, 1]
-        m0[test] = outcome_model.predict_proba(inputs)[:, 1] if binary else outcome_model.predict(inputs)
+    e = cross_fitted_propensity(x, treated, weight, folds, config) if propensity is None else propensity
+    m0 = cross_fitted_untreated_outcome(x, treated, y, weight, folds, binary, config)
     return e, m0
+
+
+def arm_sample(
+    treated: np.ndarray, max_rows: int, max_treated_share: float, seed: int
+) -> tuple[np.ndarray, tuple[float, float]]:
+    """A random sample of at most ``max_rows`` rows drawn within each arm (without replacement,
+    seeded): the treated whole up to ``max_treated_share`` of ``max_rows`` (more when the untreated
+    cannot fill the rest), the untreated filling the rest. Returns the sampled row indices in their
+    original order and the arms' sampling rates (q1 treated, q0 untreated) that
+    ``estimate_att(sampling_rate=...)`` weights back by."""
+    t = np.asarray(treated).astype(bool)
+    n1, n0 = int(t.sum()), int((~t).sum())
+    m1 = min(n1, max(int(max_rows * max_treated_share), max_rows - n0))
+    m0 = min(n0, max_rows - m1)
+    rng = np.random.default_rng(seed)
+    rows = np.concatenate([rng.choice(np.flatnonzero(t), m1, replace=False),
+                           rng.choice(np.flatnonzero(~t), m0, replace=False)])
+    return np.sort(rows), (m1 / n1 if n1 else 1.0, m0 / n0 if n0 else 1.0)
 
 
 def common_support(e: np.ndarray, treated: np.ndarray, high: float) -> np.ndarray:
@@ -259,15 +310,33 @@ def estimate_att(
     weight: np.ndarray | None = None,
     config: NuisanceConfig = NuisanceConfig(),
     rule: OverlapRule = OverlapRule(),
+    propensity: np.ndarray | None = None,
+    sampling_rate: tuple[float, float] | None = None,
 ) -> AttResult:
     """The doubly robust, cross-fitted ATT of ``treated`` (0/1) on ``y`` adjusting for ``x`` (rows x
     covariates, NaN allowed), with its diagnostics. ``groups``: the member of each row (folds and
     standard errors are by member). ``weight``: a unit weight per row (member-months for a rate);
-    None = 1. The caller checks cell sizes; this function needs both arms present."""
+    None = 1. ``propensity``: the out-of-fold propensity of these rows when already fitted
+    (``cross_fitted_propensity`` over the same folds and weights). The caller checks cell sizes;
+    this function needs both arms present.
+
+    ``sampling_rate`` = (q1, q0): the rows are a random sample of the treated at rate q1 and of the
+    untreated at rate q0 (``arm_sample``). Each row then carries the sampling weight 1/q of its arm
+    into the score, its influence function, the balance and the outcome SD; the propensity fitted on
+    the sample estimates the sample's odds, which are the population's times q1/q0 (Bayes' rule), so
+    it is turned back into the population's propensity (``AttResult.propensity``, the trim and the
+    overlap rule use it) before weighting. With q1 = 1 the weights cancel in the score: the
+    case-control estimate is the ordinary one on the sample."""
     t = np.asarray(treated, dtype=np.int64)
     y = np.asarray(y, dtype=float)
     w = np.ones(y.size) if weight is None else np.asarray(weight, dtype=float)
-    e, m0 = cross_fitted_nuisances(x, t, y, weight, groups, binary, config)
+    e, m0 = cross_fitted_nuisances(x, t, y, weight, groups, binary, config, propensity)
+    if sampling_rate is not None:
+        q1, q0 = sampling_rate
+        odds = e / (1 - e) * (q0 / q1)
+        e = odds / (1 + odds)
+        sampling_weight = np.where(t == 1, 1 / q1, 1 / q0)
+        w = w * sampling_weight  # unit weight x sampling weight
     n_treated, n_control = int(t.sum()), int((1 - t).sum())
     kept = common_support(e, t, rule.high)
     overlap_share = float(np.mean(kept[t == 1])) if n_treated else float("nan")
@@ -278,7 +347,11 @@ def estimate_att(
     after = np.zeros(y.size)  # trimmed stays weigh nothing after weighting
     after[kept] = np.where(tk == 1, wk, control_weight)
     balance = balance_table(x, names, t, w, after, rule.smd_threshold)
-    outcome_sd = float(np.std(y, ddof=1)) if y.size > 1 else float("nan")
+    if sampling_rate is None:
+        outcome_sd = float(np.std(y, ddof=1)) if y.size > 1 else float("nan")
+    else:  # the population's SD: each sampled row stands for 1/q stays
+        _, variance = _weighted_mean_var(y.reshape(-1, 1), sampling_weight)
+        outcome_sd = float(np.sqrt(variance[0]))
     result = AttResult(
         interval=None, overlap_share=overlap_share, control_ess=ess, n_treated=n_treated, n_control=n_control,
         n_trimmed=int((~kept).sum()), withheld=None, propensity=e, kept=kept, balance=balance, outcome_sd=outcome_sd,

@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import duckdb
 import numpy as np
@@ -40,8 +40,11 @@ from models.causal_att import (
     Interval,
     NuisanceConfig,
     OverlapRule,
+    arm_sample,
+    cross_fitted_propensity,
     e_values,
     estimate_att,
+    grouped_folds,
     naive_difference,
     quiet_reshaping,
     rate_change,
@@ -126,8 +129,29 @@ OVERLAP_SCHEMA: dict[str, pl.DataType] = {
 }
 PROPENSITY_SCHEMA: dict[str, pl.DataType] = {
     "stay_id": pl.String, "person_id": pl.String, "discharge_date": pl.Date, "program": pl.String,
-    "enrolled_flag": pl.Int32, "propensity": pl.Float64, "in_estimate_flag": pl.Int32,
+    "enrolled_flag": pl.Int32, "propensity": pl.Float64, "in_estimate_flag": pl.Int32, "sampling_weight": pl.Float64,
 }
+
+
+@dataclass(frozen=True)
+class ScaleRule:
+    """What changes when a program's comparison is large (docs/evaluation.md, "At scale").
+
+    A comparison (a program's eligible enrolled stays and the eligible stays enrolled in no program)
+    of more than ``max_stays`` stays is estimated on a random sample of ``max_stays`` of them, drawn
+    within each arm: the enrolled whole up to ``max_treated_share`` of the sample, the non-enrolled
+    filling the rest (a case-control sample); every sampled stay is weighted back by its arm's
+    inverse sampling rate (models.causal_att.estimate_att), and the nuisance models are
+    cross-fitted over ``folds`` folds. Below it nothing changes. At 100,000 generated members the
+    largest comparison holds about 25,000-29,000 stays, at 200,000 about 53,000, at 1,000,000 about
+    265,000 (extrapolated); the nuisance fits cost time in proportion to the stays, so this bounds
+    the estimate's time whatever the membership. ``max_stays`` None: never sample. The naive and
+    pre/post rows always use every stay."""
+
+    max_stays: int | None = 40_000
+    max_treated_share: float = 1 / 3
+    folds: int = 2
+    seed: int = 20_170_801
 
 
 @dataclass(frozen=True)
@@ -144,17 +168,20 @@ class ProgramEffectConfig:
     n_jobs: int = 2  # (outcome, program) cells estimated at once, each model on one thread
     nuisance: NuisanceConfig = field(default_factory=NuisanceConfig)
     overlap: OverlapRule = field(default_factory=OverlapRule)
+    scale: ScaleRule = field(default_factory=ScaleRule)
 
 
 @dataclass
 class ProgramEffectTables:
-    """The three marts tables, plus each program's readmit_30d propensities (for benchmarks)."""
+    """The three marts tables, plus each program's readmit_30d propensities and the cohort they came
+    from (for benchmarks, which would otherwise build the cohort a second time)."""
 
     effects: pl.DataFrame
     balance: pl.DataFrame
     overlap: pl.DataFrame
     propensity: pl.DataFrame
     counts: dict[str, int] = field(default_factory=dict)
+    cohort: pl.DataFrame = field(default_factory=pl.DataFrame)
 
 
 def build_program_effect_cohort(con: duckdb.DuckDBPyConnection, as_of: dt.date, grace_days: int = 7) -> pl.DataFrame:
@@ -227,38 +254,44 @@ def eligible_stays(cohort: pl.DataFrame, new_users_only: bool = True) -> pl.Data
     return cohort.filter(keep)
 
 
-def _arms(cohort: pl.DataFrame, program: str, new_users_only: bool = True) -> pl.DataFrame:
-    """Eligible stays of the comparison for ``program``: enrolled in it (treated) or in no program."""
-    eligible = eligible_stays(cohort, new_users_only)
-    treated = (pl.col("enrolled_flag") == 1) if program == PROGRAM_ALL else pl.col("enrolled_programs").list.contains(program)
-    return eligible.with_columns(treated.cast(pl.Int32).alias("_treated")).filter(
-        (pl.col("_treated") == 1) | (pl.col("enrolled_flag") == 0))
-
-
-def _aipw_row(as_of, spec, program, frame, x, names, config: ProgramEffectConfig) -> tuple[dict, AttResult | None]:
+def _aipw_unfit_row(as_of, spec, program, frame, config: ProgramEffectConfig) -> dict | None:
+    """The row of a cell that is not fitted (an arm missing, a small cell, a constant outcome); None
+    when the cell is fitted."""
     treated = frame["_treated"].to_numpy()
     n1, n0 = int(treated.sum()), int(treated.size - treated.sum())
     base = {"n_treated": n1, "n_control": n0}
     if n1 == 0 or n0 == 0:
         note = "no enrolled stays with this outcome observed" if n1 == 0 else "no non-enrolled stays to compare with"
-        return _row(as_of, spec, program, "aipw", status="not_estimable", note=note, **base), None
+        return _row(as_of, spec, program, "aipw", status="not_estimable", note=note, **base)
     if (small := _small_cell_note(n1, n0, config.min_treated)) is not None:
-        return _row(as_of, spec, program, "aipw", status="suppressed_small_cell", note=small, **base), None
-    y = frame[spec.name].to_numpy().astype(float)
+        return _row(as_of, spec, program, "aipw", status="suppressed_small_cell", note=small, **base)
+    y = frame[spec.name].to_numpy()
     if np.all(y == y[0]):
         return _row(as_of, spec, program, "aipw", status="not_estimable",
-                    note="the outcome is the same for every stay, so there is nothing to compare", **base), None
+                    note="the outcome is the same for every stay, so there is nothing to compare", **base)
+    return None
+
+
+def _aipw_row(as_of, spec, program, frame, x, names, config: ProgramEffectConfig,
+              propensity: np.ndarray | None = None, sample: _Sample | None = None) -> tuple[dict, AttResult | None]:
+    if (unfit := _aipw_unfit_row(as_of, spec, program, frame, config)) is not None:
+        return unfit, None
+    treated = frame["_treated"].to_numpy()
+    base = {"n_treated": int(treated.sum()), "n_control": int(treated.size - treated.sum())}
+    y = frame[spec.name].to_numpy().astype(float)
     weight = frame[spec.exposure].to_numpy().astype(float) if spec.exposure else None
     result = estimate_att(x, names, treated, y, frame["person_id"].to_numpy(), binary=spec.kind == "binary",
-                          weight=weight, config=config.nuisance, rule=config.overlap)
+                          weight=weight, config=_nuisance_config(config, sample), rule=config.overlap,
+                          propensity=propensity, sampling_rate=None if sample is None else sample.rates)
     diagnostics = {
         "overlap_share": result.overlap_share,
         "max_smd_before": _max_abs(result.balance["smd_before"]),
         "max_smd_after": _max_abs(result.balance["smd_after"]),
     }
+    sampled = [] if sample is None else [sample.note(config.scale)]
     if result.interval is None:
-        return _row(as_of, spec, program, "aipw", status="withheld_no_overlap", note=result.withheld,
-                    **base, **diagnostics), result
+        return _row(as_of, spec, program, "aipw", status="withheld_no_overlap",
+                    note="; ".join([result.withheld, *sampled]), **base, **diagnostics), result
     interval = result.interval
     if interval.n_treated < config.min_treated:
         return _row(as_of, spec, program, "aipw", status="suppressed_small_cell", **base, **diagnostics,
@@ -266,7 +299,7 @@ def _aipw_row(as_of, spec, program, frame, x, names, config: ProgramEffectConfig
                          "non-enrolled stays are set aside; suppressed"), result
     e, e_ci = e_values(interval, spec.kind, result.outcome_sd)
     imbalanced = result.balance.filter(pl.col("imbalanced_flag") == 1)["covariate"].to_list()
-    parts = [f"adjusted for {len(names)} factors known at discharge"]
+    parts = [f"adjusted for {len(names)} factors known at discharge", *sampled]
     if result.n_trimmed:
         parts.append(f"{result.n_trimmed} stays with a propensity above {config.overlap.high} left out (no comparable "
                      "non-enrolled stays)")
@@ -343,7 +376,8 @@ def _overlap_bins(propensity: pl.DataFrame, bins: int) -> pl.DataFrame:
               .with_columns((pl.col("propensity") / width).floor().clip(0, bins - 1).cast(pl.Int64).alias("bin"),
                             pl.when(pl.col("enrolled_flag") == 1).then(pl.lit("enrolled"))
                             .otherwise(pl.lit("not_enrolled")).alias("arm"))
-              .group_by("program", "arm", "bin").agg(pl.len().cast(pl.Int64).alias("stays")))
+              # a sampled stay stands for 1/rate stays of its arm (ScaleRule)
+              .group_by("program", "arm", "bin").agg(pl.col("sampling_weight").sum().round().cast(pl.Int64).alias("stays")))
     return (grid.join(counts, on=["program", "arm", "bin"], how="left")
             .with_columns(pl.col("stays").fill_null(0),
                           (pl.col("bin") * width).round(6).alias("bin_low"),
@@ -355,6 +389,63 @@ def _overlap_bins(propensity: pl.DataFrame, bins: int) -> pl.DataFrame:
 def _programs(cohort: pl.DataFrame) -> list[str]:
     present = cohort.select(pl.col("enrolled_programs").explode().drop_nulls().unique().sort())
     return [PROGRAM_ALL, *present.to_series().to_list()]
+
+
+@dataclass(frozen=True)
+class _Sample:
+    """A cell estimated on a ScaleRule sample: its stays per arm, in the cell and in the sample."""
+
+    enrolled: int
+    enrolled_sampled: int
+    not_enrolled: int
+    not_enrolled_sampled: int
+
+    @classmethod
+    def of(cls, treated: np.ndarray, rows: np.ndarray, fit_rows: np.ndarray) -> _Sample:
+        n1, m1 = int(treated[rows].sum()), int(treated[fit_rows].sum())
+        return cls(n1, m1, rows.size - n1, fit_rows.size - m1)
+
+    @property
+    def rates(self) -> tuple[float, float]:
+        """(enrolled, not enrolled) sampling rates within the cell: the weights are their inverses."""
+        return (self.enrolled_sampled / self.enrolled if self.enrolled else 1.0,
+                self.not_enrolled_sampled / self.not_enrolled if self.not_enrolled else 1.0)
+
+    def note(self, rule: ScaleRule) -> str:
+        return (f"estimated on a random sample of {self.enrolled_sampled + self.not_enrolled_sampled:,} of the "
+                f"{self.enrolled + self.not_enrolled:,} stays ({self.enrolled_sampled:,} of {self.enrolled:,} enrolled, "
+                f"{self.not_enrolled_sampled:,} of {self.not_enrolled:,} not enrolled; the comparison holds more than "
+                f"{rule.max_stays:,} stays), each weighted back by its arm's sampling rate, {rule.folds} "
+                "cross-fitting folds")
+
+
+@dataclass(frozen=True)
+class _Cell:
+    """One (program, outcome) cell, as rows of the eligible stays rather than frames: 48 frames of a
+    1M-member comparison (265,000 stays x 70 columns each) would hold about 7 GB at once."""
+
+    program: str
+    spec: OutcomeSpec
+    treated: np.ndarray  # per eligible stay: 1 when enrolled in the program
+    rows: np.ndarray  # the comparison's stays with the outcome observed (naive, pre/post, cell sizes)
+    fit_rows: np.ndarray  # the stays the adjusted estimate is fitted on: rows, or their ScaleRule sample
+    key: tuple  # (program, weight column, fit rows): cells with equal keys share the propensity
+    sample: _Sample | None
+
+
+def _comparison_rows(treated: np.ndarray, enrolled: np.ndarray, rule: ScaleRule) -> tuple[np.ndarray, np.ndarray]:
+    """Rows (of the eligible stays) of a program's comparison, enrolled in it or in no program, and
+    the rows it is fitted on: the same, or their ScaleRule sample (in cohort order) when there are
+    more than ``rule.max_stays``."""
+    rows = np.flatnonzero((treated == 1) | (enrolled == 0))
+    if rule.max_stays is None or rows.size <= rule.max_stays:
+        return rows, rows
+    sampled, _ = arm_sample(treated[rows], rule.max_stays, rule.max_treated_share, rule.seed)
+    return rows, rows[sampled]
+
+
+def _nuisance_config(config: ProgramEffectConfig, sample: _Sample | None) -> NuisanceConfig:
+    return config.nuisance if sample is None else replace(config.nuisance, folds=config.scale.folds)
 
 
 def estimate_program_effects(
@@ -377,24 +468,66 @@ def estimate_program_effects(
         rows.append(_row(as_of, OUTCOMES[PRE_POST_OUTCOME], PROGRAM_ALL, "pre_post", status="not_estimable",
                          note=why, n_treated=0))
         return _tables(rows, balance, propensity, config)
-    cells = []
+    enrolled = eligible["enrolled_flag"].to_numpy()
+
+    def cell_frame(cell: _Cell, rows: np.ndarray, columns: list[str] | None = None) -> pl.DataFrame:
+        """The cell's stays ``rows`` (all columns, or ``columns``) with ``_treated``, built when needed."""
+        source = eligible if columns is None else eligible.select(columns)
+        return source[rows].with_columns(pl.Series("_treated", cell.treated[rows], dtype=pl.Int32))
+
+    cells: list[_Cell] = []
     for program in _programs(eligible):
-        arms = _arms(cohort, program, config.new_users_only)
+        in_program = (pl.col("enrolled_flag") == 1) if program == PROGRAM_ALL else pl.col("enrolled_programs").list.contains(program)
+        treated = eligible.select(in_program.cast(pl.Int32)).to_series().to_numpy()
+        arm_rows, fit_arm_rows = _comparison_rows(treated, enrolled, config.scale)
         for spec in OUTCOMES.values():
-            frame = arms.filter(pl.col(spec.name).is_not_null())
+            keep = pl.col(spec.name).is_not_null()
             if spec.exposure:
-                frame = frame.filter(pl.col(spec.exposure) > 0)
-            cells.append((program, spec, frame))
+                keep = keep & (pl.col(spec.exposure) > 0)
+            observed = eligible.select(keep.fill_null(False)).to_series().to_numpy()
+            cell_rows, fit_rows = arm_rows[observed[arm_rows]], fit_arm_rows[observed[fit_arm_rows]]
+            sample = None if fit_arm_rows is arm_rows else _Sample.of(treated, cell_rows, fit_rows)
+            # the propensity depends on the rows, their weights and the folds (which follow from
+            # the rows), not on the outcome: cells of a program with the same rows and weight share it
+            cells.append(_Cell(program, spec, treated, cell_rows, fit_rows,
+                               (program, spec.exposure, fit_rows.tobytes()), sample))
 
-    def adjusted(cell):
-        program, spec, frame = cell
+    def unfit_row(cell: _Cell) -> dict | None:
+        return _aipw_unfit_row(as_of, cell.spec, cell.program, cell_frame(cell, cell.rows, [cell.spec.name]), config)
+
+    to_fit: dict[tuple, _Cell] = {}
+    for cell in cells:
+        if cell.key not in to_fit and unfit_row(cell) is None:
+            to_fit[cell.key] = cell
+
+    def fit_propensity(cell: _Cell) -> np.ndarray:
+        frame = cell_frame(cell, cell.fit_rows)
+        x, _ = confounder_matrix(frame)
+        treated = frame["_treated"].to_numpy()
+        nuisance = _nuisance_config(config, cell.sample)
+        folds = grouped_folds(frame["person_id"].to_numpy(), treated, nuisance.folds, nuisance.seed)
+        weight = frame[cell.spec.exposure].to_numpy().astype(float) if cell.spec.exposure else None
+        return cross_fitted_propensity(x, treated, weight, folds, nuisance)
+
+    def adjusted(cell: _Cell) -> tuple[dict, AttResult | None]:
+        if (unfit := unfit_row(cell)) is not None:
+            return unfit, None
+        frame = cell_frame(cell, cell.fit_rows)
         x, names = confounder_matrix(frame)
-        return _aipw_row(as_of, spec, program, frame, x, names, config)
+        return _aipw_row(as_of, cell.spec, cell.program, frame, x, names, config, shared.get(cell.key), cell.sample)
 
-    # cells are independent and LightGBM releases the GIL while it trains: n_jobs cells at once
+    # cells are independent and LightGBM releases the GIL while it trains: n_jobs fits at once,
+    # first the distinct propensities, then each cell's outcome model
     with quiet_reshaping(), ThreadPoolExecutor(max_workers=max(1, config.n_jobs)) as pool:
+        shared = dict(zip(to_fit, pool.map(fit_propensity, to_fit.values()), strict=True))
         fitted = list(pool.map(adjusted, cells))
-    for (program, spec, frame), (row, result) in zip(cells, fitted, strict=True):
+    sampled_cells = 0
+    descriptive = ["person_id", PRE_POST_OUTCOME, "admissions_pre_6m", "member_months_6m", "member_months_pre_6m"]
+    for cell, (row, result) in zip(cells, fitted, strict=True):
+        program, spec = cell.program, cell.spec
+        frame = cell_frame(cell, cell.rows, list(dict.fromkeys(
+            [*descriptive, spec.name, *([spec.exposure] if spec.exposure else [])])))
+        sampled_cells += int(result is not None and cell.sample is not None)
         rows.append(row)
         rows.append(_naive_row(as_of, spec, program, frame, config))
         if spec.name == PRE_POST_OUTCOME:
@@ -403,11 +536,17 @@ def estimate_program_effects(
             balance.append(result.balance.with_columns(pl.lit(spec.name).alias("outcome"),
                                                        pl.lit(program).alias("program")))
             if spec.name == "readmit_30d":
-                propensity.append(frame.select(
+                sampling_weight = (pl.lit(1.0) if cell.sample is None else
+                                   pl.when(pl.col("_treated") == 1).then(1 / cell.sample.rates[0])
+                                   .otherwise(1 / cell.sample.rates[1]))
+                propensity.append(cell_frame(cell, cell.fit_rows, ["stay_id", "person_id", "discharge_date"]).select(
                     "stay_id", "person_id", "discharge_date", pl.lit(program).alias("program"),
                     pl.col("_treated").alias("enrolled_flag"), pl.Series("propensity", result.propensity),
-                    pl.Series("in_estimate_flag", result.kept.astype(np.int32))))
-    return _tables(rows, balance, propensity, config)
+                    pl.Series("in_estimate_flag", result.kept.astype(np.int32)),
+                    sampling_weight.alias("sampling_weight")))
+    tables = _tables(rows, balance, propensity, config)
+    tables.counts["sampled_cells"] = sampled_cells  # adjusted estimates fitted on a ScaleRule sample
+    return tables
 
 
 def _tables(rows, balance, propensity, config: ProgramEffectConfig) -> ProgramEffectTables:
@@ -494,7 +633,9 @@ def build_program_effect(
         "eligible_stays": eligible.height,
         "enrolled_stays": int(eligible["enrolled_flag"].sum() or 0),
         "lottery_band_rows": band.height,
+        **tables.counts,
     }
+    tables.cohort = cohort
     return tables
 
 

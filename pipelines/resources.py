@@ -14,7 +14,7 @@ import dagster as dg
 import duckdb
 
 from data_contracts.errors import RiskstratDataError
-from features.coverage import decide_as_of, warehouse_month_coverage
+from features.coverage import cached_month_coverage, decide_as_of
 
 DUCKDB_POOL = "duckdb"
 # DuckDB's guidance for join- and aggregate-heavy work is 1-4 GB per thread: each thread keeps its
@@ -113,10 +113,11 @@ class RiskstratSettings(dg.ConfigurableResource):
     def resolve_as_of(self, con: duckdb.DuckDBPyConnection) -> date:
         """The configured as-of date, else the default of ``features.coverage.decide_as_of``: the day
         after the last month complete in both claims and eligibility (trailing run-out months left
-        out), never past the last day anybody is enrolled."""
+        out), never past the last day anybody is enrolled. The coverage behind it is computed once per
+        state of the raw tables (``features.coverage.cached_month_coverage``), not once per asset."""
         if self.as_of:
             return date.fromisoformat(self.as_of)
-        decision = decide_as_of(warehouse_month_coverage(con))
+        decision = decide_as_of(cached_month_coverage(con))
         if decision.as_of is None:
             raise RiskstratDataError(
                 "cannot derive an as-of date: no month has both claim lines (raw.medical_claim, else raw.encounter) "

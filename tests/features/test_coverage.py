@@ -8,9 +8,17 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from data_contracts.errors import RiskstratDataError
-from features.coverage import CLAIM_COLUMNS, decide_as_of, default_as_of, month_coverage
+from features.coverage import (
+    CLAIM_COLUMNS,
+    cached_month_coverage,
+    decide_as_of,
+    default_as_of,
+    month_coverage,
+    warehouse_month_coverage,
+)
 from features.member import no_enrolled_member_error
 from synth.generator import generate
 
@@ -112,3 +120,55 @@ def test_enrolment_ends_at_death_so_the_as_of_is_a_day_a_living_member_is_enroll
                 "10.0 AS paid_amount FROM range(DATE '2024-01-05', DATE '2024-12-20', INTERVAL 7 DAY) r(d)")
     decision = decide_as_of(month_coverage(con, "claims", "elig"))
     assert decision.as_of == dt.date(2024, 6, 15) and decision.held_to_enrolment
+
+
+def _warehouse(landing: Path, path: Path) -> duckdb.DuckDBPyConnection:
+    """raw.medical_claim and raw.eligibility loaded from the generated landing files, in a DuckDB file."""
+    con = duckdb.connect(str(path))
+    con.execute("CREATE SCHEMA raw")
+    con.execute(f"CREATE TABLE raw.medical_claim AS SELECT * FROM read_csv('{landing}/medical_claim/*.csv', union_by_name = true)")
+    con.execute(f"CREATE TABLE raw.eligibility AS SELECT * FROM read_csv('{landing}/eligibility.csv')")
+    return con
+
+
+def _tamper_last_month(con: duckdb.DuckDBPyConnection) -> None:
+    """Mark the stored coverage's last month as running out: only a caller that reads the store sees it."""
+    con.execute("UPDATE audit.month_coverage_cache SET month_status = 'running_out', month_complete_flag = 0 "
+                "WHERE month = (SELECT max(month) FROM audit.month_coverage_cache)")
+
+
+def _default_as_of(con: duckdb.DuckDBPyConnection) -> dt.date | None:
+    return decide_as_of(cached_month_coverage(con)).as_of
+
+
+def test_the_stored_coverage_is_reused_while_the_raw_tables_are_unchanged(landing: Path, tmp_path: Path) -> None:
+    con = _warehouse(landing, tmp_path / "warehouse.duckdb")
+    # the first call computes and stores the same coverage (paid sums to float rounding: DuckDB adds in parallel)
+    assert_frame_equal(cached_month_coverage(con), warehouse_month_coverage(con), rtol=1e-9)
+    assert _default_as_of(con) == dt.date(2025, 2, 1)
+    _tamper_last_month(con)
+    # nothing loaded since: callers get the stored coverage, so the tampered month holds the as-of back
+    assert _default_as_of(con) == dt.date(2025, 1, 1)
+    con.close()
+    # a read-only connection (asset checks, reports) reads the store too, and writes nothing
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as reader:
+        assert _default_as_of(reader) == dt.date(2025, 1, 1)
+
+
+def test_new_raw_data_recomputes_the_coverage(landing: Path, tmp_path: Path) -> None:
+    con = _warehouse(landing, tmp_path / "warehouse.duckdb")
+    assert _default_as_of(con) == dt.date(2025, 2, 1)
+    _tamper_last_month(con)
+    # a month of claims lands (January's lines again, dated February): recomputed, February is counted
+    con.execute("INSERT INTO raw.medical_claim SELECT * REPLACE (claim_start_date + INTERVAL 1 MONTH AS claim_start_date, "
+                "claim_end_date + INTERVAL 1 MONTH AS claim_end_date) FROM raw.medical_claim "
+                "WHERE claim_start_date >= DATE '2025-01-01'")
+    coverage = cached_month_coverage(con)
+    assert coverage["month"].max() == dt.date(2025, 2, 1)
+    assert coverage.filter(pl.col("month") == dt.date(2025, 1, 1))["month_status"].to_list() == ["complete"]
+    # a reload through ingestion that moves no count or date still logs a row in audit.ingest_log: recomputed
+    _tamper_last_month(con)
+    assert cached_month_coverage(con)["month_status"].to_list()[-1] == "running_out"
+    con.execute("CREATE TABLE audit.ingest_log (extract VARCHAR, logged_at TIMESTAMP)")
+    con.execute("INSERT INTO audit.ingest_log VALUES ('medical_claim', TIMESTAMP '2026-01-05 10:00:00')")
+    assert cached_month_coverage(con)["month_status"].to_list()[-1] != "running_out"

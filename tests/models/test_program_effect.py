@@ -10,10 +10,21 @@ import numpy as np
 import polars as pl
 import pytest
 
-from models.causal_att import Interval, e_value, e_values, naive_difference, stratified_difference
+from models.causal_att import (
+    Interval,
+    NuisanceConfig,
+    cross_fitted_nuisances,
+    e_value,
+    e_values,
+    grouped_folds,
+    naive_difference,
+    quiet_reshaping,
+    stratified_difference,
+)
 from models.program_effect import (
     OUTCOMES,
     ProgramEffectConfig,
+    ScaleRule,
     build_program_effect,
     build_program_effect_cohort,
     confounder_matrix,
@@ -134,6 +145,61 @@ def test_the_treatment_is_never_a_confounder() -> None:
     _, names = confounder_matrix(synthetic_cohort(n=200))
     assert "open_cm_case_flag" not in names
     assert {"prior_ip_stays_365d", "age_at_discharge", "social_needs_positive", "discharge_month"} <= set(names)
+
+
+def test_below_the_scale_rule_the_estimates_are_exactly_those_of_the_full_comparison(confounded) -> None:
+    # 4,000 stays: far under ScaleRule.max_stays, so the default configuration samples nothing
+    never = ProgramEffectConfig(scale=ScaleRule(max_stays=None))
+    assert estimate_program_effects(synthetic_cohort(), AS_OF, never).effects.equals(confounded)
+    assert "sample" not in _row(confounded, "aipw")["note"]
+
+
+def test_a_sampled_comparison_agrees_with_the_full_one_within_its_interval() -> None:
+    cohort = synthetic_cohort(n=12_000, seed=5)
+    full = estimate_program_effects(cohort, AS_OF, ProgramEffectConfig(scale=ScaleRule(max_stays=None)))
+    sampled = estimate_program_effects(cohort, AS_OF, ProgramEffectConfig(scale=ScaleRule(max_stays=6_000)))
+    whole, part = _row(full.effects, "aipw"), _row(sampled.effects, "aipw")
+    assert part["status"] == "reported" and "random sample of 6,000 of the 12,000 stays" in part["note"]
+    assert sampled.counts["sampled_cells"] == 2 and full.counts["sampled_cells"] == 0  # all, care_transitions
+    assert part["n_treated"] + part["n_control"] <= 6_000 and part["n_treated"] <= 2_000
+    assert part["ci_low"] <= whole["estimate"] <= part["ci_high"]
+    assert part["ci_low"] <= EFFECT <= part["ci_high"]
+    # half the stays: a wider interval, by about sqrt(2) rather than by a factor that would say the
+    # sampling weights were lost or double counted
+    ratio = (part["ci_high"] - part["ci_low"]) / (whole["ci_high"] - whole["ci_low"])
+    assert 1.05 < ratio < 2.0
+    # the naive row still reads every stay, and the overlap histogram counts stays of the cohort
+    assert _row(sampled.effects, "naive")["n_treated"] + _row(sampled.effects, "naive")["n_control"] == 12_000
+    counts = sampled.overlap.filter(pl.col("program") == "all").group_by("arm").agg(pl.col("stays").sum())
+    treated = int(cohort["enrolled_flag"].sum())
+    assert dict(counts.iter_rows()) == pytest.approx({"enrolled": treated, "not_enrolled": 12_000 - treated}, abs=2)
+
+
+def test_direct_cross_fitting_reproduces_econml_drlearner_nuisances() -> None:
+    from econml.dr import DRLearner
+
+    cohort = synthetic_cohort(n=3_000, seed=8).with_columns(
+        pl.col("enrolled_flag").alias("_treated"), pl.col("age_at_discharge").abs().alias("months"))
+    x, _ = confounder_matrix(cohort)
+    t, y, groups = cohort["_treated"].to_numpy(), cohort["readmit_30d"].to_numpy(), cohort["person_id"].to_numpy()
+    config = NuisanceConfig()
+    for binary, weight in ((True, None), (False, cohort["months"].to_numpy())):
+        folds = grouped_folds(groups, t, config.folds, config.seed)
+        from lightgbm import LGBMClassifier, LGBMRegressor
+
+        params = config.lgbm_params()
+        learner = DRLearner(model_propensity=LGBMClassifier(**params),
+                            model_regression=LGBMClassifier(**params) if binary else LGBMRegressor(**params),
+                            discrete_outcome=binary, cv=folds, random_state=config.seed, allow_missing=True)
+        with quiet_reshaping():
+            learner.fit(y, t, X=None, W=x, sample_weight=weight)
+            e, m0 = cross_fitted_nuisances(x, t, y, weight, groups, binary, config)
+        for (_, test), propensity, outcome in zip(folds, learner.models_propensity[0], learner.models_regression[0],
+                                                  strict=True):
+            untreated = np.hstack([x[test], np.zeros((test.size, 1))])
+            assert np.array_equal(e[test], propensity.predict_proba(x[test])[:, 1])
+            expected = outcome.predict_proba(untreated)[:, 1] if binary else outcome.predict(untreated)
+            assert np.array_equal(m0[test], expected)
 
 
 def test_e_value_matches_vanderweele_and_ding_worked_example() -> None:

@@ -4,7 +4,7 @@ import dagster as dg
 import duckdb
 
 from data_contracts.errors import RiskstratDataError
-from features.coverage import coverage_metadata, warehouse_month_coverage, write_month_coverage
+from features.coverage import cached_month_coverage, coverage_metadata, write_month_coverage
 from features.dictionary import MEMBER_FEATURES, MODEL_FEATURES
 from features.member import (
     HCC_LIBRARY,
@@ -39,7 +39,7 @@ HISTORY_START_SQL = "SELECT min(claim_start_date) FROM raw.medical_claim"
 
 def _record_coverage(con: duckdb.DuckDBPyConnection, as_of) -> dict[str, object]:
     """Persist this run's month coverage (audit.month_coverage) and return it as metadata."""
-    coverage = warehouse_month_coverage(con)
+    coverage = cached_month_coverage(con)
     write_month_coverage(con, coverage, as_of)
     return {**coverage_metadata(coverage), "month_coverage_table": "audit.month_coverage"}
 

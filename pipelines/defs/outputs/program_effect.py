@@ -10,6 +10,7 @@ from models.program_effect import (
     EFFECT_TABLE,
     OVERLAP_TABLE,
     ProgramEffectConfig,
+    ScaleRule,
     build_program_effect,
     write_program_effect,
 )
@@ -31,6 +32,9 @@ class ProgramEffectRunConfig(dg.Config):
     folds: int = 3  # cross-fitting folds (whole members per fold)
     seed: int = NuisanceConfig().seed
     n_jobs: int = 2  # cells estimated at once
+    # a comparison of more than this many stays is estimated on a weighted random sample of this
+    # many (models.program_effect.ScaleRule; 0 = never sample)
+    max_stays: int = ScaleRule().max_stays or 0
 
 
 def _headline(effects: pl.DataFrame) -> dict:
@@ -71,13 +75,15 @@ def marts_program_effect(settings: RiskstratSettings, config: ProgramEffectRunCo
     6 and 12 months, by program and overall; beside it the naive enrolled-vs-not and pre/post
     comparisons (labelled descriptive, not an effect), the lottery's randomised comparison when a
     band's window has closed, overlap, balance and E-values. Cells with fewer than 30 enrolled stays
-    are suppressed; estimates without comparable non-enrolled stays are withheld. Also
-    marts.program_effect_balance, marts.program_effect_overlap and HOME/outputs/program_effect.csv
-    (docs/evaluation.md)."""
+    are suppressed; estimates without comparable non-enrolled stays are withheld. A comparison of
+    more than 40,000 stays (from about 150,000 members) is estimated on a weighted random sample of
+    40,000 (its note says so; ``sampled_cells`` counts them). Also marts.program_effect_balance,
+    marts.program_effect_overlap and HOME/outputs/program_effect.csv (docs/evaluation.md)."""
     options = ProgramEffectConfig(
         grace_days=config.grace_days, new_users_only=config.new_users_only, min_treated=config.min_treated,
         n_jobs=config.n_jobs,
         nuisance=NuisanceConfig(folds=config.folds, seed=config.seed),
+        scale=ScaleRule(max_stays=config.max_stays or None),
     )
     with settings.connect() as con:
         as_of = settings.resolve_as_of(con)
