@@ -28,7 +28,15 @@ from pathlib import Path
 import duckdb
 
 from data_contracts.errors import RiskstratDataError
-from data_contracts.rules import classify_sql, compile_rules, partition_rule, quote_ident, typed_select_list, typed_value
+from data_contracts.rules import (
+    classify_sql,
+    compile_rules,
+    duplicate_key_sql,
+    partition_rule,
+    quote_ident,
+    typed_name,
+    typed_select_list,
+)
 from data_contracts.spec import Contract
 
 AUDIT_DDL = """
@@ -285,9 +293,10 @@ def ingest_extract(
 
     fill_missing = "".join(f", NULL::VARCHAR AS {quote_ident(c)}" for c in missing)
     ordered = ", ".join(quote_ident(c) for c in contract.column_names)
-    rules, params = compile_rules(contract, data_through)
+    rules, params = compile_rules(contract, data_through, staged=True)
     source = f"(SELECT _row, {ordered} FROM (SELECT rowid AS _row, *{fill_missing} FROM {stage}))"
     con.execute(f"CREATE OR REPLACE TEMP TABLE {classified} AS {classify_sql(contract, rules, source)}", params)
+    con.execute(duplicate_key_sql(contract, classified))
 
     n_parsed, n_bad = con.execute(f"SELECT count(*), count(_rule) FROM {classified}").fetchone()
     n_rejected = con.execute(f"SELECT count(*) FROM {rejects}").fetchone()[0]
@@ -330,7 +339,8 @@ def ingest_extract(
         UNION ALL
         SELECT {null_cols}, 'malformed_row', 'malformed_row', r.line, r.csv_line, $file, $partition, $run_id, $loaded_at
         FROM {rejects} r"""
-    raw_select = f"SELECT {typed_select_list(contract)} FROM {classified} WHERE _rule IS NULL ORDER BY _row"
+    # the classified table is in file order (one streaming projection, insertion order kept): no sort
+    raw_select = f"SELECT {typed_select_list(contract, staged=True)} FROM {classified} WHERE _rule IS NULL"
     loaded_at = datetime.now(timezone.utc).replace(tzinfo=None)
     meta = {"file": path.name, "run_id": run_id, "loaded_at": loaded_at, "partition": partition}
     name = quote_ident(extract)
@@ -595,25 +605,38 @@ def _load_batch(
         missing = [c for c in contract.column_names if c not in header]
         fill_missing = "".join(f", NULL::VARCHAR AS {quote_ident(c)}" for c in missing)
         ordered = ", ".join(quote_ident(c) for c in contract.column_names)
-        rules, params = compile_rules(contract, data_through)
-        rules = [*rules, partition_rule(contract)]
+        rules, params = compile_rules(contract, data_through, staged=True)
+        rules = [*rules, partition_rule(contract, staged=True)]
+        # A file's rows sit together in the stage, in file order (one scan, insertion order kept), so a
+        # row's ordinal in its file is its rowid less the file's first rowid: no window, no sort.
+        first_row = dict(con.execute(f"SELECT filename, min(rowid) FROM {stage} GROUP BY 1").fetchall())
+        # The file's month, name and first row are looked up from short lists rather than joined, so
+        # classifying is one streaming projection and keeps the stage's order (a join may not).
+        lookup = {"_paths": paths, "_months": [i.month for i in batch], "_files": [i.path.name for i in batch],
+                  "_first": [first_row.get(p, 0) for p in paths]}
+        at = "list_position($_paths, s.filename)"
         # _row: order across the batch (months in order, file order within); _file_row: ordinal in its file
-        source = f"""(SELECT s.rowid AS _row,
-                (row_number() OVER (PARTITION BY s.filename ORDER BY s.rowid) - 1) AS _file_row,
-                m.month AS _partition, m.file AS _file, {", ".join("s." + quote_ident(c) for c in contract.column_names)}
-            FROM (SELECT rowid, *{fill_missing} FROM {stage}) AS s JOIN {months} AS m ON m.path = s.filename)"""
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {classified} AS {classify_sql(contract, rules, source)}", params)
+        source = f"""(SELECT s.rowid AS _row, s.rowid - $_first[{at}] AS _file_row,
+                $_months[{at}] AS _partition, $_files[{at}] AS _file,
+                {", ".join("s." + quote_ident(c) for c in contract.column_names)}
+            FROM (SELECT rowid, *{fill_missing} FROM {stage}) AS s)"""
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {classified} AS {classify_sql(contract, rules, source)}",
+                    {**params, **lookup})
+        con.execute(duplicate_key_sql(contract, classified))
         _mark_cross_partition_duplicates(con, contract, classified, months)
 
-        parsed = {m: (n, bad) for m, n, bad in con.execute(
-            f"SELECT _partition, count(*), count(_rule) FROM {classified} GROUP BY 1").fetchall()}
-        rejected = dict(con.execute(
-            f"SELECT m.month, count(*) FROM {rejects} AS r JOIN {months} AS m ON m.path = r.path GROUP BY 1").fetchall())
+        # one aggregate for every count of the batch: rows parsed per month and quarantined per rule
+        parsed: dict[str, tuple[int, int]] = {}
         by_rule: dict[str, dict[str, int]] = {}
         for month, rule, n in con.execute(
-            f"SELECT _partition, _rule, count(*) FROM {classified} WHERE _rule IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2"
+            f"SELECT _partition, _rule, count(*) FROM {classified} GROUP BY 1, 2 ORDER BY 1, 2"
         ).fetchall():
-            by_rule.setdefault(month, {})[rule] = n
+            n_all, n_bad = parsed.get(month, (0, 0))
+            parsed[month] = (n_all + n, n_bad + (n if rule is not None else 0))
+            if rule is not None:
+                by_rule.setdefault(month, {})[rule] = n
+        rejected = dict(con.execute(
+            f"SELECT m.month, count(*) FROM {rejects} AS r JOIN {months} AS m ON m.path = r.path GROUP BY 1").fetchall())
         results = []
         for item in batch:
             n_parsed, n_bad = parsed.get(item.month, (0, 0))
@@ -657,8 +680,9 @@ def _load_batch(
             SELECT {null_cols}, 'malformed_row', 'malformed_row', r.line, r.csv_line, m.file, m.month, $run_id, $loaded_at
             FROM {rejects} r JOIN {months} m ON m.path = r.path"""
         replace = [r.partition for r in results if not r.breached]
-        raw_select = (f"SELECT {typed_select_list(contract)}, _partition FROM {classified} "
-                      f"WHERE _rule IS NULL AND list_contains($replace, _partition) ORDER BY _row")
+        # the classified table is in batch order (one streaming projection, insertion order kept): no sort
+        raw_select = (f"SELECT {typed_select_list(contract, staged=True)}, _partition FROM {classified} "
+                      f"WHERE _rule IS NULL AND list_contains($replace, _partition)")
         loaded_at = datetime.now(timezone.utc).replace(tzinfo=None)
         name = quote_ident(extract)
         all_months = [i.month for i in batch]
@@ -706,7 +730,7 @@ def _mark_cross_partition_duplicates(con: duckdb.DuckDBPyConnection, contract: C
     """A clean row whose key is already loaded from a month outside this batch is a duplicate, not a second
     fact (months of the batch are being replaced, and duplicates within it were judged in file order)."""
     keys = " AND ".join(
-        f"r.{quote_ident(k)} = ({typed_value(contract.column(k), 'c.' + quote_ident(k))})" for k in contract.primary_key
+        f"r.{quote_ident(k)} = c.{typed_name(contract.column(k))}" for k in contract.primary_key
     )
     con.execute(
         f"""UPDATE {classified} c SET _rule = 'duplicate_key', _reasons = 'duplicate_key'

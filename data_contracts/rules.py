@@ -9,6 +9,11 @@ written so that NULL never means "passes by accident": each one is wrapped in
 
 Identifiers come from the contract (a fixed, reviewed list); every value (bounds, code
 lists, patterns, the data-through date) is bound as a named parameter.
+
+Ingestion evaluates everything in one pass over the staged text (``classify_sql``): each typed
+column is parsed once into ``_t_<column>`` (``typed_name``), every predicate reads those, each
+predicate is evaluated once (the first broken rule is the head of the list of broken rules),
+and the loaded rows are the typed columns as they stand (``typed_select_list(..., staged=True)``).
 """
 
 from __future__ import annotations
@@ -35,6 +40,15 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+TYPED_PREFIX = "_t_"
+
+
+def typed_name(col: ColumnSpec) -> str:
+    """The column holding ``col`` parsed to its contract type in a classified table (the text column itself
+    for strings, which need no parsing)."""
+    return quote_ident(col.name if col.type == "string" else TYPED_PREFIX + col.name)
+
+
 def typed_value(col: ColumnSpec, text_expr: str | None = None) -> str:
     """SQL expression giving the column as its contract type, NULL when it does not parse."""
     ref = text_expr or quote_ident(col.name)
@@ -59,14 +73,21 @@ class _Params:
         return f"${name}"
 
 
-def compile_rules(contract: Contract, data_through: date) -> tuple[list[Rule], dict[str, object]]:
-    """Rules for one contract, in the order they are reported, with their bound values."""
+def compile_rules(contract: Contract, data_through: date, staged: bool = False) -> tuple[list[Rule], dict[str, object]]:
+    """Rules for one contract, in the order they are reported, with their bound values.
+
+    With ``staged`` the predicates read each column's parsed value from ``typed_name`` (as inside
+    ``classify_sql``) instead of parsing the text again in every rule that needs it."""
     params = _Params()
     through: str | None = None
     rules: list[Rule] = []
+
+    def typed_of(col: ColumnSpec) -> str:
+        return typed_name(col) if staged else typed_value(col)
+
     for col in contract.columns:
         ident = quote_ident(col.name)
-        typed = typed_value(col)
+        typed = typed_of(col)
         if col.required and col.blank_allowed_when:
             # blank is accepted only on rows where every condition column matches its pattern
             exempt = " AND ".join(
@@ -142,21 +163,22 @@ def compile_rules(contract: Contract, data_through: date) -> tuple[list[Rule], d
                 f"date_order:{earlier}<={later}",
                 later,
                 f"{later} is before {earlier}",
-                f"coalesce(({typed_value(a)}) > ({typed_value(b)}), false)",
+                f"coalesce(({typed_of(a)}) > ({typed_of(b)}), false)",
             )
         )
     return rules, params.values
 
 
-def partition_rule(contract: Contract) -> Rule:
+def partition_rule(contract: Contract, staged: bool = False) -> Rule:
     """The rule a monthly file adds: every row's partition date falls in the month of the file it
     arrived in (the row's ``_partition`` column, set from the file, so one read can hold many months)."""
     column = contract.column(contract.partition_by)
+    typed = typed_name(column) if staged else typed_value(column)
     return Rule(
         f"partition_month:{column.name}",
         column.name,
         f"{column.name} falls outside the month of the file it arrived in",
-        f"coalesce(strftime(({typed_value(column)}), '%Y-%m') <> _partition, false)",
+        f"coalesce(strftime(({typed}), '%Y-%m') <> _partition, false)",
     )
 
 
@@ -167,37 +189,47 @@ def rule_ids(contract: Contract) -> list[str]:
 
 
 def classify_sql(contract: Contract, rules: list[Rule], source: str) -> str:
-    """SELECT over ``source`` adding ``_rule`` (first broken rule, NULL when clean) and ``_reasons``.
+    """SELECT over ``source`` (text columns and ``_row``, the order rows arrived in) adding the parsed
+    ``_t_<column>`` of every typed column, ``_rule`` (first broken rule, NULL when clean) and
+    ``_reasons`` (every broken rule, in rule order). ``rules`` must be compiled with ``staged=True``.
 
-    Duplicate keys are judged only among rows that pass every other rule, so a broken
-    first copy does not push a good second copy into quarantine; the first clean copy
-    in file order (``_row``) is kept.
+    One projection, no sort and no window: rows leave in the order they came in. Duplicate keys
+    are marked afterwards by ``duplicate_key_sql`` on the classified table.
     """
-    first_rule = "CASE " + " ".join(f"WHEN {r.predicate} THEN '{r.rule_id}'" for r in rules) + " END" if rules else "NULL"
-    all_rules = "concat_ws('; ', " + ", ".join(f"CASE WHEN {r.predicate} THEN '{r.rule_id}' END" for r in rules) + ")" if rules else "''"
-    key_typed = ", ".join(typed_value(contract.column(k)) for k in contract.primary_key)
+    parsed = "".join(f", {typed_value(c)} AS {typed_name(c)}" for c in contract.columns if c.type != "string")
+    # each predicate once; the first broken rule is the head of the list of broken ones
+    broken = "concat_ws('; ', " + ", ".join(f"CASE WHEN {r.predicate} THEN '{r.rule_id}' END" for r in rules) + ")" if rules else "''"
     return f"""
-WITH checked AS (
-    SELECT *, {first_rule} AS _row_rule, {all_rules} AS _row_reasons
-    FROM {source}
-),
-keyed AS (
-    SELECT *,
-        CASE WHEN _row_rule IS NULL
-             THEN row_number() OVER (PARTITION BY (_row_rule IS NULL), {key_typed} ORDER BY _row)
-        END AS _key_copy
-    FROM checked
-)
-SELECT * EXCLUDE (_row_rule, _row_reasons, _key_copy),
-    CASE WHEN _row_rule IS NOT NULL THEN _row_rule
-         WHEN _key_copy > 1 THEN 'duplicate_key' END AS _rule,
-    CASE WHEN _row_rule IS NOT NULL THEN _row_reasons
-         WHEN _key_copy > 1 THEN 'duplicate_key' END AS _reasons
-FROM keyed
+SELECT * EXCLUDE (_row_reasons),
+    nullif(split_part(_row_reasons, '; ', 1), '') AS _rule,
+    nullif(_row_reasons, '') AS _reasons
+FROM (SELECT *, {broken} AS _row_reasons FROM (SELECT *{parsed} FROM {source}))
 """
 
 
-def typed_select_list(contract: Contract) -> str:
+def duplicate_key_sql(contract: Contract, classified: str) -> str:
+    """UPDATE marking every clean row of ``classified`` whose typed key an earlier clean row (lower
+    ``_row``) already has. Only rows that pass every other rule are judged, so a broken first copy
+    does not push a good second copy into quarantine; the first clean copy in arrival order is kept.
+    The keys that repeat are found by one aggregate (few groups survive ``HAVING``), and only those
+    rows are touched."""
+    keys = [typed_name(contract.column(k)) for k in contract.primary_key]
+    match = " AND ".join(f"c.{k} IS NOT DISTINCT FROM d.{k}" for k in keys)
+    return f"""
+UPDATE {classified} AS c SET _rule = 'duplicate_key', _reasons = 'duplicate_key'
+FROM (
+    SELECT {", ".join(keys)}, min(_row) AS _first_row FROM {classified}
+    WHERE _rule IS NULL GROUP BY ALL HAVING count(*) > 1
+) AS d
+WHERE c._rule IS NULL AND {match} AND c._row > d._first_row
+"""
+
+
+def typed_select_list(contract: Contract, staged: bool = False) -> str:
+    """The contract's columns with their types: parsed from text, or with ``staged`` taken from the
+    ``_t_<column>`` values ``classify_sql`` already parsed."""
+    if staged:
+        return ",\n    ".join(f"{typed_name(c)} AS {quote_ident(c.name)}" for c in contract.columns)
     return ",\n    ".join(f"{typed_value(c)} AS {quote_ident(c.name)}" for c in contract.columns)
 
 
