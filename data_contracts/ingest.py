@@ -146,8 +146,28 @@ def parquet_columns(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
 
 
 def _file_facts(path: Path) -> tuple[str, int, list[str]]:
-    """SHA-256 of the file, its count of physical data lines, and its CSV header."""
-    return _sha256(path), data_line_count(path), csv_header(path)
+    """SHA-256 of the file, its count of physical data lines, and its CSV header.
+
+    A plain file is read once for both the hash and the line count (a gzip file's hash is of its
+    compressed bytes, its lines of the text inside, so it is read twice)."""
+    header = csv_header(path)
+    if path.name.endswith(".gz"):
+        return _sha256(path), data_line_count(path), header
+    digest, newlines, last, in_header = hashlib.sha256(), 0, b"\n", True
+    with open(path, "rb") as raw:
+        for chunk in iter(lambda: raw.read(1 << 22), b""):
+            digest.update(chunk)
+            if in_header:
+                # lines are counted after the header's own newline, as data_line_count does
+                end = chunk.find(b"\n")
+                if end < 0:
+                    continue
+                in_header, chunk = False, chunk[end + 1:]
+                if not chunk:
+                    continue
+            newlines += chunk.count(b"\n")
+            last = chunk[-1:]
+    return digest.hexdigest(), newlines + (0 if last == b"\n" else 1), header
 
 
 def _parquet_facts(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[str, list[str]]:
@@ -400,10 +420,14 @@ def create_empty_quarantine_table(con: duckdb.DuckDBPyConnection, contract: Cont
 
 
 # A batch reads at most this many month files, and this many bytes of them, in one scan and
-# writes them in one transaction. Small months (decades of sparse history) share a batch; a month
-# file of the 1M-member benchmark (~100 MB) is a batch of its own, as before.
+# writes them in one transaction. Small months (decades of sparse history) share a batch. The byte
+# cap bounds memory whatever the population: a batch is held twice (text, then classified), about
+# 8 bytes of RSS per byte of CSV (2.0 GB for a 250 MB batch at 200k members). Each batch also probes
+# every raw row of the other months for keys already loaded, so at 1M members (about 37 MB per
+# lab_result month) a 64 MB cap meant 36 probes of a raw table growing to 20M rows; at 256 MB it
+# is 6 (issue 17).
 MAX_BATCH_FILES = 500
-MAX_BATCH_BYTES = 64 << 20
+MAX_BATCH_BYTES = 256 << 20
 
 
 @dataclass(frozen=True)
@@ -729,13 +753,18 @@ def _load_batch(
 def _mark_cross_partition_duplicates(con: duckdb.DuckDBPyConnection, contract: Contract, classified: str, months: str) -> None:
     """A clean row whose key is already loaded from a month outside this batch is a duplicate, not a second
     fact (months of the batch are being replaced, and duplicates within it were judged in file order)."""
+    raw = f"raw.{quote_ident(contract.extract)}"
+    # a first load (or a batch re-sending every loaded month) has nothing to compare against; the probe
+    # would still hash every key of the batch
+    if con.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {raw} WHERE _partition NOT IN (SELECT month FROM {months}))").fetchone()[0]:
+        return
     keys = " AND ".join(
         f"r.{quote_ident(k)} = c.{typed_name(contract.column(k))}" for k in contract.primary_key
     )
     con.execute(
         f"""UPDATE {classified} c SET _rule = 'duplicate_key', _reasons = 'duplicate_key'
         WHERE c._rule IS NULL AND EXISTS (
-            SELECT 1 FROM raw.{quote_ident(contract.extract)} r
+            SELECT 1 FROM {raw} r
             WHERE r._partition NOT IN (SELECT month FROM {months}) AND {keys}
         )"""
     )
