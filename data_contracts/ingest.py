@@ -600,7 +600,7 @@ def _load_batch(
             present = [c for c in contract.column_names if c in header]
             cols = ", ".join(f"CAST({quote_ident(c)} AS VARCHAR) AS {quote_ident(c)}" for c in present)
             con.execute(
-                f"CREATE OR REPLACE TEMP TABLE {stage} AS SELECT {cols}, filename FROM read_parquet($paths, filename = true)",
+                f"CREATE OR REPLACE TEMP TABLE {stage} AS SELECT {cols}, file_index FROM read_parquet($paths)",
                 {"paths": paths},
             )
             con.execute(f"CREATE OR REPLACE TEMP TABLE {rejects} (path VARCHAR, line BIGINT, csv_line VARCHAR)")
@@ -609,8 +609,8 @@ def _load_batch(
             con.execute(f"DROP TABLE IF EXISTS {rejects}_errors; DROP TABLE IF EXISTS {rejects}_scans")
             con.execute(
                 f"""CREATE OR REPLACE TEMP TABLE {stage} AS
-                SELECT * FROM read_csv($paths, header = true, auto_detect = false, columns = {columns},
-                    delim = ',', quote = '"', escape = '"', filename = true, store_rejects = true,
+                SELECT *, file_index FROM read_csv($paths, header = true, auto_detect = false, columns = {columns},
+                    delim = ',', quote = '"', escape = '"', store_rejects = true,
                     rejects_table = '{rejects}_errors', rejects_scan = '{rejects}_scans')""",
                 {"paths": paths},
             )
@@ -633,14 +633,15 @@ def _load_batch(
         rules = [*rules, partition_rule(contract, staged=True)]
         # A file's rows sit together in the stage, in file order (one scan, insertion order kept), so a
         # row's ordinal in its file is its rowid less the file's first rowid: no window, no sort.
-        first_row = dict(con.execute(f"SELECT filename, min(rowid) FROM {stage} GROUP BY 1").fetchall())
+        first_row = dict(con.execute(f"SELECT file_index, min(rowid) FROM {stage} GROUP BY 1").fetchall())
         # The file's month, name and first row are looked up from short lists rather than joined, so
         # classifying is one streaming projection and keeps the stage's order (a join may not).
-        lookup = {"_paths": paths, "_months": [i.month for i in batch], "_files": [i.path.name for i in batch],
-                  "_first": [first_row.get(p, 0) for p in paths]}
-        at = "list_position($_paths, s.filename)"
+        # (file_index: the file's position in the scan's list of paths, from 0)
+        lookup = {"_months": [i.month for i in batch], "_files": [i.path.name for i in batch],
+                  "_first": [first_row.get(n, 0) for n in range(len(batch))]}
+        at = "s.file_index::INTEGER + 1"
         # _row: order across the batch (months in order, file order within); _file_row: ordinal in its file
-        source = f"""(SELECT s.rowid AS _row, s.rowid - $_first[{at}] AS _file_row,
+        source = f"""(SELECT s.rowid AS _row, s.rowid - ($_first::BIGINT[])[{at}] AS _file_row,
                 $_months[{at}] AS _partition, $_files[{at}] AS _file,
                 {", ".join("s." + quote_ident(c) for c in contract.column_names)}
             FROM (SELECT rowid, *{fill_missing} FROM {stage}) AS s)"""
