@@ -317,6 +317,7 @@ def ingest_extract(
     source = f"(SELECT _row, {ordered} FROM (SELECT rowid AS _row, *{fill_missing} FROM {stage}))"
     con.execute(f"CREATE OR REPLACE TEMP TABLE {classified} AS {classify_sql(contract, rules, source)}", params)
     con.execute(duplicate_key_sql(contract, classified))
+    con.execute(f"DROP TABLE {stage}")  # classified holds every column: free the text copy before writing
 
     n_parsed, n_bad = con.execute(f"SELECT count(*), count(_rule) FROM {classified}").fetchone()
     n_rejected = con.execute(f"SELECT count(*) FROM {rejects}").fetchone()[0]
@@ -647,6 +648,7 @@ def _load_batch(
             FROM (SELECT rowid, *{fill_missing} FROM {stage}) AS s)"""
         con.execute(f"CREATE OR REPLACE TEMP TABLE {classified} AS {classify_sql(contract, rules, source)}",
                     {**params, **lookup})
+        con.execute(f"DROP TABLE {stage}")  # classified holds every column: free the text copy before writing
         con.execute(duplicate_key_sql(contract, classified))
         _mark_cross_partition_duplicates(con, contract, classified, months)
 
