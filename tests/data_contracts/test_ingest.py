@@ -136,3 +136,16 @@ def test_empty_quarantine_table_has_the_columns_of_a_loaded_one(dirty_file: Path
     create_empty_quarantine_table(empty, contract)
     describe = "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'quarantine' ORDER BY ordinal_position"
     assert empty.execute(describe).fetchall() == loaded.execute(describe).fetchall()
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+@pytest.mark.parametrize("trailing", [True, False])
+def test_last_line_is_located_whatever_the_line_endings(tmp_path: Path, newline: str, trailing: bool) -> None:
+    """The file is read once for its hash and its line count; a quarantined last line still gets its line."""
+    lines = [GOOD.format(n=n) for n in range(3)] + [DEFECTS[0][0]]
+    path = tmp_path / "medical_claim.csv"
+    path.write_bytes((newline.join([HEADER, *lines]) + (newline if trailing else "")).encode())
+    con = duckdb.connect()
+    result = ingest_extract(con, load_contract("medical_claim"), path, THROUGH, breach_threshold=1.0, partition=MONTH)
+    assert result.source_lines_exact and result.rows_read == 4
+    assert con.execute("SELECT _source_line, _rule FROM quarantine.medical_claim").fetchall() == [(5, "type:paid_amount")]
