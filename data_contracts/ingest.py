@@ -422,8 +422,8 @@ def create_empty_quarantine_table(con: duckdb.DuckDBPyConnection, contract: Cont
 
 # A batch reads at most this many month files, and this many bytes of them, in one scan and
 # writes them in one transaction. Small months (decades of sparse history) share a batch. The byte
-# cap bounds memory whatever the population: a batch is held twice (text, then classified), about
-# 8 bytes of RSS per byte of CSV (2.0 GB for a 250 MB batch at 200k members). Each batch also probes
+# cap bounds memory whatever the population: a batch is held as text, then classified (the text
+# dropped once classified): peak RSS 1.7 GB with 250 MB batches at 200k members. Each batch also probes
 # every raw row of the other months for keys already loaded, so at 1M members (about 37 MB per
 # lab_result month) a 64 MB cap meant 36 probes of a raw table growing to 20M rows; at 256 MB it
 # is 6 (issue 17).
