@@ -361,7 +361,7 @@ def ingest_extract(
         SELECT {null_cols}, 'malformed_row', 'malformed_row', r.line, r.csv_line, $file, $partition, $run_id, $loaded_at
         FROM {rejects} r"""
     # the classified table is in file order (one streaming projection, insertion order kept): no sort
-    raw_select = f"SELECT {typed_select_list(contract, staged=True)} FROM {classified} WHERE _rule IS NULL"
+    raw_select = f"SELECT {typed_select_list(contract)} FROM {classified} WHERE _rule IS NULL"
     loaded_at = datetime.now(timezone.utc).replace(tzinfo=None)
     meta = {"file": path.name, "run_id": run_id, "loaded_at": loaded_at, "partition": partition}
     name = quote_ident(extract)
@@ -708,7 +708,7 @@ def _load_batch(
             FROM {rejects} r JOIN {months} m ON m.path = r.path"""
         replace = [r.partition for r in results if not r.breached]
         # the classified table is in batch order (one streaming projection, insertion order kept): no sort
-        raw_select = (f"SELECT {typed_select_list(contract, staged=True)}, _partition FROM {classified} "
+        raw_select = (f"SELECT {typed_select_list(contract)}, _partition FROM {classified} "
                       f"WHERE _rule IS NULL AND list_contains($replace, _partition)")
         loaded_at = datetime.now(timezone.utc).replace(tzinfo=None)
         name = quote_ident(extract)

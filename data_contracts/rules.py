@@ -13,7 +13,7 @@ lists, patterns, the data-through date) is bound as a named parameter.
 Ingestion evaluates everything in one pass over the staged text (``classify_sql``): each typed
 column is parsed once into ``_t_<column>`` (``typed_name``), every predicate reads those, each
 predicate is evaluated once (the first broken rule is the head of the list of broken rules),
-and the loaded rows are the typed columns as they stand (``typed_select_list(..., staged=True)``).
+and the loaded rows are the typed columns as they stand (``typed_select_list``).
 """
 
 from __future__ import annotations
@@ -225,12 +225,9 @@ WHERE c._rule IS NULL AND {match} AND c._row > d._first_row
 """
 
 
-def typed_select_list(contract: Contract, staged: bool = False) -> str:
-    """The contract's columns with their types: parsed from text, or with ``staged`` taken from the
-    ``_t_<column>`` values ``classify_sql`` already parsed."""
-    if staged:
-        return ",\n    ".join(f"{typed_name(c)} AS {quote_ident(c.name)}" for c in contract.columns)
-    return ",\n    ".join(f"{typed_value(c)} AS {quote_ident(c.name)}" for c in contract.columns)
+def typed_select_list(contract: Contract) -> str:
+    """The contract's columns with their types, taken from the values ``classify_sql`` parsed."""
+    return ",\n    ".join(f"{typed_name(c)} AS {quote_ident(c.name)}" for c in contract.columns)
 
 
 def reason_text(contract: Contract, rule_id: str, data_through: date) -> str:
