@@ -18,14 +18,20 @@ from data_contracts.spec import EXTRACTS, load_contract
 
 
 
-def ingest_landing(con: duckdb.DuckDBPyConnection, landing: Path, through: date) -> None:
-    """Every extract of a generated landing folder, as the ingest assets load it (all months in one call)."""
+def ingest_landing(con: duckdb.DuckDBPyConnection, landing: Path, through: date) -> list[tuple[str, str, Exception]]:
+    """Every extract of a generated landing folder, as the ingest assets load it (all months in one call).
+
+    Returns the months that failed, as ``(extract, month, error)``: a breached month is recorded and
+    left out, as the monthly asset does; a whole file is loaded whatever its share of bad rows."""
+    failures: list[tuple[str, str, Exception]] = []
     for name in EXTRACTS:
         contract = load_contract(name)
         if contract.partition_by:
-            ingest_months(con, contract, month_files(landing, name), through, run_id="digest")
+            outcome = ingest_months(con, contract, month_files(landing, name), through, run_id="digest")
+            failures += [(name, month, exc) for month, exc in outcome.failures]
         elif (path := find_extract_file(landing, name)) is not None:
             ingest_extract(con, contract, path, through, run_id="digest", breach_threshold=1.0)
+    return failures
 
 
 def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[str]:
