@@ -83,15 +83,17 @@ def split_snapshots(frame: pl.DataFrame, plan: SnapshotPlan, label: str) -> tupl
             f"{HIGH_NEED_TABLE} lacks the planned as-of dates {missing} "
             f"(has {sorted(d.isoformat() for d in present)}); build it with models.timesplit.high_need_snapshots(...).all_dates()"
         )
-    labelled = frame.filter(pl.col(label).is_not_null()).sort(DATE_COLUMN, "person_id")
-    held_out = pl.col("person_id").is_in(
-        sorted(calibration_members(labelled["person_id"].unique().to_list(), plan.calibration_share))
-    )
-    parts = {
-        "train": labelled.filter(pl.col(DATE_COLUMN).is_in(list(plan.train)) & ~held_out),
-        "calibration": labelled.filter((pl.col(DATE_COLUMN) == plan.calibration) & held_out),
-        "test": labelled.filter(pl.col(DATE_COLUMN) == plan.test),
+    # lazily, each part filtered then sorted: no sorted copy of every labelled row beside the frame
+    # (the same rows in the same order as sorting first: (as_of_date, person_id) is the grain)
+    labelled = frame.lazy().filter(pl.col(label).is_not_null())
+    people = labelled.select(pl.col("person_id").unique()).collect()["person_id"].to_list()
+    held_out = pl.col("person_id").is_in(sorted(calibration_members(people, plan.calibration_share)))
+    slices = {
+        "train": pl.col(DATE_COLUMN).is_in(list(plan.train)) & ~held_out,
+        "calibration": (pl.col(DATE_COLUMN) == plan.calibration) & held_out,
+        "test": pl.col(DATE_COLUMN) == plan.test,
     }
+    parts = {name: labelled.filter(rule).sort(DATE_COLUMN, "person_id").collect() for name, rule in slices.items()}
     return parts, plan.as_dict() | {"label": label}
 
 
