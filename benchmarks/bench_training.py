@@ -45,22 +45,52 @@ def load(home: Path, landing: Path) -> dict:
         }
 
 
+def _copy_ids(ids: list[str], copy: int, share: float) -> dict[str, str]:
+    """A new id per member for copy ``copy`` that lands on the same side of the calibration-member
+    hash as the original (``models.timesplit.calibration_members``), so no copy of a training
+    member is in the calibration slice (which would leak into early stopping)."""
+    from models.timesplit import calibration_members
+
+    held = calibration_members(ids, share)
+    out: dict[str, str] = {}
+    todo, attempt = list(ids), 0
+    while todo:
+        candidates = {p: f"{p}_r{copy}.{attempt}" for p in todo}
+        held_new = calibration_members(list(candidates.values()), share)
+        for p, c in candidates.items():
+            if (c in held_new) == (p in held):
+                out[p] = c
+        todo, attempt = [p for p in todo if p not in out], attempt + 1
+    return out
+
+
 def replicate(data: dict, copies: int) -> dict:
-    """``copies`` stacked copies of both frames, member and stay ids made distinct per copy."""
+    """``copies`` stacked copies of both frames, member and stay ids made distinct per copy; a
+    member's copies stay on its side of the high-need calibration split (``_copy_ids``). Copies of
+    one member can fall in different out-of-fold folds and training samples: the metrics of a
+    replicated run are not meaningful, its seconds and memory are."""
     import polars as pl
 
     if copies <= 1:
         return data
     out = dict(data)
-    for task, ids in (("high_need", ("person_id",)), ("readmission", ("person_id", "stay_id"))):
+    people = sorted(set(data["high_need"]["person_id"].to_list()) | set(data["readmission"]["person_id"].to_list()))
+    share = data["plan"].calibration_share
+    for task in ("high_need", "readmission"):
         frame = data[task]
-        out[task] = pl.concat([
-            frame if k == 0 else frame.with_columns([pl.col(c) + f"_r{k}" for c in ids]) for k in range(copies)
-        ])
+        parts = [frame]
+        for k in range(1, copies):
+            mapping = pl.DataFrame(list(_copy_ids(people, k, share).items()), schema=["person_id", "_new"], orient="row")
+            copy = frame.join(mapping, on="person_id", how="left", maintain_order="left")
+            copy = copy.with_columns(pl.col("_new").alias("person_id")).drop("_new")
+            if "stay_id" in copy.columns:
+                copy = copy.with_columns(pl.col("stay_id") + f"_r{k}")
+            parts.append(copy)
+        out[task] = pl.concat(parts)
     return out
 
 
-def run_task(task: str, data: dict, models_dir: Path):
+def run_task(task: str, data: dict, models_dir: Path, caps: dict | None = None):
     import polars as pl
 
     from models.high_need import member_dictionary, train_high_need_model
@@ -70,11 +100,11 @@ def run_task(task: str, data: dict, models_dir: Path):
     frame = data[task]
     t0 = time.perf_counter()
     if task == "high_need":
-        model = train_high_need_model(frame, data["plan"], seed=7)
+        model = train_high_need_model(frame, data["plan"], seed=7, **(caps or {}))
         test_frame = frame.filter(pl.col("as_of_date") == data["plan"].test)
         window, dictionary = None, member_dictionary()
     else:
-        model = train_readmission_model(frame, data["as_of"], seed=7, history_start=data["history_start"])
+        model = train_readmission_model(frame, data["as_of"], seed=7, history_start=data["history_start"], **(caps or {}))
         test_frame = frame.filter(pl.col("stay_id").is_in(model.test_predictions["stay_id"].implode()))
         window, dictionary = "discharge_date", None
     t1 = time.perf_counter()
@@ -91,6 +121,8 @@ def main() -> None:
     parser.add_argument("--profile", type=int, default=0)
     parser.add_argument("--models-dir", type=Path, default=None)
     parser.add_argument("--replicate", type=int, default=1)
+    parser.add_argument("--no-caps", action="store_true",
+                        help="max_train_rows and max_bootstrap_rows unbounded: the code path below both caps")
     parser.add_argument("--dump", type=Path, default=None, help="write each task's metrics here as JSON")
     args = parser.parse_args()
     started = time.perf_counter()
@@ -104,7 +136,8 @@ def main() -> None:
         if profiler:
             profiler.enable()
         cpu = time.process_time()
-        model, train_s, finish_s = run_task(task, data, models_dir)
+        caps = {"max_train_rows": 10**12, "max_bootstrap_rows": 10**12} if args.no_caps else None
+        model, train_s, finish_s = run_task(task, data, models_dir, caps)
         cpu = time.process_time() - cpu
         if profiler:
             profiler.disable()
