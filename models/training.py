@@ -421,7 +421,7 @@ def fit_task(
     # (one label window per snapshot date) the snapshot dates, the calibration slice last
     period = None
     if spec.fold_by != "time":
-        dates = np.r_[parts["train"][spec.date_column].to_numpy()[scored], parts["calibration"][spec.date_column].to_numpy()]
+        dates = np.r_[train[spec.date_column].to_numpy()[scored], parts["calibration"][spec.date_column].to_numpy()]
         period = np.unique(dates, return_inverse=True)[1]
     calibrator, calibration_record = fit_out_of_fold_calibrator(
         np.r_[oof[scored], raw_cal], np.r_[y_tr[scored], y_cal],
