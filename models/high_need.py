@@ -12,7 +12,8 @@ import polars as pl
 
 from models.training import InsufficientTrainingData
 from models.timesplit import SnapshotPlan, calibration_members
-from models.training import DEFAULT_SEARCH, TaskSpec, TrainedModel, fit_task
+from models.metrics import BOOTSTRAP_MAX_ROWS
+from models.training import DEFAULT_SEARCH, TRAIN_MAX_ROWS, TaskSpec, TrainedModel, fit_task
 
 HIGH_NEED_TABLE = "features.member_features"
 DATE_COLUMN = "as_of_date"
@@ -82,31 +83,36 @@ def split_snapshots(frame: pl.DataFrame, plan: SnapshotPlan, label: str) -> tupl
             f"{HIGH_NEED_TABLE} lacks the planned as-of dates {missing} "
             f"(has {sorted(d.isoformat() for d in present)}); build it with models.timesplit.high_need_snapshots(...).all_dates()"
         )
-    labelled = frame.filter(pl.col(label).is_not_null()).sort(DATE_COLUMN, "person_id")
-    held_out = pl.col("person_id").is_in(
-        sorted(calibration_members(labelled["person_id"].unique().to_list(), plan.calibration_share))
-    )
-    parts = {
-        "train": labelled.filter(pl.col(DATE_COLUMN).is_in(list(plan.train)) & ~held_out),
-        "calibration": labelled.filter((pl.col(DATE_COLUMN) == plan.calibration) & held_out),
-        "test": labelled.filter(pl.col(DATE_COLUMN) == plan.test),
+    # lazily, each part filtered then sorted: no sorted copy of every labelled row beside the frame
+    # (the same rows in the same order as sorting first: (as_of_date, person_id) is the grain)
+    labelled = frame.lazy().filter(pl.col(label).is_not_null())
+    people = labelled.select(pl.col("person_id").unique()).collect()["person_id"].to_list()
+    held_out = pl.col("person_id").is_in(sorted(calibration_members(people, plan.calibration_share)))
+    slices = {
+        "train": pl.col(DATE_COLUMN).is_in(list(plan.train)) & ~held_out,
+        "calibration": (pl.col(DATE_COLUMN) == plan.calibration) & held_out,
+        "test": pl.col(DATE_COLUMN) == plan.test,
     }
+    parts = {name: labelled.filter(rule).sort(DATE_COLUMN, "person_id").collect() for name, rule in slices.items()}
     return parts, plan.as_dict() | {"label": label}
 
 
 def train_high_need_model(
     frame: pl.DataFrame, plan: SnapshotPlan, label: str = DEFAULT_LABEL, seed: int = 7,
     features: tuple[str, ...] | None = None, calibration_method: str = CALIBRATION_METHOD, search=DEFAULT_SEARCH,
+    max_train_rows: int = TRAIN_MAX_ROWS, max_bootstrap_rows: int = BOOTSTRAP_MAX_ROWS,
 ) -> TrainedModel:
     """LightGBM on the training snapshots, calibrated on the calibration snapshot, tested on the test
     snapshot; baselines: prior-year cost and logistic regression on the same rows. The other label
-    (need vs cost) is reported for the same scores under ``metrics['other_labels']``."""
+    (need vs cost) is reported for the same scores under ``metrics['other_labels']``. The row caps
+    (``max_train_rows``, ``max_bootstrap_rows``) are ``fit_task``'s."""
     from models.metrics import evaluate
 
     spec = high_need_spec(label, features)
     parts, split = split_snapshots(frame, plan, label)
     model = fit_task(spec, parts, split, seed=seed, score_baselines={"prior_cost": PRIOR_COST_COLUMN},
-                     calibration_method=calibration_method, search=search)
+                     calibration_method=calibration_method, search=search, max_train_rows=max_train_rows,
+                     max_bootstrap_rows=max_bootstrap_rows)
     model.metrics["baselines"]["prior_cost"]["label"] = "allowed amount in the 12 months before the as-of date"
     other: dict[str, dict] = {}
     test = parts["test"]
@@ -115,7 +121,7 @@ def train_high_need_model(
             both = test.with_columns(pl.Series("_raw", model.test_predictions["score_raw"])).filter(pl.col(name).is_not_null())
             y = both[name].cast(pl.Int64).to_numpy()
             if 0 < y.sum() < len(y):
-                other[name] = evaluate(y, both["_raw"].to_numpy(), None, seed=seed)
+                other[name] = evaluate(y, both["_raw"].to_numpy(), None, seed=seed, max_rows=max_bootstrap_rows)
                 model.test_predictions = model.test_predictions.with_columns(test[name].alias(name))
     if ORACLE_LABEL_SOURCE in test.columns:  # the demo oracle's own definition, for the ceiling only
         model.test_predictions = model.test_predictions.with_columns(

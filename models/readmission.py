@@ -9,7 +9,8 @@ import polars as pl
 from features.dictionary import MODEL_FEATURES
 from models.calibration import Calibrator, fit_calibrator  # noqa: F401  (re-exported for older imports)
 from models.timesplit import add_months
-from models.training import DEFAULT_SEARCH, TaskSpec, TrainedModel, fit_task
+from models.metrics import BOOTSTRAP_MAX_ROWS
+from models.training import DEFAULT_SEARCH, TRAIN_MAX_ROWS, TaskSpec, TrainedModel, fit_task
 
 LABEL = "readmit_30d"
 DATE_COLUMN = "discharge_date"
@@ -101,18 +102,21 @@ def split_stays(
 
 def train_readmission_model(
     frame: pl.DataFrame, as_of: dt.date, seed: int = 7, calibration_method: str = CALIBRATION_METHOD,
-    search=DEFAULT_SEARCH, history_start: dt.date | None = None,
+    search=DEFAULT_SEARCH, history_start: dt.date | None = None, max_train_rows: int = TRAIN_MAX_ROWS,
+    max_bootstrap_rows: int = BOOTSTRAP_MAX_ROWS,
 ) -> TrainedModel:
     """Fit LightGBM on the earlier labelled stays, stop early and calibrate on the next 3 months,
     test on the last 6, with the logistic-regression, LACE and (when the frame has it) HOSPITAL
-    baselines on the same test rows. ``frame`` is ``features.readmission_stay``."""
+    baselines on the same test rows. ``frame`` is ``features.readmission_stay``. The row caps
+    (``max_train_rows``, ``max_bootstrap_rows``) are ``fit_task``'s."""
     spec = readmission_spec()
     parts, split = split_stays(frame, as_of, history_start)
     baselines = {"lace": "lace_score"}
     if HOSPITAL_COLUMN in frame.columns:
         baselines["hospital"] = HOSPITAL_COLUMN
     model = fit_task(spec, parts, split, seed=seed, score_baselines=baselines,
-                     calibration_method=calibration_method, search=search)
+                     calibration_method=calibration_method, search=search, max_train_rows=max_train_rows,
+                     max_bootstrap_rows=max_bootstrap_rows)
     if "hospital" in model.metrics["baselines"]:
         test = parts["test"]
         share = float(test[HOSPITAL_CLAIMS_ONLY_FLAG].cast(pl.Float64).mean()) if HOSPITAL_CLAIMS_ONLY_FLAG in test.columns else None

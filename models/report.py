@@ -68,6 +68,9 @@ def _with_ci(r: dict, key: str, ci_key: str, spec: str = ".2f") -> str:
 def calibration_lines(m: dict) -> list[str]:
     """The card's words on the regime, the calibration map and whether probabilities hold on the test rows."""
     lines = []
+    sampling = m.get("sampling")
+    if sampling:
+        lines.append(f"- **Training rows**: {sampling['rule']}.")
     regime = m.get("regime")
     if regime:
         lines.append(f"- **Regime**: {regime['name']}: {regime['reason']}.")
@@ -113,7 +116,8 @@ def write_model_card(card: dict, folder: Path, importance: list[dict]) -> Path:
         "",
         "## Test rows: model and baselines",
         "",
-        "AUROC and AUPRC with 95% bootstrap intervals (200 resamples of the test rows); the model ranks by its raw score.",
+        f"AUROC and AUPRC with 95% intervals ({test.get('ci_method', 'percentile bootstrap, 200 resamples of the test rows')}); "
+        "the model ranks by its raw score.",
         "",
         "Calibration slope and intercept with 95% Wald intervals; O/E with the exact Poisson 95% interval of the observed count.",
         "",

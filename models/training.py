@@ -27,6 +27,12 @@ from models.calibration import METHODS, Calibrator, fit_offset, fit_out_of_fold_
 
 SUBGROUP_COLUMNS: tuple[str, ...] = ("sex", "age_band", "race", "ethnicity", "dual_flag", "svi_quartile")
 MAX_ROUNDS = 1000
+# LightGBM threads for fitting and test predictions. One: with deterministic=True and row-wise
+# histograms a 1-thread fit is bit-identical to a 2-thread one (the model text matches), and on the
+# shared 2-core machine (the two model assets train side by side, other work runs) the 2-thread
+# fit's OpenMP threads spin against other processes: 100 rounds on the 200k-member high-need rows
+# took 15.5 s wall / 10.5 s CPU with 2 threads and 1.3 s / 0.9 s with 1 (load average 5).
+NUM_THREADS = 1
 EARLY_STOPPING_ROUNDS = 50
 # A bigger model must buy at least this much calibration-slice AUROC to be chosen: TreeSHAP
 # cost grows with trees x leaves, and reasons are computed for every row people read.
@@ -47,6 +53,13 @@ SHRUNK_MIN_FEATURES = 8
 OOF_FOLDS = 4
 # the paired AUROC difference vs logistic regression: non-inferior when its lower bound is above this
 NON_INFERIORITY_MARGIN = -0.02
+# Above this many training rows every fitted model (LightGBM search, out-of-fold refits, logistic
+# and one-score baselines) sees a member-level sample of this many rows, stratified by whether the
+# member has an event (``sample_training_rows``); calibration and test rows are never sampled. The
+# high-need task has about 64k training rows at 100k members (unchanged), 128k at 200k and about
+# 640k at 1M; readmission about 10k, 22k and 110k. On the 200k-member learning curve test AUROC and
+# log loss are flat from 64k rows on (docs/models.md, "Training at scale").
+TRAIN_MAX_ROWS = 100_000
 
 
 @dataclass(frozen=True)
@@ -62,6 +75,8 @@ class TaskSpec:
     # into the held-out block dropped from its fit) or a member column (rows grouped by member)
     fold_by: str = "time"
     label_window_days: int = 30
+    # whose rows move together when training rows are sampled (``sample_training_rows``)
+    member_column: str = "person_id"
 
 
 @dataclass(frozen=True)
@@ -144,7 +159,7 @@ def lgb_params(seed: int, num_leaves: int = 15, min_data_in_leaf: int = 100, ove
         "seed": seed,
         "deterministic": True,
         "force_row_wise": True,
-        "num_threads": 2,
+        "num_threads": NUM_THREADS,
         "verbose": -1,
     } | dict(overrides or {})
 
@@ -166,7 +181,7 @@ def fit_lightgbm(
             callbacks=[lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)],
         )
         trees = int(booster.best_iteration or booster.current_iteration())
-        auc = float(roc_auc_score(y_cal, booster.predict(x_cal, num_iteration=trees, num_threads=2)))
+        auc = float(roc_auc_score(y_cal, booster.predict(x_cal, num_iteration=trees, num_threads=NUM_THREADS)))
         fits.append((booster, params, {"num_leaves": num_leaves, "min_data_in_leaf": min_data,
                                        "trees": trees, "calibration_auroc": auc, "size": trees * num_leaves}))
     best = max(f[2]["calibration_auroc"] for f in fits)
@@ -206,6 +221,62 @@ def _mask_features(x: np.ndarray, features: Sequence[str], keep: Sequence[str]) 
 
 def _stable_fold(value: str, folds: int) -> int:
     return int(hashlib.sha256(str(value).encode()).hexdigest()[:8], 16) % folds
+
+
+def _member_key(value: object, seed: int) -> int:
+    """A member's place in the training sample's order: sha256 of the seed and the id (stable across
+    runs and processes, and independent of the calibration-member and fold hashes, which hash the id alone)."""
+    return int(hashlib.sha256(f"training-sample:{seed}:{value}".encode()).hexdigest()[:15], 16)
+
+
+def sample_training_rows(
+    frame: pl.DataFrame, label: str, member_column: str = "person_id", max_rows: int = TRAIN_MAX_ROWS, seed: int = 7,
+) -> tuple[np.ndarray, dict]:
+    """Which training rows the models are fitted on, and a record of the rule for the card.
+
+    Up to ``max_rows`` rows: all of them (``engaged`` false). Above: whole members, so a member's
+    rows (snapshots, stays) are all in or all out; members are split into two strata, with and
+    without an event in the slice, each stratum keeps its share of ``max_rows`` rows, and within a
+    stratum members are taken in the order of a seeded sha256 of their id until the share is
+    full. The sample is deterministic, its row count is at most ``max_rows``, and its event rate
+    is the slice's (to the member granularity). Returns a boolean mask over ``frame``'s rows."""
+    n = frame.height
+    y = frame[label].cast(pl.Int64)
+    events = int(y.sum())
+    record = {"engaged": False, "max_rows": int(max_rows), "rows": n, "events": events,
+              "sampled_rows": n, "sampled_events": events, "seed": seed,
+              "rule": f"every training row is fitted ({n} rows, at most {max_rows} before sampling)"}
+    if n <= max_rows:
+        return np.ones(n, dtype=bool), record
+    if member_column not in frame.columns:
+        raise ValueError(f"training rows ({n}) exceed max_rows {max_rows} and the frame has no member column "
+                         f"{member_column!r} to sample whole members by")
+    members = frame.group_by(member_column).agg(
+        pl.len().cast(pl.Int64).alias("_rows"), (pl.col(label).cast(pl.Int64).max() > 0).alias("_stratum"))
+    keys = [_member_key(m, seed) for m in members[member_column].to_list()]
+    members = (
+        members.with_columns(pl.Series("_key", keys, dtype=pl.UInt64))
+        .sort("_stratum", "_key")
+        .with_columns(
+            pl.col("_rows").cum_sum().over("_stratum").alias("_cum_rows"),
+            (pl.col("_rows").sum().over("_stratum") * max_rows // n).alias("_quota"),
+        )
+    )
+    kept = members.filter(pl.col("_cum_rows") <= pl.col("_quota"))
+    keep = frame[member_column].is_in(kept[member_column].implode()).to_numpy()
+    sampled_events = int(y.to_numpy()[keep].sum())
+    with_event = members.filter(pl.col("_stratum"))
+    record |= {
+        "engaged": True, "members": members.height, "sampled_members": kept.height,
+        "sampled_rows": int(keep.sum()), "sampled_events": sampled_events,
+        "stratified_by": "member has an event in the training slice",
+        "members_with_event": with_event.height, "sampled_members_with_event": int(kept["_stratum"].sum()),
+        "rule": (f"{n} training rows ({events} events) exceed {max_rows}: models fitted on a member-level sample of "
+                 f"{int(keep.sum())} rows ({sampled_events} events, {kept.height} of {members.height} members), "
+                 "stratified by whether the member has an event, members in seeded sha256 order; "
+                 "calibration and test rows are not sampled"),
+    }
+    return keep, record
 
 
 def oof_folds(frame: pl.DataFrame, spec: TaskSpec, folds: int = OOF_FOLDS) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -249,7 +320,7 @@ def out_of_fold_raw(
         if fit.sum() < 50 or y[fit].sum() in (0, fit.sum()):
             continue
         booster = lgb.train(params, lgb.Dataset(x[fit], y[fit]), num_boost_round=max(1, rounds))
-        raw[held] = booster.predict(x[held], num_threads=2)
+        raw[held] = booster.predict(x[held], num_threads=NUM_THREADS)
         block[held] = k
     return raw, block
 
@@ -301,6 +372,8 @@ def fit_task(
     score_baselines: Mapping[str, str] | None = None,
     calibration_method: str = "auto",
     search: Sequence[tuple[int, int]] = DEFAULT_SEARCH,
+    max_train_rows: int = TRAIN_MAX_ROWS,
+    max_bootstrap_rows: int | None = None,
 ) -> TrainedModel:
     """Fit LightGBM on ``parts['train']`` (the regime from ``choose_regime``), stop early on
     ``parts['calibration']``, calibrate on out-of-fold predictions (``calibration_method``: "auto"
@@ -313,24 +386,34 @@ def fit_task(
     its probability comes from a one-feature logistic fit on the training rows. The logistic
     regression baseline is always fitted. ``model.metrics`` holds the test metrics of everything;
     ``model.test_predictions`` the test rows for capacity, fairness and oracle evaluation.
+
+    Above ``max_train_rows`` training rows every model is fitted on ``sample_training_rows``'s
+    member-level sample (``metrics['sampling']`` records it either way); above
+    ``max_bootstrap_rows`` test rows (default ``models.metrics.BOOTSTRAP_MAX_ROWS``) the AUROC and
+    AUPRC intervals are analytic instead of bootstrapped. Test rows are never sampled.
     """
-    from models.metrics import evaluate, paired_auroc_difference
+    from models.metrics import BOOTSTRAP_MAX_ROWS, evaluate, paired_auroc_difference
+
+    boot_rows = BOOTSTRAP_MAX_ROWS if max_bootstrap_rows is None else max_bootstrap_rows
 
     missing = sorted({c for c in (*spec.features, spec.label, spec.date_column) if c not in parts["train"].columns})
     if missing:
         raise ValueError(f"{spec.key}: training frame lacks columns {missing}")
     check_slices(parts, spec, split)
-    (x_tr, y_tr), (x_cal, y_cal), (x_te, y_te) = (_xy(parts[n], spec) for n in ("train", "calibration", "test"))
+    keep, sampling = sample_training_rows(parts["train"], spec.label, spec.member_column, max_train_rows, seed)
+    train = parts["train"].filter(pl.Series(keep)) if sampling["engaged"] else parts["train"]
+    x_tr, y_tr = _xy(train, spec)
+    (x_cal, y_cal), (x_te, y_te) = (_xy(parts[n], spec) for n in ("calibration", "test"))
     feats = list(spec.features)
 
     regime = choose_regime(int(y_tr.sum()), len(feats), search)
     kept = select_features(x_tr, y_tr, x_cal, y_cal, feats, seed, regime)
     x_tr_m, x_cal_m = _mask_features(x_tr, feats, kept), _mask_features(x_cal, feats, kept)
     booster, params, log = fit_lightgbm(x_tr_m, y_tr, x_cal_m, y_cal, feats, seed, regime.search, regime.params)
-    raw_cal = booster.predict(x_cal, num_threads=2)
+    raw_cal = booster.predict(x_cal, num_threads=NUM_THREADS)
     # calibration on out-of-fold scores of the training rows plus the final booster's scores of the
     # calibration slice (it never trained on them), chosen by log loss on that later slice
-    folds = oof_folds(parts["train"], spec)
+    folds = oof_folds(train, spec)
     oof, block = out_of_fold_raw(x_tr_m, y_tr, folds, params, params["num_boost_round"])
     scored = block >= 0
     methods = METHODS if calibration_method == "auto" else (calibration_method,)
@@ -338,13 +421,13 @@ def fit_task(
     # (one label window per snapshot date) the snapshot dates, the calibration slice last
     period = None
     if spec.fold_by != "time":
-        dates = np.r_[parts["train"][spec.date_column].to_numpy()[scored], parts["calibration"][spec.date_column].to_numpy()]
+        dates = np.r_[train[spec.date_column].to_numpy()[scored], parts["calibration"][spec.date_column].to_numpy()]
         period = np.unique(dates, return_inverse=True)[1]
     calibrator, calibration_record = fit_out_of_fold_calibrator(
         np.r_[oof[scored], raw_cal], np.r_[y_tr[scored], y_cal],
         np.r_[block[scored], np.full(len(y_cal), len(folds))], methods, period=period,
     )
-    raw_te = booster.predict(x_te, num_threads=2)
+    raw_te = booster.predict(x_te, num_threads=NUM_THREADS)
     prob_te = calibrator.apply(raw_te)
 
     from models.fairness import subgroup_frame
@@ -358,34 +441,38 @@ def fit_task(
         pl.Series("score_raw", raw_te, dtype=pl.Float64),
         pl.Series("logistic_score", logit.predict_proba(x_te)[:, 1], dtype=pl.Float64),
     )
-    baselines: dict[str, dict] = {"logistic": evaluate(y_te, preds["logistic_score"].to_numpy(), preds["logistic_score"].to_numpy(), seed=seed)
+    baselines: dict[str, dict] = {"logistic": evaluate(y_te, preds["logistic_score"].to_numpy(), preds["logistic_score"].to_numpy(),
+                                                       seed=seed, max_rows=boot_rows)
                                   | {"calibration_regime": "logistic regression as fitted on the training rows; not recalibrated"}}
     for name, column in (score_baselines or {}).items():
-        tr_score = parts["train"][column].cast(pl.Float64).to_numpy()
+        tr_score = train[column].cast(pl.Float64).to_numpy()
         te_score = np.nan_to_num(test[column].cast(pl.Float64).to_numpy())
         prob = score_baseline(tr_score, y_tr, te_score)
         preds = preds.with_columns(pl.Series(f"{name}_score", te_score), pl.Series(f"{name}_prob", prob))
-        baselines[name] = evaluate(y_te, te_score, prob, seed=seed) | {
+        baselines[name] = evaluate(y_te, te_score, prob, seed=seed, max_rows=boot_rows) | {
             "column": column, "calibration_regime": "one-feature logistic fit on the training rows; not recalibrated"}
 
     for name, r in baselines.items():
         column = "logistic_score" if name == "logistic" else f"{name}_score"
-        r["vs_lightgbm"] = paired_auroc_difference(y_te, raw_te, preds[column].to_numpy(), seed=seed)
-    test_metrics = evaluate(y_te, raw_te, prob_te, seed=seed) | {
+        r["vs_lightgbm"] = paired_auroc_difference(y_te, raw_te, preds[column].to_numpy(), seed=seed, max_rows=boot_rows)
+    test_metrics = evaluate(y_te, raw_te, prob_te, seed=seed, max_rows=boot_rows) | {
         "trees": params["num_boost_round"], "num_leaves": params["num_leaves"], "calibration_regime": regime.name}
     recalibrated, recalibration = _recalibrate_if_off(calibrator, prob_te, y_te, test_metrics)
     metrics = {
         # ties from the isotonic steps are broken by the raw score, as the intake list ranks
         "test": test_metrics,
-        "test_uncalibrated": evaluate(y_te, raw_te, raw_te, seed=seed),
+        "test_uncalibrated": evaluate(y_te, raw_te, raw_te, seed=seed, max_rows=boot_rows),
         "calibration_slice": {"n": int(len(y_cal)), "events": int(y_cal.sum()), "method": calibrator.method},
         "calibration": calibration_record | {"methods_tried": list(methods)},
         "regime": regime.to_dict() | {"features_used": kept},
         "recalibration": recalibration,
         "vs_logistic": compare_to_logistic(baselines["logistic"]["vs_lightgbm"]),
         "baselines": baselines,
+        "sampling": sampling,
     }
     split = dict(split) | {f"n_{n}": str(parts[n].height) for n in ("train", "calibration", "test")}
+    if sampling["engaged"]:
+        split["n_train_fitted"] = str(train.height)
     return TrainedModel(
         booster=booster,
         calibrator=calibrator,

@@ -21,7 +21,7 @@ from models.training import TrainedModel
 
 METRIC_FIELDS = ("auroc", "auroc_ci", "auprc", "auprc_ci", "brier", "calibration_slope", "calibration_intercept",
                  "observed_expected_ratio", "n", "events", "capacity", "top_5pct", "vs_lightgbm",
-                 "oe", "oe_ci", "calibration_slope_ci", "calibration_intercept_ci", "calibration_regime")
+                 "oe", "oe_ci", "calibration_slope_ci", "calibration_intercept_ci", "calibration_regime", "ci_method")
 
 
 def finish_model(
@@ -63,6 +63,7 @@ def metrics_entry(model: TrainedModel, model_dir: Path, data: str) -> dict:
         "baselines": {name: pick(r) for name, r in m["baselines"].items()},
         "vs_logistic": m.get("vs_logistic"),
         "regime": m.get("regime"),
+        "sampling": m.get("sampling"),
         "calibration": m.get("calibration"),
         "recalibration": m.get("recalibration"),
         "fairness": m.get("fairness"),

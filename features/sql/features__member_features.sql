@@ -365,14 +365,17 @@ WITH rx AS (
     SELECT * FROM _mf_rx
 ),
 rx_ordered AS (
+    -- fills of one group with the same day and supply end (metformin and an SGLT2 inhibitor
+    -- dispensed together) cover the same days once; without the DISTINCT their order is a tie the
+    -- two windows below may break differently, which splits one island into two copies (PDC > 1)
     SELECT
         *,
         max(supply_end) OVER (
             PARTITION BY person_id, as_of_date, pdc_group ORDER BY dispensing_date, supply_end
             ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
         ) AS prev_end
-    FROM rx
-    WHERE pdc_group IS NOT NULL
+    FROM (SELECT DISTINCT person_id, as_of_date, pdc_group, dispensing_date, supply_end
+          FROM rx WHERE pdc_group IS NOT NULL)
 ),
 rx_islands AS (
     SELECT

@@ -152,3 +152,20 @@ def test_null_rates_and_window_helpers(raw_db):
     with pytest.raises(ValueError):
         build_member_dataset(con, [])
     assert isinstance(AS_OF, dt.date)
+
+
+def test_fills_dispensed_together_count_their_days_once(raw_db):
+    """Metformin and an SGLT2 inhibitor dispensed the same day for the same days cover the same days:
+    their proportion of days covered is that of one fill (a tie that once split an island in two)."""
+    con = _db(raw_db)
+    fills = [_rx(f"d{i}{drug}", "p2", D(2023, 10, 3) + dt.timedelta(days=30 * i), drug)
+             for i in range(3) for drug in ("metformin", "sglt2")]
+    con.executemany("INSERT INTO raw.pharmacy_claim BY NAME SELECT * FROM (SELECT ?::VARCHAR AS claim_id, "
+                    "?::INTEGER AS claim_line_number, ?::VARCHAR AS person_id, ?::DATE AS dispensing_date, "
+                    "?::VARCHAR AS ndc_code, ?::VARCHAR AS drug_class, ?::INTEGER AS days_supply, "
+                    "?::DOUBLE AS paid_amount, ?::DOUBLE AS allowed_amount)",
+                    [list(f.values()) for f in fills])
+    build_member_dataset(con, [AS_OF], data_end=D(2026, 1, 1))
+    # Oct 3 to Jan 1: three contiguous 30-day fills cover all 90 days once
+    assert _row(con, "p2")["pdc_diabetes_180d"] == pytest.approx(1.0)
+

@@ -152,3 +152,17 @@ def test_metrics_entry_has_the_agreed_fields(model, frame, tmp_path):
     assert entry["oracle_auroc"] == 0.9
     assert entry["test"]["capacity"]["selected"] == 150
     assert {"sex", "age_band", "dual_flag"} <= set(entry["fairness"]["groups"])
+
+
+def test_above_the_row_cap_high_need_fits_whole_members_and_keeps_every_test_row(frame, model):
+    """Three training snapshots per member: the lowered cap samples members with all their snapshots;
+    the out-of-fold periods, calibration slice and test snapshot are the full model's."""
+    capped = train_high_need_model(frame.drop("oracle_p_true"), PLAN, features=FEATURES, seed=7, max_train_rows=3000)
+    sampling = capped.metrics["sampling"]
+    assert sampling["engaged"] is True and sampling["rows"] == int(model.split["n_train"]) > 3000
+    assert 3000 - 2 * 3 <= sampling["sampled_rows"] <= 3000
+    assert sampling["sampled_rows"] == 3 * sampling["sampled_members"]  # every snapshot of a sampled member
+    assert capped.metrics["calibration"]["oof_rows"] < model.metrics["calibration"]["oof_rows"]
+    assert capped.split["n_calibration"] == model.split["n_calibration"]
+    assert capped.metrics["test"]["n"] == model.metrics["test"]["n"] == 3000
+    assert model.metrics["sampling"]["engaged"] is False

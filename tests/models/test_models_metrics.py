@@ -5,7 +5,7 @@ import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from models.metrics import (
-    bootstrap_ci, calibration_slope_intercept, evaluate, selection_metrics, top_k_selection,
+    bootstrap_ci, calibration_slope_intercept, evaluate, paired_auroc_difference, selection_metrics, top_k_selection,
 )
 
 
@@ -65,3 +65,30 @@ def test_a_bootstrap_replicate_scores_as_sklearn_on_the_resampled_rows(tied):
         pos, neg = ranked.positives_negatives(weights)
         assert _weighted_auroc(pos, neg)[0] == pytest.approx(roc_auc_score(y[rows], score[rows]), abs=1e-12)
         assert _weighted_auprc(pos, neg)[0] == pytest.approx(average_precision_score(y[rows], score[rows]), abs=1e-12)
+
+
+def _scores(n: int = 4000, seed: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    y = (rng.random(n) < 1 / (1 + np.exp(-(-2 + 1.2 * x)))).astype(int)
+    return y, x + rng.normal(0, 0.5, n), x + rng.normal(0, 1.0, n)
+
+
+def test_analytic_intervals_engage_only_above_the_cap_and_agree_with_the_bootstrap():
+    y, good, worse = _scores()
+    at_cap = bootstrap_ci(y, good, max_rows=len(y))
+    assert at_cap == bootstrap_ci(y, good)  # the default cap is far above 4,000 rows: the bootstrap
+    analytic = bootstrap_ci(y, good, max_rows=len(y) - 1)
+    for metric in ("auroc", "auprc"):
+        assert analytic[metric] != at_cap[metric]
+        assert analytic[metric][0] == pytest.approx(at_cap[metric][0], abs=0.015)
+        assert analytic[metric][1] == pytest.approx(at_cap[metric][1], abs=0.015)
+    lo, hi = analytic["auroc"]
+    assert lo < roc_auc_score(y, good) < hi
+    boot = paired_auroc_difference(y, good, worse, max_rows=len(y))
+    delong = paired_auroc_difference(y, good, worse, max_rows=len(y) - 1)
+    assert boot["auroc_difference"] == delong["auroc_difference"]
+    assert delong["auroc_difference_ci"] == pytest.approx(boot["auroc_difference_ci"], abs=0.01)
+    assert boot["interval"].startswith("percentile bootstrap") and delong["interval"].startswith("analytic")
+    assert evaluate(y, good, None)["ci_method"].startswith("percentile bootstrap, 200 resamples")
+    assert evaluate(y, good, None, max_rows=100)["ci_method"].startswith("analytic")

@@ -151,6 +151,10 @@ def _model_metadata(entry: dict, model_dir: Path) -> dict:
         **{f"{name}_auroc": round(b["auroc"], 4) for name, b in entry["baselines"].items()},
         "fairness_flags": dg.MetadataValue.json(entry["fairness"]["flags"]),
         "split": dg.MetadataValue.json(entry["split"]),
+        # above models.training.TRAIN_MAX_ROWS training rows the models see a member-level sample
+        "train_rows_fitted": entry["sampling"]["sampled_rows"],
+        "train_sampled": entry["sampling"]["engaged"],
+        "interval_method": test["ci_method"],
         "model_card": dg.MetadataValue.path(str(model_dir / "model_card.md")),
     }
     if "oracle_auroc" in entry:
