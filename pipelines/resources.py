@@ -62,7 +62,9 @@ class RiskstratSettings(dg.ConfigurableResource):
     # DuckDB's own cap (its default is 80% of RAM): past it, joins, aggregates and sorts spill to
     # the temp directory instead of growing; at 1M members the member-feature and KPI statements
     # otherwise hold 7-8 GB (docs/scaling.md, which also lists the memory rule of each statement).
-    duckdb_memory_limit: str = "6GB"
+    # 5GB (4.66 GiB) leaves room for the Python side under a 6 GB process: with 6GB the 1M feature
+    # stage peaked at 6.38 GB RSS (2026-11-30).
+    duckdb_memory_limit: str = "5GB"
     # 0: sized to the memory limit (duckdb_threads: one per 2 GB, at most one per core)
     duckdb_threads: int = 0
     # where DuckDB spills; empty: HOME/duckdb_tmp, under the run's home folder
