@@ -31,6 +31,19 @@
 -- Features: see features.dictionary (MEMBER_FEATURES) and docs/features.md. HCC scores come from the
 -- temp table _member_hcc (hccinfhir); Charlson/Elixhauser from _ref_charlson/_ref_elixhauser.
 
+-- member_cost_events(lo, hi): one row per medical claim line (by claim_start_date, with
+-- claim_end_date so a claim still open at the as-of can be left out) and per pharmacy claim (by
+-- dispensing_date, pharmacy = 1) dated in [lo, hi), with its allowed_amount; the cost features and
+-- the next-year cost label below read the same events. Defined here, not with the shared macros,
+-- because it names raw tables that not every connection has.
+CREATE OR REPLACE TEMP MACRO member_cost_events(lo, hi) AS TABLE
+    SELECT person_id, claim_start_date AS cost_date, claim_end_date AS end_date, allowed_amount, 0 AS pharmacy
+    FROM raw.medical_claim
+    WHERE claim_start_date >= lo AND claim_start_date < hi
+    UNION ALL
+    SELECT person_id, dispensing_date, dispensing_date, allowed_amount, 1 FROM raw.pharmacy_claim
+    WHERE dispensing_date >= lo AND dispensing_date < hi;
+
 CREATE OR REPLACE TEMP TABLE _mf_stay_feat AS
 WITH c AS (
     SELECT * FROM _member_cohort WHERE as_of_date = $as_of_date
@@ -204,12 +217,7 @@ WITH c AS (
     SELECT * FROM _member_cohort WHERE as_of_date = $as_of_date
 ),
 cost_events AS (
-    SELECT person_id, claim_start_date AS cost_date, claim_end_date AS end_date, allowed_amount, 0 AS pharmacy
-    FROM raw.medical_claim
-    WHERE claim_start_date >= $lookback_start AND claim_start_date < $label_end
-    UNION ALL
-    SELECT person_id, dispensing_date, dispensing_date, allowed_amount, 1 FROM raw.pharmacy_claim
-    WHERE dispensing_date >= $lookback_start AND dispensing_date < $label_end
+    SELECT * FROM member_cost_events($lookback_start, $label_end)
 ),
 cost_feat AS (
     SELECT
@@ -234,12 +242,7 @@ WITH c AS (
     SELECT * FROM _member_cohort WHERE as_of_date = $as_of_date
 ),
 cost_events AS (
-    SELECT person_id, claim_start_date AS cost_date, claim_end_date AS end_date, allowed_amount, 0 AS pharmacy
-    FROM raw.medical_claim
-    WHERE claim_start_date >= $lookback_start AND claim_start_date < $label_end
-    UNION ALL
-    SELECT person_id, dispensing_date, dispensing_date, allowed_amount, 1 FROM raw.pharmacy_claim
-    WHERE dispensing_date >= $lookback_start AND dispensing_date < $label_end
+    SELECT * FROM member_cost_events($lookback_start, $label_end)
 ),
 next_cost AS (
     SELECT c.person_id, c.as_of_date, sum(e.allowed_amount) AS next_amount
