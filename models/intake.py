@@ -34,9 +34,23 @@ SCORE_NAMES = ("readmission", "high_need")
 MODEL_SCORE_BASIS = "calibrated probability"
 OUTPUT_COLUMNS = (
     "rank", "person_id", "score", "score_basis", "score_percentile", "risk_tier", "rising_risk_flag",
-    "reason_1", "reason_2", "reason_3", "latest_discharge_date", "days_since_discharge", "open_care_gaps",
-    "suggested_program", "suggested_case_manager_id", "suggested_team", "contact_by_date",
+    "reason_1", "reason_2", "reason_3", "benefit", "benefit_ci_low", "benefit_ci_high",
+    "benefit_reason_1", "benefit_reason_2", "rank_basis", "latest_discharge_date", "days_since_discharge",
+    "open_care_gaps", "suggested_program", "suggested_case_manager_id", "suggested_team", "contact_by_date",
 )
+# How the list is ordered (IntakeOptions.rank_by; docs/evaluation.md, "Ranking by expected benefit"):
+# risk = the calibrated probability; benefit = the estimated reduction in 30-day readmission risk if
+# enrolled at this discharge (models.benefit); blend = expected readmissions averted = probability x
+# the estimated relative reduction. Benefit and blend rank discharges, so they need the readmission list.
+RANK_BASES: dict[str, str] = {
+    "risk": "ranked by risk",
+    "benefit": "ranked by expected benefit (estimated reduction in 30-day readmission risk)",
+    "blend": "ranked by expected readmissions averted (risk x estimated relative reduction)",
+}
+BENEFIT_OUTCOME = "readmit_30d"
+NO_BENEFIT = "no benefit estimate for this member"
+BENEFIT_COLUMNS = ("stay_id", "benefit", "benefit_ci_low", "benefit_ci_high", "relative_reduction",
+                   "benefit_reason_1", "benefit_reason_2")
 # Caseload caps per program model (active cases per staff member): ACT fidelity (DACTS) about 10,
 # intensive case management 20-50, brokerage higher. A roster capacity above the cap is cut to it.
 PROGRAM_CASELOAD_CAP: dict[str, int] = {
@@ -73,6 +87,7 @@ class IntakeOptions:
     # re-running an as-of draws the same lottery.
     evaluation_lottery: float = 0.0
     lottery_seed: int | None = None
+    rank_by: str = "risk"  # a key of RANK_BASES
 
 
 def open_capacity(con: duckdb.DuckDBPyConnection, as_of: dt.date, options: IntakeOptions = IntakeOptions()) -> pl.DataFrame:
@@ -131,12 +146,13 @@ def score_candidates(scores: pl.DataFrame, score_name: str, as_of: dt.date, opti
         raise ValueError(f"intake score must be one of {SCORE_NAMES}, not {score_name!r}")
     need = {"person_id", "score", "reason_1", "reason_2", "reason_3"}
     if score_name == "readmission":
-        need |= {"discharge_date"}
+        need |= {"discharge_date", "stay_id"}
     if missing := sorted(need - set(scores.columns)):
         raise ValueError(f"{score_name} scores lack columns {missing}")
     frame = scores.lazy().with_columns(
         (pl.col("score_raw") if "score_raw" in scores.columns else pl.col("score")).cast(pl.Float64).alias("score_raw"),
         (pl.col("score_basis") if "score_basis" in scores.columns else pl.lit(MODEL_SCORE_BASIS)).alias("score_basis"),
+        (pl.col("stay_id").cast(pl.String) if "stay_id" in scores.columns else pl.lit(None, dtype=pl.String)).alias("stay_id"),
     )
     if score_name == "readmission":
         frame = frame.filter(
@@ -146,8 +162,41 @@ def score_candidates(scores: pl.DataFrame, score_name: str, as_of: dt.date, opti
         frame.sort(["score", "score_raw"], descending=True, nulls_last=True)
         .group_by("person_id", maintain_order=True)
         .first()
-        .select("person_id", "score", "score_raw", "score_basis", "reason_1", "reason_2", "reason_3")
+        .select("person_id", "stay_id", "score", "score_raw", "score_basis", "reason_1", "reason_2", "reason_3")
     )
+
+
+def check_rank_by(rank_by: str, score_name: str) -> None:
+    """A ranking the list can use: benefit and blend need the readmission list (the benefit is
+    estimated at discharges)."""
+    if rank_by not in RANK_BASES:
+        raise ValueError(f"intake rank must be one of {sorted(RANK_BASES)}, not {rank_by!r}")
+    if rank_by != "risk" and score_name != "readmission":
+        raise ValueError(f"ranking by {rank_by} needs the readmission list: the expected benefit is estimated at "
+                         f"a discharge, and the {score_name} list ranks members without one; use --intake-score "
+                         "readmission or --intake-rank risk")
+
+
+def benefit_candidates(benefit: pl.DataFrame | None) -> pl.LazyFrame:
+    """The 30-day readmission benefit rows of ``ml.benefit_score`` keyed by stay (empty when none)."""
+    schema = {"stay_id": pl.String, "benefit": pl.Float64, "benefit_ci_low": pl.Float64, "benefit_ci_high": pl.Float64,
+              "relative_reduction": pl.Float64, "benefit_reason_1": pl.String, "benefit_reason_2": pl.String}
+    if benefit is None or benefit.height == 0 or not set(BENEFIT_COLUMNS) <= set(benefit.columns):
+        return pl.LazyFrame(schema=schema)
+    return (benefit.lazy().filter(pl.col("outcome") == BENEFIT_OUTCOME)
+            .select(pl.col("stay_id").cast(pl.String), *BENEFIT_COLUMNS[1:]).cast(schema)
+            .unique("stay_id", keep="first"))
+
+
+def _rank_order(rank_by: str) -> tuple[list, list[bool]]:
+    """Sort keys (and descending flags) of a ranking; ties fall back to risk, then person_id."""
+    risk = [pl.col("score"), pl.col("score_raw")]
+    if rank_by == "benefit":
+        return [pl.col("benefit"), *risk, pl.col("person_id")], [True, True, True, False]
+    if rank_by == "blend":
+        averted = pl.col("score") * pl.col("relative_reduction")
+        return [averted, *risk, pl.col("person_id")], [True, True, True, False]
+    return [*risk, pl.col("person_id")], [True, True, False]
 
 
 def _assign(people: pl.DataFrame, managers: pl.DataFrame, score_name: str) -> pl.DataFrame:
@@ -307,24 +356,40 @@ def lottery_rounds(n_per_arm: int, band_size: int) -> int:
 
 
 def _ranked_candidates(
-    con: duckdb.DuckDBPyConnection, scores: pl.DataFrame, as_of: dt.date, score_name: str, options: IntakeOptions
+    con: duckdb.DuckDBPyConnection, scores: pl.DataFrame, as_of: dt.date, score_name: str, options: IntakeOptions,
+    benefit: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """Every eligible scored member with context, in list order (``rank`` 1..n)."""
+    """Every eligible scored member with context and the estimated benefit at the listed
+    discharge, in list order (``rank`` 1..n, by ``options.rank_by``)."""
+    check_rank_by(options.rank_by, score_name)
     eligible = eligible_members(con, as_of, options).lazy()
     context = member_context(con, as_of).lazy()
     previous = previous_scores(con, score_name, as_of).lazy()
+    keys, descending = _rank_order(options.rank_by)
     return (
         score_candidates(scores, score_name, as_of, options)
         .join(eligible, on="person_id", how="inner")
         .join(context, on="person_id", how="left")
         .join(previous, on="person_id", how="left")
-        .sort(["score", "score_raw", "person_id"], descending=[True, True, False], nulls_last=True)
+        .join(benefit_candidates(benefit), on="stay_id", how="left")
+        .sort(keys, descending=descending, nulls_last=True)
         # a rank-only score (no model: score is null) takes its percentile from score_raw
         .with_columns((pl.coalesce("score", "score_raw").rank("max") / pl.len() * 100).round(1).alias("score_percentile"))
         .with_row_index("rank", offset=1)
         .with_columns(pl.col("rank").cast(pl.Int64))
         .collect()
     )
+
+
+def candidate_pool(
+    con: duckdb.DuckDBPyConnection, scores: pl.DataFrame, as_of: dt.date, benefit: pl.DataFrame | None,
+    options: IntakeOptions = IntakeOptions(),
+) -> pl.DataFrame:
+    """Every member eligible for the readmission list on ``as_of`` with the risk score, the
+    estimated benefit and relative reduction at the listed discharge (for comparing rankings:
+    models.benefit_eval); the list itself is the top of this pool by ``options.rank_by``."""
+    return _ranked_candidates(con, scores, as_of, "readmission", options, benefit).select(
+        "person_id", "stay_id", "score", "score_raw", "benefit", "relative_reduction")
 
 
 def _assignment_log(drawn: pl.DataFrame, band: LotteryBand, seed: int, as_of: dt.date, score_name: str) -> pl.DataFrame:
@@ -349,13 +414,16 @@ def build_intake(
     as_of: dt.date,
     score_name: str = "readmission",
     options: IntakeOptions = IntakeOptions(),
+    benefit: pl.DataFrame | None = None,
 ) -> IntakeResult:
     """Rank eligible members by the configured score and cut the list at the team's open capacity,
     running the evaluation lottery at the cut when ``options.evaluation_lottery`` is set.
 
     ``scores``: ``ml.readmission_score`` (person_id, stay_id, discharge_date, score, score_raw,
     reason_1..3) or ``ml.high_need_score`` (person_id, score, score_raw, reason_1..3). Ranked by
-    score, then score_raw where calibrated scores tie, then person_id. score_percentile is among
+    ``options.rank_by`` (RANK_BASES; default risk: score, then score_raw where calibrated scores
+    tie, then person_id); ``benefit`` (``ml.benefit_score``) gives each listed discharge its
+    estimated benefit and benefit reasons whatever the ranking. score_percentile is among
     eligible scored members before the cut. The list holds at most sum(free slots) of active case
     managers (capacity, capped by the program's caseload cap, minus the active caseload, acuity
     weighted when configured); with no roster at all, the top ``options.no_roster_list_size``
@@ -370,7 +438,7 @@ def build_intake(
     total_free = int(managers["free_slots"].sum()) if managers.height else 0
     if roster_size == 0:
         total_free = options.no_roster_list_size
-    ranked = _ranked_candidates(con, scores, as_of, score_name, options)
+    ranked = _ranked_candidates(con, scores, as_of, score_name, options, benefit)
     band, note = None, ""
     if options.evaluation_lottery > 0:
         if roster_size == 0:
@@ -398,6 +466,8 @@ def build_intake(
             pl.col("reason_2").fill_null(pl.lit(NO_FURTHER_REASON)),
             pl.col("reason_3").fill_null(pl.lit(NO_FURTHER_REASON)),
             pl.col("reason_1").fill_null(pl.lit(NO_REASONS)),
+            pl.col("benefit_reason_1").fill_null(pl.lit(NO_BENEFIT)),
+            pl.lit(RANK_BASES[options.rank_by]).alias("rank_basis"),
             (pl.lit(as_of) - pl.col("latest_discharge_date")).dt.total_days().alias("days_since_discharge"),
             pl.max_horizontal(
                 pl.coalesce(pl.col("latest_discharge_date"), pl.lit(as_of))
@@ -419,9 +489,10 @@ def build_intake_list(
     as_of: dt.date,
     score_name: str = "readmission",
     options: IntakeOptions = IntakeOptions(),
+    benefit: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """The intake list of :func:`build_intake` (without the lottery log)."""
-    return build_intake(con, scores, as_of, score_name, options).intake
+    return build_intake(con, scores, as_of, score_name, options, benefit).intake
 
 
 def record_assignment(con: duckdb.DuckDBPyConnection, as_of: dt.date, assignment: pl.DataFrame) -> int:

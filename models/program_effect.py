@@ -67,7 +67,7 @@ TREATMENT_DERIVED: tuple[str, ...] = ("open_cm_case_flag",)
 COHORT_CONFOUNDERS: tuple[str, ...] = (
     "medicaid_flag", "medicare_flag", "prior_ip_admissions_30d", "prior_ip_admissions_90d",
     "prior_ip_admissions_730d", "prior_unplanned_discharges_180d", "emergency_admission_type_flag",
-    "ed_visits_30d", "ed_visits_365d", "elixhauser_count", "elixhauser_vw_index",
+    "ed_visits_30d", "ed_visits_365d", "elixhauser_count", "elixhauser_vw_index", "office_visits_365d",
 )
 CONFOUNDERS: tuple[str, ...] = (*(c for c in MODEL_FEATURES if c not in TREATMENT_DERIVED), *COHORT_CONFOUNDERS)
 CATEGORICAL_CONFOUNDERS: tuple[str, ...] = ("race", "ethnicity")
@@ -184,14 +184,18 @@ class ProgramEffectTables:
     cohort: pl.DataFrame = field(default_factory=pl.DataFrame)
 
 
-def build_program_effect_cohort(con: duckdb.DuckDBPyConnection, as_of: dt.date, grace_days: int = 7) -> pl.DataFrame:
+def build_program_effect_cohort(
+    con: duckdb.DuckDBPyConnection, as_of: dt.date, grace_days: int = 7, recent_from: dt.date | None = None,
+) -> pl.DataFrame:
     """One row per index stay whose 30-day window closed before ``as_of``: treatment
     (``enrolled_programs``, ``enrolled_flag``), outcomes, exposures and confounders
-    (features/sql/features__program_effect_cohort.sql). Needs ``features.readmission_stay``,
-    ``core.inpatient_stay`` and raw eligibility, cm_case, medical_claim, pharmacy_claim, encounter."""
+    (features/sql/features__program_effect_cohort.sql); with ``recent_from``, also the stays
+    discharged in [recent_from, as_of), outcomes NULL (the stays a list acts on now). Needs
+    ``features.readmission_stay``, ``core.inpatient_stay`` and raw eligibility, cm_case,
+    medical_claim, pharmacy_claim, encounter."""
     load_code_lists(con)  # _ref_elixhauser
     materialise_select(con, "features__program_effect_cohort", COHORT_TEMP_TABLE,
-                       {"as_of": as_of, "grace_days": grace_days})
+                       {"as_of": as_of, "grace_days": grace_days, "recent_from": recent_from or as_of})
     return con.execute(f"SELECT * FROM {COHORT_TEMP_TABLE}").pl()
 
 

@@ -129,6 +129,7 @@ def execute_pipeline(
     wait: bool = False,
     intake_score: str = "readmission",
     evaluation_lottery: float = 0.0,
+    intake_rank: str = "risk",
 ) -> dg.ExecuteInProcessResult:
     """Materialise every asset in-process, over every landing month; the run's result and events.
 
@@ -149,7 +150,7 @@ def execute_pipeline(
         )
     settings = RiskstratSettings(
         home=str(home), landing=str(landing), as_of=as_of, data_through=data_through, breach_threshold=breach_threshold,
-        intake_score=intake_score, evaluation_lottery=evaluation_lottery,
+        intake_score=intake_score, evaluation_lottery=evaluation_lottery, intake_rank=intake_rank,
     )
     job = build_definitions(settings).resolve_job_def(ALL_ASSETS_JOB)
     with exclusive_home(home, wait=wait):
@@ -167,10 +168,11 @@ def run_pipeline(
     wait: bool = False,
     intake_score: str = "readmission",
     evaluation_lottery: float = 0.0,
+    intake_rank: str = "risk",
 ) -> bool:
     """``execute_pipeline``, True when the run succeeded."""
     return execute_pipeline(
-        home, landing, as_of, data_through, breach_threshold, wait, intake_score, evaluation_lottery).success
+        home, landing, as_of, data_through, breach_threshold, wait, intake_score, evaluation_lottery, intake_rank).success
 
 
 def backfill_months(
@@ -285,9 +287,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     print(f"running the pipeline on {landing} into {home}", file=sys.stderr)
     started = time.monotonic()
+    intake_rank = getattr(args, "intake_rank", "risk")  # demo builds its own arguments without it
+    if intake_rank != "risk" and args.intake_score != "readmission":
+        print(f"riskstrat: cannot run: --intake-rank {intake_rank} ranks discharges by their expected benefit; "
+              "use it with --intake-score readmission, or rank the high-need list by risk", file=sys.stderr)
+        return EXIT_DATA_ERROR
     result = execute_pipeline(
         home, landing, args.as_of or "", args.data_through or "", args.breach_threshold, args.wait, args.intake_score,
-        getattr(args, "evaluation_lottery", 0.0),  # demo builds its own arguments without it
+        getattr(args, "evaluation_lottery", 0.0), intake_rank,
     )
     elapsed = time.monotonic() - started
     if not result.success:
@@ -414,6 +421,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--evaluation-lottery", type=_fraction, default=0.0, metavar="FRACTION",
         help="randomise the band of round(FRACTION x open slots) members closest to the intake list's capacity cut: "
              "a seeded half gets the band's slots, every band member is logged in marts.intake_assignment (default 0: off)",
+    )
+    run.add_argument(
+        "--intake-rank", choices=["risk", "benefit", "blend"], default="risk",
+        help="how the readmission list is ordered: by risk (default), by the estimated benefit of enrolling now, or by "
+             "expected readmissions averted (risk x estimated relative reduction); docs/evaluation.md compares them",
     )
     run.add_argument("--sdoh", **SDOH_ARGUMENT)
     run.set_defaults(func=cmd_run)

@@ -54,6 +54,9 @@ class RiskstratSettings(dg.ConfigurableResource):
     breach_threshold: float = -1.0
     # which score ranks the intake list: "readmission" (recent discharges) or "high_need"
     intake_score: str = "readmission"
+    # how the readmission list is ordered: "risk", "benefit" or "blend" (models.intake.RANK_BASES);
+    # risk until the evaluation in docs/evaluation.md says otherwise
+    intake_rank: str = "risk"
     # evaluation lottery at the intake list's capacity cut: the band's size as a share of the open
     # slots (0 = off); the intake asset's config can override it per run
     evaluation_lottery: float = 0.0

@@ -2,7 +2,9 @@
 -- models.program_effect.build_program_effect_cohort). The target trial that marts.program_effect
 -- emulates: eligibility, time zero, treatment and outcomes are defined here once.
 -- Grain: one row per index stay of features.readmission_stay (alive, not AMA, not transferred, enrolled
--- for the 30 days after discharge: features__readmission_label.sql) with discharge_date + 30 < $as_of.
+-- for the 30 days after discharge: features__readmission_label.sql) with discharge_date + 30 < $as_of,
+-- and (for scoring the expected benefit of enrolling now, models.benefit) the stays discharged in
+-- [$recent_from, $as_of), whose outcomes are all NULL; $recent_from = $as_of adds none.
 -- Time zero: the discharge_date of the index stay (the decision point: refer or not).
 -- Eligible: the member is not opted out of outreach on an enrolment span covering the discharge
 --   (opted_out_flag) and was not already in a program when admitted (already_enrolled_flag: a case
@@ -45,6 +47,8 @@
 --   emergency_admission_type_flag      UB-04 type of admission '1' emergency (emergency_admit_flag
 --                                      also counts '2' urgent)
 --   ed_visits_30d / ed_visits_365d     distinct ED visit dates (as above) in the 30 / 365 days before it
+--   office_visits_365d                 distinct office/telehealth visit dates (the readmission features'
+--                                      office definition) in the 365 days before the index admission
 --   elixhauser_count / _vw_index       Elixhauser comorbidities (Quan 2005 ICD-10 codes, temp table
 --                                      _ref_elixhauser; one per hierarchy group) coded in core.diagnosis
 --                                      in the 365 days up to discharge, and their van Walraven score
@@ -52,6 +56,7 @@ WITH idx AS (
     SELECT stay_id, person_id, admission_date, discharge_date, readmit_30d
     FROM features.readmission_stay
     WHERE discharge_date + 30 < $as_of
+       OR (discharge_date >= $recent_from AND discharge_date < $as_of)
 ),
 windows AS (
     SELECT
@@ -149,6 +154,27 @@ elixhauser AS (
         GROUP BY ALL
     )
     GROUP BY stay_id
+),
+office_history AS (
+    -- distinct office or telehealth visit dates (the readmission features' place-of-service and E/M
+    -- codes; any claim type, inpatient bills left out) in the 365 days before the index admission:
+    -- how much usual-source care the member has
+    SELECT i.stay_id, count(DISTINCT v.visit_date) AS office_365d
+    FROM idx AS i
+    JOIN (
+        SELECT person_id, claim_start_date AS visit_date
+        FROM raw.medical_claim
+        WHERE (place_of_service_code IN ('11', '02', '10', '49', '50', '71', '72')
+               OR hcpcs_code IN ('99202', '99203', '99204', '99205', '99211', '99212', '99213',
+                                 '99214', '99215', '99495', '99496'))
+          AND coalesce(bill_type_code, '') NOT LIKE '011%'
+        UNION ALL
+        SELECT person_id, encounter_start_date FROM raw.encounter WHERE encounter_type IN ('office', 'telehealth')
+    ) AS v
+        ON v.person_id = i.person_id
+       AND v.visit_date < i.admission_date
+       AND v.visit_date >= i.admission_date - 365
+    GROUP BY i.stay_id
 ),
 opted_out AS (
     SELECT DISTINCT i.stay_id
@@ -297,6 +323,7 @@ SELECT
     CAST(coalesce(eh.ed_365d, 0) AS DOUBLE) AS ed_visits_365d,
     CAST(coalesce(el.elix_n, 0) AS DOUBLE) AS elixhauser_count,
     CAST(coalesce(el.elix_vw, 0) AS DOUBLE) AS elixhauser_vw_index,
+    CAST(coalesce(oh.office_365d, 0) AS DOUBLE) AS office_visits_365d,
     r.* EXCLUDE (stay_id, person_id, admission_date, discharge_date, readmit_30d, open_cm_case_flag)
 FROM idx AS i
 JOIN exposure AS x ON x.stay_id = i.stay_id
@@ -308,6 +335,7 @@ LEFT JOIN history AS h ON h.stay_id = i.stay_id
 LEFT JOIN core.inpatient_stay AS st ON st.stay_id = i.stay_id
 LEFT JOIN ed_history AS eh ON eh.stay_id = i.stay_id
 LEFT JOIN elixhauser AS el ON el.stay_id = i.stay_id
+LEFT JOIN office_history AS oh ON oh.stay_id = i.stay_id
 LEFT JOIN treated AS t ON t.stay_id = i.stay_id
 LEFT JOIN admissions AS a ON a.stay_id = i.stay_id
 LEFT JOIN ed ON ed.stay_id = i.stay_id

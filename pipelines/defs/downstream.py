@@ -2,6 +2,7 @@
 
 from pipelines.defs.core.assets import core_checks, core_diagnosis, core_inpatient_stay
 from pipelines.defs.features.assets import feature_checks, features_member_features, features_readmission_stay
+from pipelines.defs.modeling.benefit import ml_benefit_score
 from pipelines.defs.modeling.assets import (
     ml_high_need_model,
     ml_high_need_score,
@@ -32,6 +33,7 @@ def downstream_assets_for(intake_score: str) -> list:
         ml_readmission_score,
         ml_high_need_model,
         ml_high_need_score,
+        ml_benefit_score,
         intake_list_asset(intake_score),
         marts_kpi_readmission_monthly,
         marts_program_kpis,

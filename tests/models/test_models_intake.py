@@ -8,7 +8,15 @@ import pytest
 
 from features.kpi import record_history
 from features.rawschema import create_raw_tables, insert_rows
-from models.intake import NO_FURTHER_REASON, OUTPUT_COLUMNS, IntakeOptions, build_intake_list, open_capacity
+from models.intake import (
+    NO_BENEFIT,
+    NO_FURTHER_REASON,
+    OUTPUT_COLUMNS,
+    RANK_BASES,
+    IntakeOptions,
+    build_intake_list,
+    open_capacity,
+)
 
 D = dt.date
 AS_OF = D(2024, 3, 15)  # a Friday
@@ -105,7 +113,10 @@ def test_intake_respects_capacity_eligibility_and_balances_managers(con):
     assert out["suggested_case_manager_id"].to_list() == ["cmA", "cmA", "cmA", "cmB", "cmB"]
     assert out["suggested_program"].to_list()[3] == "complex_care"
     assert out["score_percentile"][0] == 100.0 and out["risk_tier"][0] == "very_high"
-    assert out.drop("open_care_gaps").null_count().sum_horizontal()[0] == 0
+    # without a benefit model the benefit figures are empty and the first benefit reason says so
+    no_benefit = ["benefit", "benefit_ci_low", "benefit_ci_high", "benefit_reason_2"]
+    assert out.drop("open_care_gaps", *no_benefit).null_count().sum_horizontal()[0] == 0
+    assert set(out["benefit_reason_1"]) == {NO_BENEFIT} and set(out["rank_basis"]) == {RANK_BASES["risk"]}
 
 
 def test_intake_is_empty_without_open_capacity(con):
@@ -165,3 +176,35 @@ def test_high_need_score_lists_members_without_a_recent_discharge(con):
     assert out["contact_by_date"].to_list() == [D(2024, 3, 19)] * 2  # as_of + 2 business days
     with pytest.raises(ValueError, match="intake score"):
         build_intake_list(con, scores, AS_OF, score_name="lace")
+
+
+def _benefit(values: dict[str, tuple[float, float]]) -> pl.DataFrame:
+    """ml.benefit_score rows: stay -> (benefit, relative reduction), readmit_30d."""
+    return pl.DataFrame([
+        {"stay_id": s, "person_id": s, "outcome": "readmit_30d", "benefit": b, "benefit_ci_low": b - 0.05,
+         "benefit_ci_high": b + 0.05, "relative_reduction": r, "benefit_reason_1": f"larger benefit expected: {s}",
+         "benefit_reason_2": None} for s, (b, r) in values.items()])
+
+
+@pytest.mark.parametrize(("rank_by", "expected"), [
+    ("risk", ["p2", "p3", "p4", "p5", "p8"]),  # 0.80, 0.70, 0.60, 0.50, 0.10
+    ("benefit", ["p8", "p5", "p3", "p2", "p4"]),  # benefit 0.09, 0.08, 0.05, 0.02, 0.01
+    ("blend", ["p3", "p5", "p8", "p2", "p4"]),  # 0.7x0.5=0.35, 0.5x0.4=0.20, 0.1x0.9=0.09, 0.8x0.1=0.08, 0.6x0.1=0.06
+])
+def test_the_list_is_ordered_by_the_chosen_ranking_and_always_carries_benefit_reasons(con, rank_by, expected):
+    rows = [("p2", "s2", D(2024, 3, 14), 0.80), ("p3", "s3", D(2024, 2, 20), 0.70), ("p4", "s4", D(2024, 3, 8), 0.60),
+            ("p5", "s5", D(2024, 3, 8), 0.50), ("p8", "s8", D(2024, 3, 9), 0.10)]
+    _stays(con, rows)
+    benefit = _benefit({"s2": (0.02, 0.1), "s3": (0.05, 0.5), "s4": (0.01, 0.1), "s5": (0.08, 0.4), "s8": (0.09, 0.9)})
+    out = build_intake_list(con, _scores(rows), AS_OF, options=IntakeOptions(rank_by=rank_by), benefit=benefit)
+    assert out["person_id"].to_list() == expected
+    assert out["benefit_reason_1"].to_list() == [f"larger benefit expected: s{p[1:]}" for p in expected]
+    assert set(out["rank_basis"]) == {RANK_BASES[rank_by]}
+    assert out["benefit"].null_count() == 0
+
+
+def test_ranking_the_high_need_list_by_benefit_is_refused_in_one_sentence(con):
+    scores = pl.DataFrame({"person_id": ["p1"], "score": [0.5], "reason_1": ["r"], "reason_2": [None],
+                           "reason_3": [None]}, schema_overrides={"reason_2": pl.String, "reason_3": pl.String})
+    with pytest.raises(ValueError, match="needs the readmission list"):
+        build_intake_list(con, scores, AS_OF, score_name="high_need", options=IntakeOptions(rank_by="benefit"))

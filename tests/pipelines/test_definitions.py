@@ -31,6 +31,7 @@ EXPECTED_ASSET_KEYS = sorted(
         "features/member_features",
         "ml/readmission_model",
         "ml/readmission_score",
+        "ml/benefit_score",
         "ml/high_need_model",
         "ml/high_need_score",
         "marts/intake_list",

@@ -106,6 +106,13 @@ def test_intake_list_rows_are_within_capacity_and_carry_reasons(pipeline_run) ->
     for row in rows:
         assert row["reason_1"] and row["reason_2"] and row["reason_3"]
         assert row["suggested_case_manager_id"]
+        # why the member is expected to benefit, beside why they are at risk
+        assert row["benefit_reason_1"] and row["rank_basis"] == "ranked by risk"
+    listed = {r["person_id"] for r in rows}
+    estimated = _rows(home, "SELECT status FROM ml.benefit_model WHERE outcome = 'readmit_30d'")[0][0]
+    if estimated == "estimated":
+        with_figure = {r["person_id"] for r in rows if r["benefit"]}
+        assert with_figure == listed, "every listed discharge carries its estimated benefit"
 
 
 def test_metrics_name_their_test_rows_and_baselines(pipeline_run) -> None:

@@ -4,6 +4,7 @@ Assets stay thin: the rules live in ``models.intake``, ``features.kpi`` and ``re
 """
 
 import json
+from dataclasses import replace
 from datetime import date
 
 import dagster as dg
@@ -13,7 +14,15 @@ from data_contracts.errors import RiskstratDataError
 from features.kpi import CaseloadGuideline, build_kpi_readmission_monthly, build_program_kpis, record_history
 from features.member import enrolled_on, no_enrolled_member_error
 from features.readmission import READMISSION_TABLE
-from models.intake import IntakeOptions, IntakeResult, build_intake, expected_readmission_risk, record_assignment
+from models.intake import (
+    BENEFIT_OUTCOME,
+    IntakeOptions,
+    IntakeResult,
+    build_intake,
+    check_rank_by,
+    expected_readmission_risk,
+    record_assignment,
+)
 from models.paths import path_status, scored_for
 from models.store import load_model
 from pipelines.failures import surfaces_data_errors
@@ -72,8 +81,24 @@ def _lottery_metadata(result: IntakeResult, fraction: float) -> dict:
 
 INTAKE_CONTEXT = [
     dg.AssetKey(["core", "inpatient_stay"]), dg.AssetKey(["raw", "eligibility"]), dg.AssetKey(["raw", "encounter"]),
-    dg.AssetKey(["raw", "cm_case"]), dg.AssetKey(["raw", "cm_roster"]),
+    dg.AssetKey(["raw", "cm_case"]), dg.AssetKey(["raw", "cm_roster"]), dg.AssetKey(["ml", "benefit_score"]),
 ]
+
+
+def _benefit(con, rank_by: str) -> tuple[pl.DataFrame | None, str, str]:
+    """ml.benefit_score (None when absent), the ranking to use and, when it is not the selected
+    one, why: a benefit ranking without a 30-day readmission benefit estimate ranks by risk."""
+    has = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'ml' AND table_name IN "
+                      "('benefit_score', 'benefit_model')").fetchone()[0] == 2
+    if not has:
+        return None, ("risk" if rank_by != "risk" else rank_by), (
+            "" if rank_by == "risk" else f"ranked by risk instead of {rank_by}: ml.benefit_score was not built")
+    benefit = con.execute("SELECT * FROM ml.benefit_score").pl()
+    status = con.execute("SELECT status, note FROM ml.benefit_model WHERE outcome = ?", [BENEFIT_OUTCOME]).fetchall()
+    if rank_by != "risk" and (not status or status[0][0] != "estimated"):
+        why = status[0][1] if status else "no 30-day readmission benefit model"
+        return benefit, "risk", f"ranked by risk instead of {rank_by}: {why}"
+    return benefit, rank_by, ""
 
 
 def _choose_score(con, selected: str, as_of: date) -> tuple[str, str]:
@@ -121,6 +146,7 @@ def intake_list_asset(score_name: str = DEFAULT_INTAKE_SCORE) -> dg.AssetsDefini
         options = IntakeOptions(acuity_weighted=config.acuity_weighted, rising_delta=config.rising_delta,
                                 declined_days=config.declined_days, evaluation_lottery=fraction,
                                 lottery_seed=config.lottery_seed if config.lottery_seed >= 0 else None)
+        check_rank_by(settings.intake_rank, settings.intake_score)
         selected = settings.intake_score
         if selected not in SCORE_TABLES:
             raise ValueError(f"settings.intake_score must be one of {sorted(SCORE_TABLES)}, not {selected!r}")
@@ -130,7 +156,10 @@ def intake_list_asset(score_name: str = DEFAULT_INTAKE_SCORE) -> dg.AssetsDefini
                 raise no_enrolled_member_error(con, as_of)
             score_name, fallback = _choose_score(con, selected, as_of)
             scores = con.execute(f"SELECT * FROM {SCORE_TABLES[score_name]}").pl()  # name from the fixed dict
-            result = build_intake(con, scores, as_of, score_name=score_name, options=options)
+            rank_by = settings.intake_rank if score_name == "readmission" else "risk"
+            benefit, rank_by, rank_fallback = _benefit(con, rank_by)
+            options = replace(options, rank_by=rank_by)
+            result = build_intake(con, scores, as_of, score_name=score_name, options=options, benefit=benefit)
             intake = result.intake
             con.execute("CREATE SCHEMA IF NOT EXISTS marts")
             con.execute("CREATE OR REPLACE TABLE marts.intake_list AS SELECT * FROM intake")
@@ -146,6 +175,9 @@ def intake_list_asset(score_name: str = DEFAULT_INTAKE_SCORE) -> dg.AssetsDefini
                 "score": score_name,
                 "selected_score": selected,
                 **({"fallback": fallback} if fallback else {}),
+                "rank_by": rank_by,
+                "selected_rank_by": settings.intake_rank,
+                **({"rank_fallback": rank_fallback} if rank_fallback else {}),
                 **_lottery_metadata(result, fraction),
                 "rising_risk": int(intake["rising_risk_flag"].sum()) if intake.height else 0,
                 "path": str(path),
