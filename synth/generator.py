@@ -23,7 +23,7 @@ Generative model (full write-up with sources in docs/generator.md; figures in ``
 4. Each discharge (simulated in time order, readmissions spawned as they come, so they can
    themselves be index stays): discharge hemoglobin and sodium; a care-transitions referral for
    risky discharges; a 7-day follow-up visit with
-   P = logistic(-0.3 + 1.4*S*[enrolled at time zero] - 0.8*SVI ...);
+   P = logistic(-0.3 + 1.4*S*h*[enrolled at time zero] - 0.8*SVI ...), h the member's responsiveness;
    disposition 02 spawns a transfer-in stay the same/next day; cancer patients get planned
    chemotherapy admissions (admit type 3); and a 30-day unplanned readmission with
    logit p = b0 + 0.11 L + 0.12 A + 0.15 C + 0.18 E + 0.45 [Hb<12] + 0.35 [Na<135]
@@ -39,7 +39,9 @@ Generative model (full write-up with sources in docs/generator.md; figures in ``
    (``cm_selection``); care-transitions cases at risky discharges; contacts, goals, declines,
    unable-to-reach, closures.  The program's effect (``cm_effect`` = S) raises 7-day follow-up
    after enrolled discharges and thins admissions inside engaged community cases; its answer
-   key is ``_oracle/cm_effect.csv``.  ``cm_lottery`` randomises a band at complex care's
+   key is ``_oracle/cm_effect.csv``.  The effect is heterogeneous (h: larger without a usual source
+   of care or with unmet needs, near zero in the last 180 days of life); ``_oracle/cm_benefit.csv``
+   holds each list-eligible member's risk with and without enrolment at the list dates.  ``cm_lottery`` randomises a band at complex care's
    capacity cut (``cm_intake_assignment``, ``_oracle/cm_lottery.csv``).
 
 Everything is vectorised with numpy/polars (loops only over member chunks, extracts, programs,
