@@ -97,6 +97,14 @@ def _non_negative(text: str) -> float:
     return value
 
 
+def _iso_dates(value: str) -> list[date]:
+    """``2025-12-01,2026-01-01`` -> dates; an empty string -> no dates."""
+    try:
+        return [date.fromisoformat(v.strip()) for v in value.split(",") if v.strip()]
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected comma-separated YYYY-MM-DD dates, got {value!r}") from err
+
+
 def cmd_synth(args: argparse.Namespace) -> int:
     from synth.generator import generate
 
@@ -112,6 +120,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
         cm_effect=getattr(args, "cm_effect", 1.0),
         cm_selection=getattr(args, "cm_selection", "latent"),
         cm_lottery=getattr(args, "cm_lottery", 0.0),
+        benefit_as_of=getattr(args, "benefit_as_of", None),
     )
     total = sum(summary.rows.values())
     print(f"wrote {total:,} rows in {len(summary.rows)} extracts to {args.out} in {time.monotonic() - started:.1f} s")
@@ -402,6 +411,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="refer on what the extracts record only (observed) or also on the members' true rates (latent)")
     synth.add_argument("--cm-lottery", type=_fraction, default=0.0, metavar="FRACTION",
                        help="randomise this fraction of complex care's monthly slots at the capacity cut (0 = no lottery)")
+    synth.add_argument("--benefit-as-of", type=_iso_dates, default=None, metavar="DATES",
+                       help="comma-separated ISO list dates for _oracle/cm_benefit.csv (default: the first day of "
+                            "each of the window's last 6 months and the day after it; '' = no file)")
     synth.set_defaults(func=cmd_synth)
 
     run = sub.add_parser("run", parents=[common], help="run the whole pipeline on a landing folder")

@@ -22,6 +22,13 @@ In short:
   of ``enrolled_at_time_zero``) gets +1.4·S on the log-odds of a 7-day follow-up visit, which lowers
   readmission log-odds by 0.55; and unplanned (background) admissions that fall inside an engaged
   community case are thinned with probability 1 - exp(-0.105·S) (rate ratio 0.90 at S = 1).
+* **Heterogeneous effect**: S is scaled per member and day by the responsiveness h
+  (``responsiveness``): x2 without a usual source of care, x(1 + 0.35·min(needs, 3)) with unmet
+  social needs, normalised by ``H_SCALE`` so h averages about 1 over index stays, and 0.1 when the
+  member dies (of the mortality hazard, ``m["death_latent"]``) within 180 days of the day the effect
+  applies (the discharge for the follow-up, the admission day for the thinning).
+  ``benefit_oracle`` writes each list-eligible member's risk with and without enrolment at a set of
+  as-of dates (``_oracle/cm_benefit.csv``).
 * **Lottery at the margin** (``CMOptions.lottery`` = F > 0): in complex care's rounds the
   round(F·slots) members closest to the capacity cut (half above it, half below) are randomised:
   a seeded random half of the band is offered, the other half is not (and neither half is
@@ -52,6 +59,13 @@ OCCUPANCY = 0.75  # community programs fill their active capacity up to this sha
 FOLLOWUP_LOG_ODDS = 0.55  # a 7-day follow-up visit lowers readmission odds by exp(-0.55) = 0.58x
 ENROLLED_FOLLOWUP_LOG_ODDS = 1.4  # enrolment at time zero raises 7-day follow-up log-odds by 1.4·S
 ADMISSION_LOG_RATE_RATIO = 0.105  # an engaged community case lowers the admission rate by exp(-0.105·S)
+# the heterogeneous effect (docs/generator.md, "Heterogeneous effect"): h scales S in both mechanisms
+NO_USUAL_SOURCE_H = 2.0  # no usual source of care: the program supplies the missing coordination
+NEEDS_H_STEP = 0.35  # x(1 + 0.35·min(unmet social needs, 3))
+END_OF_LIFE_DAYS = 180  # dying (of the mortality hazard) within this many days of the day the effect applies
+END_OF_LIFE_H = 0.1  # ... leaves the program next to nothing to change
+H_SCALE = 0.72  # h averages ~1 over index stays (measured on 20k members, seed 3; a fixed constant, never a chunk mean)
+BENEFIT_HORIZON = 365  # admission_12m in _oracle/cm_benefit.csv: the 365 days after the as-of date
 LOTTERY_WASHOUT_DAYS = 180  # band members are not re-entered into the lottery program's intake
 NEVER = 10**6
 _CASE_KEYS = ("person", "kind", "sid", "referral", "open", "open_v", "end")
@@ -76,8 +90,33 @@ class CMOptions:
 
     @property
     def thinning(self) -> float:
-        """Probability that an unplanned admission inside an engaged community case is avoided."""
+        """Probability that an unplanned admission inside an engaged community case is avoided, at h = 1."""
         return float(1.0 - np.exp(-self.effect * ADMISSION_LOG_RATE_RATIO))
+
+    def thinning_at(self, h):
+        """The same at responsiveness ``h`` (scalar or array): 1 - exp(-0.105·S·h)."""
+        return 1.0 - np.exp(-self.effect * ADMISSION_LOG_RATE_RATIO * np.asarray(h, dtype=float))
+
+
+def base_responsiveness(m, person: np.ndarray) -> np.ndarray:
+    """The member's responsiveness h away from the end of life: H_SCALE x (2 without a usual source
+    of care) x (1 + 0.35·min(unmet social needs, 3)) (the true needs, screened or not)."""
+    return (H_SCALE * np.where(m["no_usual_source"][person], NO_USUAL_SOURCE_H, 1.0)
+            * (1.0 + NEEDS_H_STEP * np.minimum(m["n_needs"][person], 3)))
+
+
+def end_of_life_from(m, person: np.ndarray) -> np.ndarray:
+    """The first day on which the member's h is END_OF_LIFE_H: 180 days before the mortality-hazard
+    death (recorded in the window or latent after it; an in-hospital death is an outcome of the
+    admissions the program acts on and does not switch the modifier)."""
+    return m["death_latent"][person] - END_OF_LIFE_DAYS
+
+
+def responsiveness(m, person: np.ndarray, day) -> np.ndarray:
+    """h of ``person`` on ``day`` (offsets from the window start): the factor on S in both
+    mechanisms.  0.1 from 180 days before the member's death, else ``base_responsiveness``."""
+    person = np.asarray(person)
+    return np.where(np.asarray(day) >= end_of_life_from(m, person), END_OF_LIFE_H, base_responsiveness(m, person))
 
 
 def enrolled_at_time_zero(cases: pl.DataFrame, person: np.ndarray, discharge: np.ndarray) -> np.ndarray:
@@ -118,6 +157,19 @@ def covered_days(q: pl.DataFrame, cases: pl.DataFrame, drop_time_zero: bool = Fa
     agg = j.group_by("i").agg(pl.col("days").sum())
     out[agg["i"].to_numpy()] = agg["days"].to_numpy()
     return out
+
+
+def expected_open_curve(program: str, horizon: int) -> np.ndarray:
+    """``expected_open_days(program, t)`` for every t = 0..horizon (E(t): the expected engaged days of
+    an offer within the t days after its round)."""
+    p_engaged = 1.0 - 0.22
+    offset = np.convolve(np.convolve(np.full(5, 0.2), np.r_[0.0, np.full(10, 0.1)]), np.full(3, 1 / 3))
+    k = np.arange(1, horizon + 1)
+    survive = np.where(k <= 7, 1.0, gamma_dist.sf(k, 2.0, scale=T.PROGRAM_DURATION[program] / 2.0))
+    cum = np.r_[0.0, np.cumsum(survive)]
+    t = np.arange(horizon + 1)[:, None]
+    inside = np.clip(t + 1 - np.arange(offset.size)[None, :], 0, t)
+    return p_engaged * (offset[None, :] * cum[inside]).sum(axis=1)
 
 
 def expected_open_days(program: str, horizon: int) -> float:
@@ -490,13 +542,12 @@ class CaseManagement:
 
     def avoided(self, person: np.ndarray, day: np.ndarray, u: np.ndarray) -> np.ndarray:
         """Background admissions thinned away: inside an engaged community case ([open, end)) and
-        ``u`` < 1 - exp(-0.105·S)."""
+        ``u`` < 1 - exp(-0.105·S·h), h the member's responsiveness on the admission day."""
         n = len(person)
-        tau = self.opts.thinning
         cases = self.cases().filter((pl.col("kind") == COMMUNITY) & pl.col("open_v"))
-        if n == 0 or tau <= 0 or cases.height == 0:
+        if n == 0 or self.opts.effect <= 0 or cases.height == 0:
             return np.zeros(n, dtype=bool)
-        cand = np.flatnonzero(u < tau)
+        cand = np.flatnonzero(u < self.opts.thinning_at(responsiveness(self.m, person, day)))
         q = pl.DataFrame({"i": cand, "person": person[cand], "day": day[cand]})
         hit = (q.join(cases.select("person", "open", "end"), on="person")
                .filter((pl.col("open") <= pl.col("day")) & (pl.col("day") < pl.col("end"))).select("i").unique())
@@ -670,63 +721,200 @@ class CaseManagement:
         })
 
     # ---- the answer key ----
-    def community_days(self, person: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-        """Days in [lo, hi) inside an engaged community case (the days background admissions are thinned)."""
-        q = pl.DataFrame({"i": np.arange(len(person)), "person": person, "d": lo, "lo": lo, "hi": hi})
-        return covered_days(q, self.cases().filter(pl.col("kind") == COMMUNITY))
+    def _covered_split(self, q: pl.DataFrame, frame: pl.DataFrame, drop_time_zero: bool = False):
+        """``covered_days`` of each row's [lo, hi), split at the member's end-of-life day: (days
+        before it, days from it on)."""
+        b = pl.Series("b", end_of_life_from(self.m, q["person"].to_numpy()))
+        qb = q.with_columns(b)
+        before = covered_days(qb.with_columns(pl.min_horizontal("hi", "b").alias("hi")), frame, drop_time_zero)
+        after = covered_days(qb.with_columns(pl.max_horizontal("lo", "b").alias("lo")), frame, drop_time_zero)
+        return before, after
 
-    def effect_oracle(self, person, disc, enrolled, lw, fu_lin, r0, r1, ids: _IdSpace) -> pl.DataFrame:
+    def thinned_days(self, q: pl.DataFrame, frame: pl.DataFrame, drop_time_zero: bool = False) -> np.ndarray:
+        """Sum over the days of each row's [lo, hi) inside one of ``frame``'s engaged cases of the
+        thinning probability that day (1 - exp(-0.105·S·h)): the background admission days the
+        program takes away."""
+        before, after = self._covered_split(q, frame, drop_time_zero)
+        h = base_responsiveness(self.m, q["person"].to_numpy())
+        return self.opts.thinning_at(h) * before + self.opts.thinning_at(END_OF_LIFE_H) * after
+
+    def community_thinned(self, person: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """``thinned_days`` of [lo, hi) over the member's engaged community cases."""
+        q = pl.DataFrame({"i": np.arange(len(person)), "person": person, "d": lo, "lo": lo, "hi": hi})
+        return self.thinned_days(q, self.cases().filter(pl.col("kind") == COMMUNITY))
+
+    def effect_oracle(self, person, disc, enrolled, lw, fu_lin, chains: "TypicalChains", ids: _IdSpace) -> pl.DataFrame:
         """``_oracle/cm_effect.csv`` rows for index stays: outcome probabilities and expected
         admissions with and without enrolment at time zero (docs/generator.md, "Case management")."""
-        S, tau = self.opts.effect, self.opts.thinning
-        lam = self.m["rate_ip"][person] / 365.25
+        S, m = self.opts.effect, self.m
+        lam = m["rate_ip"][person] / 365.25
+        h = responsiveness(m, person, disc)
         cases = self.cases()
         comm = cases.filter(pl.col("kind") == COMMUNITY)
+        r0, r1, r1_eol = chains.r0[person], chains.r1[person], chains.r1_eol[person]
+        tau, tau_eol = self.opts.thinning_at(base_responsiveness(m, person)), self.opts.thinning_at(END_OF_LIFE_H)
 
         def chain(e: float) -> np.ndarray:
-            p_fu = expit(fu_lin + ENROLLED_FOLLOWUP_LOG_ODDS * S * e)
+            p_fu = expit(fu_lin + ENROLLED_FOLLOWUP_LOG_ODDS * S * h * e)
             return p_fu * expit(lw - FOLLOWUP_LOG_ODDS) + (1 - p_fu) * expit(lw)
 
-        def days(frame: pl.DataFrame, horizon: int) -> tuple[np.ndarray, np.ndarray]:
-            q = pl.DataFrame({"i": np.arange(len(person)), "person": person, "d": disc, "lo": disc + 1,
-                              "hi": disc + horizon + 1})
-            with_case = covered_days(q, frame)
+        def query(horizon: int) -> pl.DataFrame:
+            return pl.DataFrame({"i": np.arange(len(person)), "person": person, "d": disc, "lo": disc + 1,
+                                 "hi": disc + horizon + 1})
+
+        def split(frame: pl.DataFrame, horizon: int):
+            """{arm: (days before the end-of-life day, days from it)} inside ``frame``'s cases."""
+            q = query(horizon)
+            with_case = self._covered_split(q, frame)
             # not enrolled: the cases that enrolled the stay at time zero never happened
-            return with_case, np.where(enrolled, covered_days(q, frame, drop_time_zero=True), with_case)
+            without = self._covered_split(q, frame, drop_time_zero=True)
+            return {"if_enrolled": with_case,
+                    "if_not_enrolled": tuple(np.where(enrolled, w, c) for w, c in zip(without, with_case))}
 
         out = {"person_id": ids("P", person, 8), "discharge_date": self.win.dates(disc),
                "enrolled": enrolled.astype(np.int64)}
         pc = {"if_enrolled": chain(1.0), "if_not_enrolled": chain(0.0)}
-        comm_days = {H: dict(zip(pc, days(comm, H))) for H in (30, 180, 365)}
-        any_days = dict(zip(pc, days(cases, 365)))
-        for arm in pc:
-            for H in (30, 180):
-                bg = lam * (H - tau * comm_days[H][arm])
+        for H in (30, 180):
+            comm_days = split(comm, H)
+            for arm in pc:
+                before, after = comm_days[arm]
+                bg = lam * (H - tau * before - tau_eol * after)
                 out[f"p_readmit_{H}d_{arm}"] = 1 - (1 - pc[arm]) * np.exp(-bg)
+        comm_days, any_days = split(comm, 365), split(cases, 365)
         for arm in pc:
-            c, a = comm_days[365][arm], any_days[arm]
-            out[f"admissions_12m_{arm}"] = pc[arm] + lam * ((365 - a) * (1 + r0) + (a - c) * (1 + r1)
-                                                            + c * (1 - tau) * (1 + r1))
+            (c_f, c_l), (a_f, a_l) = comm_days[arm], any_days[arm]
+            out[f"admissions_12m_{arm}"] = pc[arm] + lam * ((365 - a_f - a_l) * (1 + r0) + (a_f - tau * c_f) * (1 + r1)
+                                                            + (a_l - tau_eol * c_l) * (1 + r1_eol))
         cols = ["person_id", "discharge_date", "enrolled"] + [f"{k}_{arm}" for k in ("p_readmit_30d", "p_readmit_180d",
                                                                                      "admissions_12m") for arm in pc]
         return pl.DataFrame({k: (np.round(v, 6) if isinstance(v, np.ndarray) and v.dtype.kind == "f" else v)
                              for k, v in out.items()}).select(cols)
 
-    def lottery_oracle(self, r0, r1, ids: _IdSpace, horizon: int = 180) -> pl.DataFrame:
+    def _offer_days(self, person: np.ndarray, day: np.ndarray, horizon: int, prefix: np.ndarray | None = None):
+        """Expected engaged days of a complex-care offer made on ``day`` within the ``horizon`` days
+        after it (``expected_open_curve``), split at the member's end-of-life day: (before, from).
+        ``prefix``: the first days already covered by a running case (the offer adds none there)."""
+        E = expected_open_curve(LOTTERY_PROGRAM, BENEFIT_HORIZON)  # horizons are at most a year
+        hz = np.broadcast_to(np.asarray(horizon), person.shape)
+        b = np.clip(end_of_life_from(self.m, person) - day - 1, 0, hz)  # days 1..b come before it
+        p = np.zeros(person.shape, dtype=np.int64) if prefix is None else prefix
+        before = np.maximum(E[b] - E[np.minimum(p, b)], 0.0)
+        after = np.maximum(E[hz] - E[np.maximum(b, np.minimum(p, hz))], 0.0)
+        return before, after, b
+
+    def lottery_oracle(self, chains: "TypicalChains", ids: _IdSpace, horizon: int = 180) -> pl.DataFrame:
         """``_oracle/cm_lottery.csv``: expected unplanned admissions in the 180 days after the round,
         offered (declines and members never reached included) or not, per band member."""
         r = self._lottery()
         p = r["person"]
-        tau = self.opts.thinning
         lam = self.m["rate_ip"][p] / 365.25
-        e_open = expected_open_days(LOTTERY_PROGRAM, horizon)
-        offered = lam * ((horizon - e_open) * (1 + r0[p]) + e_open * (1 - tau) * (1 + r1[p]))
+        r0, r1, r1_eol = chains.r0[p], chains.r1[p], chains.r1_eol[p]
+        tau, tau_eol = self.opts.thinning_at(base_responsiveness(self.m, p)), self.opts.thinning_at(END_OF_LIFE_H)
+        e_f, e_l, _ = self._offer_days(p, r["day"], horizon)
+        offered = lam * ((horizon - e_f - e_l) * (1 + r0) + e_f * (1 - tau) * (1 + r1) + e_l * (1 - tau_eol) * (1 + r1_eol))
         return pl.DataFrame({
             "person_id": ids("P", p, 8), "assignment_date": self.win.dates(r["day"]),
             "offered_flag": r["offered"].astype(np.int64),
             f"admissions_{horizon}d_if_offered": np.round(offered, 6),
-            f"admissions_{horizon}d_if_not_offered": np.round(lam * horizon * (1 + r0[p]), 6),
+            f"admissions_{horizon}d_if_not_offered": np.round(lam * horizon * (1 + r0), 6),
         })
+
+    def benefit_oracle(self, as_of: list[int], chains: "TypicalChains", spans: dict, dd: np.ndarray,
+                       stays: dict[str, np.ndarray], ids: _IdSpace) -> pl.DataFrame:
+        """``_oracle/cm_benefit.csv``: per as-of day (offsets) and list-eligible member (enrolled on
+        the day, alive, not opted out), the true probability of the outcome with and without
+        enrolment (docs/generator.md, "Oracle"):
+
+        * ``admission_12m``: at least one unplanned admission in the 365 days after the day, a
+          complex-care referral made on the day vs none, the member's other cases as they are;
+        * ``readmit_30d``: members whose latest index-eligible discharge falls in the 30 days before
+          the day: a 30-day unplanned readmission, enrolled at that discharge (time zero) vs not.
+
+        ``dd`` is the final death day (in-hospital deaths in), ``spans`` the enrolment spans
+        truncated at it, ``stays`` the cleaned stays (person, adm, los, disp, lw, fu_lin)."""
+        S, m = self.opts.effect, self.m
+        cases = self.cases().filter(pl.col("open_v"))
+        comm = cases.filter(pl.col("kind") == COMMUNITY)
+        tau_eol = self.opts.thinning_at(END_OF_LIFE_H)
+        life = np.where(dd <= self.D - 1, dd, m["death_latent"])  # the day the member's exposure ends
+        disc = stays["adm"] + stays["los"]
+        index_ok = ~np.isin(stays["disp"], ["20", "07", "02"])
+        frames = []
+        for a in as_of:
+            on = (spans["start"] <= a) & (spans["end"] >= a)
+            person, span_end = spans["person"][on], spans["end"][on]
+            keep = (dd[person] >= a) & (m["optout"][person] == 0)
+            person, span_end = person[keep], span_end[keep]
+            order = np.argsort(person, kind="stable")
+            person, span_end = person[order], span_end[order]
+            n = person.size
+            day = np.full(n, a, dtype=np.int64)
+            H = np.clip(np.minimum(np.minimum(span_end, life[person]) - a, BENEFIT_HORIZON), 0, BENEFIT_HORIZON)
+            lam = m["rate_ip"][person] / 365.25
+            r0, r1, r1_eol = chains.r0[person], chains.r1[person], chains.r1_eol[person]
+            tau = self.opts.thinning_at(base_responsiveness(m, person))
+            # the first days after the as-of day a running engaged community case already covers
+            q = pl.DataFrame({"i": np.arange(n), "person": person, "d": day, "lo": day + 1, "hi": day + 1 + H})
+            run = (q.join(comm.select("person", "open", "end"), on="person")
+                   .filter((pl.col("open") <= pl.col("lo")) & (pl.col("end") > pl.col("lo")))
+                   .group_by("i").agg((pl.min_horizontal("end", "hi") - pl.col("lo")).max().alias("p")))
+            prefix = np.zeros(n, dtype=np.int64)
+            prefix[run["i"].to_numpy()] = run["p"].to_numpy()
+            new_f, new_l, b = self._offer_days(person, day, H, prefix)
+            split = q.with_columns(pl.Series("b", day + 1 + b))
+            parts = {"f": split.with_columns(pl.col("b").alias("hi")), "l": split.with_columns(pl.col("b").alias("lo"))}
+            length = {"f": b, "l": H - b}
+            new = {"f": new_f, "l": new_l}
+            arm = {"tau": {"f": tau, "l": tau_eol}, "r1": {"f": r1, "l": r1_eol}}
+            mu0, gain = np.zeros(n), np.zeros(n)
+            for s_, qs in parts.items():
+                A, C = covered_days(qs, cases), covered_days(qs, comm)
+                t, r = arm["tau"][s_], arm["r1"][s_]
+                mu0 = mu0 + lam * ((length[s_] - A) * (1 + r0) + (A - t * C) * (1 + r))
+                # the offer's engaged days fall on days no engaged case covers (as many as there are)
+                gain = gain + lam * np.minimum(new[s_], length[s_] - A) * ((1 + r0) - (1 - t) * (1 + r))
+            frames.append(pl.DataFrame({"person": person, "as_of": day, "outcome": "admission_12m",
+                                        "p_if_enrolled": 1 - np.exp(-(mu0 - gain)), "p_if_not_enrolled": 1 - np.exp(-mu0)}))
+            # readmit_30d: the latest index-eligible discharge in the 30 days before the as-of day
+            eligible = np.zeros(self.n, dtype=bool)
+            eligible[person] = True
+            w = np.flatnonzero(index_ok & (disc >= a - 30) & (disc <= a - 1) & eligible[stays["person"]])
+            if w.size:
+                w = w[np.lexsort((disc[w], stays["person"][w]))]
+                last = np.r_[stays["person"][w][1:] != stays["person"][w][:-1], True]
+                w = w[last]
+                pw, dw = stays["person"][w], disc[w]
+                hw = responsiveness(m, pw, dw)
+                lw, fu_lin = stays["lw"][w], stays["fu_lin"][w]
+                qw = pl.DataFrame({"i": np.arange(w.size), "person": pw, "d": dw, "lo": dw + 1, "hi": dw + 31})
+                bg = m["rate_ip"][pw] / 365.25 * (30 - self.thinned_days(qw, comm))
+                p_arm = {}
+                for e in (1.0, 0.0):
+                    p_fu = expit(fu_lin + ENROLLED_FOLLOWUP_LOG_ODDS * S * hw * e)
+                    chain = p_fu * expit(lw - FOLLOWUP_LOG_ODDS) + (1 - p_fu) * expit(lw)
+                    p_arm[e] = 1 - (1 - chain) * np.exp(-bg)
+                frames.append(pl.DataFrame({"person": pw, "as_of": np.full(w.size, a, dtype=np.int64),
+                                            "outcome": "readmit_30d", "p_if_enrolled": p_arm[1.0],
+                                            "p_if_not_enrolled": p_arm[0.0]}))
+        if not frames:
+            return pl.DataFrame(schema={"person_id": pl.String, "as_of_date": pl.Date, "outcome": pl.String,
+                                        "p_if_enrolled": pl.Float64, "p_if_not_enrolled": pl.Float64})
+        f = pl.concat(frames)
+        return pl.DataFrame({
+            "person_id": ids("P", f["person"].to_numpy(), 8), "as_of_date": self.win.dates(f["as_of"].to_numpy()),
+            "outcome": f["outcome"], "p_if_enrolled": np.round(f["p_if_enrolled"].to_numpy(), 6),
+            "p_if_not_enrolled": np.round(f["p_if_not_enrolled"].to_numpy(), 6)})
+
+
+@dataclass(frozen=True)
+class TypicalChains:
+    """Each member's 30-day readmission probability after a typical future stay (``_typical_chain``):
+    ``r0`` not enrolled, ``r1`` enrolled at the member's h away from the end of life, ``r1_eol``
+    enrolled at h = 0.1 (all indexed by member)."""
+
+    r0: np.ndarray
+    r1: np.ndarray
+    r1_eol: np.ndarray
 
 
 # ----------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ Generative model (full write-up with sources in docs/generator.md; figures in ``
 4. Each discharge (simulated in time order, readmissions spawned as they come, so they can
    themselves be index stays): discharge hemoglobin and sodium; a care-transitions referral for
    risky discharges; a 7-day follow-up visit with
-   P = logistic(-0.3 + 1.4*S*[enrolled at time zero] - 0.8*SVI ...);
+   P = logistic(-0.3 + 1.4*S*h*[enrolled at time zero] - 0.8*SVI ...), h the member's responsiveness;
    disposition 02 spawns a transfer-in stay the same/next day; cancer patients get planned
    chemotherapy admissions (admit type 3); and a 30-day unplanned readmission with
    logit p = b0 + 0.11 L + 0.12 A + 0.15 C + 0.18 E + 0.45 [Hb<12] + 0.35 [Na<135]
@@ -39,7 +39,9 @@ Generative model (full write-up with sources in docs/generator.md; figures in ``
    (``cm_selection``); care-transitions cases at risky discharges; contacts, goals, declines,
    unable-to-reach, closures.  The program's effect (``cm_effect`` = S) raises 7-day follow-up
    after enrolled discharges and thins admissions inside engaged community cases; its answer
-   key is ``_oracle/cm_effect.csv``.  ``cm_lottery`` randomises a band at complex care's
+   key is ``_oracle/cm_effect.csv``.  The effect is heterogeneous (h: larger without a usual source
+   of care or with unmet needs, near zero in the last 180 days of life); ``_oracle/cm_benefit.csv``
+   holds each list-eligible member's risk with and without enrolment at the list dates.  ``cm_lottery`` randomises a band at complex care's
    capacity cut (``cm_intake_assignment``, ``_oracle/cm_lottery.csv``).
 
 Everything is vectorised with numpy/polars (loops only over member chunks, extracts, programs,
@@ -57,7 +59,9 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -67,8 +71,8 @@ from scipy.special import expit, ndtr, ndtri
 from data_contracts.spec import EXTRACTS, load_contract
 from synth import tables as T
 from synth.case_management import (  # noqa: F401  (_target_cases: the care-transitions budget, used by tests)
-    ENROLLED_FOLLOWUP_LOG_ODDS, FOLLOWUP_LOG_ODDS, GRACE_DAYS, NEVER, CaseManagement, CMOptions, Recorded, _roster,
-    _target_cases, charlson_points,
+    END_OF_LIFE_H, ENROLLED_FOLLOWUP_LOG_ODDS, FOLLOWUP_LOG_ODDS, GRACE_DAYS, NEVER, CaseManagement, CMOptions,
+    Recorded, TypicalChains, _roster, _target_cases, base_responsiveness, charlson_points, responsiveness,
 )
 from synth.common import (
     _choice, _count_before, _IdSpace, _ids, _money, _nullable, _rng, _row_choice, _Share, _Window,
@@ -202,7 +206,28 @@ def _members(seed: int, n: int, win: _Window, geo):
     m["rate_elective"] = 0.08 / 0.92 * m["rate_ip"] * (1 + 1.5 * (a >= 55)) / 2
     m["mort"] = (np.array([0.0003, 0.001, 0.004, 0.018, 0.06])[m["band"]]
                  * np.exp(0.25 * m["charlson"] + 0.3 * m["frailty"]))
+    # no usual source of care, from a stream of its own (the draws above keep their values): about
+    # 1 in 5 adults (1 in 4 aged 18-64, 1 in 10 aged 65+, 1 in 11 children), more with Medicaid and
+    # in high-SVI areas, fewer with chronic conditions (NCHS Health, United States; NHIS), with far
+    # fewer office visits (docs/generator.md, "Heterogeneous effect")
+    nus = _rng(seed, "usual_source").random(n) < expit(
+        -1.4 + 0.4 * md + 1.5 * (m["svi"] - 0.5) - 0.9 * (age >= 65) - 1.5 * (age < 18) - 0.08 * m["n_chronic"])
+    m["no_usual_source"] = nus
+    m["rate_office"] = m["rate_office"] * np.where(nus, NO_USUAL_SOURCE_OFFICE_RATE, 1.0)
     return m
+
+
+NO_USUAL_SOURCE_OFFICE_RATE = 0.35  # office-visit rate of a member without a usual source of care
+
+
+def _latent_death(seed, m, death_day: np.ndarray, days: int) -> np.ndarray:
+    """The day each member dies of the mortality hazard: the recorded (out-of-hospital) death when
+    it falls in the window, else a day after the window drawn from the same hazard (exponential,
+    so memoryless: the member's remaining life from the window end).  Never written; the
+    heterogeneous effect reads it (``synth.case_management.responsiveness``)."""
+    rng = _rng(seed, "latent_death")
+    beyond = days + (rng.exponential(1.0, len(death_day)) / m["mort"] * 365.25).astype(np.int64)
+    return np.where(death_day <= days - 1, death_day, beyond)
 
 
 JOINER_SHARE = 0.22
@@ -456,7 +481,8 @@ def _simulate_stays(seed, m, spans, win, ed_keys, K, cm: CaseManagement):
             cur["ct"] = cm.refer_at_discharge(cur["sid"], pe, cur["adm"], disc, alive, lace)
             enrolled = cm.enrolled(pe, disc)
             fu_lin = _followup_logit(m, pe, cur["disp"])
-            p_fu = expit(fu_lin + ENROLLED_FOLLOWUP_LOG_ODDS * S * enrolled)
+            # the effect on the follow-up, at the member's responsiveness on the discharge day
+            p_fu = expit(fu_lin + ENROLLED_FOLLOWUP_LOG_ODDS * S * responsiveness(m, pe, disc) * enrolled)
             fu = alive & (rng.random(n) < p_fu)
             fu_day = disc + rng.integers(1, 8, n)
             logit_without_followup = _readmission_logit(m, pe, cur["los"], cur["admit_type"], cur["ed6"],
@@ -567,7 +593,7 @@ def chunk_sizes(members: int, chunk_members: int) -> list[int]:
 def generate(out_dir: Path, members: int, seed: int, start: str = "2023-01", months: int = 36,
              dirty_rate: float = 0.0, file_format: str = "csv",
              chunk_members: int | None = None, cm_effect: float = 1.0, cm_selection: str = "latent",
-             cm_lottery: float = 0.0) -> GenerationSummary:
+             cm_lottery: float = 0.0, benefit_as_of: Sequence[str | date] | None = None) -> GenerationSummary:
     """Write every contract extract for ``members`` synthetic members into ``out_dir``.
 
     Case management (``synth.case_management``, docs/generator.md): ``cm_effect`` scales the
@@ -575,7 +601,9 @@ def generate(out_dir: Path, members: int, seed: int, start: str = "2023-01", mon
     (referrals also ride on the members' true rates, which no extract holds) or ``"observed"``
     (only on what the extracts record, plus chance); ``cm_lottery`` > 0 randomises that fraction
     of complex care's monthly slots around the capacity cut and writes ``cm_intake_assignment``
-    (not written otherwise) and ``_oracle/cm_lottery.csv``.
+    (not written otherwise) and ``_oracle/cm_lottery.csv``.  ``benefit_as_of``: the list dates
+    ``_oracle/cm_benefit.csv`` is written for (default ``default_benefit_as_of``: the first day of
+    each of the window's last 6 months and the day after the window; empty = no file).
 
     Members are built in chunks of at most ``chunk_members`` (default 100,000), so memory stays
     that of one chunk whatever the population: chunk k holds the next range of member ids, its
@@ -600,9 +628,10 @@ def generate(out_dir: Path, members: int, seed: int, start: str = "2023-01", mon
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "_oracle").mkdir(exist_ok=True)
     for stale in [*(out_dir / f"cm_intake_assignment{s}" for s in (".csv", ".parquet")),
-                  out_dir / "_oracle" / "cm_lottery.csv"]:
+                  out_dir / "_oracle" / "cm_lottery.csv", out_dir / "_oracle" / "cm_benefit.csv"]:
         stale.unlink(missing_ok=True)  # a landing without the lottery must not keep an older run's log
     win = _Window(start, months)
+    as_of_days = _benefit_days(win, default_benefit_as_of(win) if benefit_as_of is None else benefit_as_of)
     geo = _geography(seed)
     roster = _roster(seed, members)  # sized for the whole population
     sizes = chunk_sizes(members, chunk_members)
@@ -615,7 +644,8 @@ def generate(out_dir: Path, members: int, seed: int, start: str = "2023-01", mon
     for k, n in enumerate(sizes):
         cseed = seed if k == 0 else (seed, k)
         ids.start_chunk(lo)
-        frames, oracle = _chunk(cseed, n, win, geo, roster, _Share(lo, lo + n, members), ids, cm_opts)
+        frames, oracle = _chunk(cseed, n, win, geo, roster, _Share(lo, lo + n, members), ids, cm_opts,
+                                benefit_as_of=as_of_days)
         for name, frame in oracle.items():
             writer.oracle(name, frame)
         drop_rng = _rng(cseed, "defects")
@@ -646,13 +676,35 @@ def generate(out_dir: Path, members: int, seed: int, start: str = "2023-01", mon
                              seconds=round(time.perf_counter() - t0, 2), chunks=len(sizes))
 
 
+def default_benefit_as_of(win: _Window) -> list[date]:
+    """The list dates of ``_oracle/cm_benefit.csv`` by default: the first day of each of the
+    window's last 6 months and the day after the window (the as-of the pipeline derives by default
+    on generated data)."""
+    first = win.end.astype("datetime64[M]") - 5
+    days = np.arange(first, first + 7).astype("datetime64[D]")
+    return [d.astype(object) for d in days]
+
+
+def _benefit_days(win: _Window, dates: Sequence[str | date]) -> tuple[int, ...]:
+    """List dates as day offsets from the window start, each checked to lie in (start, end + 1]."""
+    out = []
+    for d in dates:
+        day = int((np.datetime64(d, "D") - win.start).astype(int))
+        if not 0 < day <= win.days:
+            raise ValueError(f"benefit_as_of dates must fall after the window start and at most a day after "
+                             f"its end ({win.start + 1} .. {win.end + 1}), not {d}")
+        out.append(day)
+    return tuple(sorted(set(out)))
+
+
 def _chunk(seed, members: int, win: _Window, geo, roster: pl.DataFrame, share: _Share, ids: _IdSpace,
-           cm_opts: CMOptions = CMOptions(), debug: dict | None = None):
+           cm_opts: CMOptions = CMOptions(), debug: dict | None = None, benefit_as_of: tuple[int, ...] = ()):
     """Every extract's rows for one member chunk (``{extract: frame}``) and its oracle frames."""
     D = win.days
     K = D + 1000
     m = _members(seed, members, win, geo)
     spans, death_day = _spans(seed, m, win)
+    m["death_latent"] = _latent_death(seed, m, death_day, D)
 
     # ED and office visits (Poisson in coverage)
     rng = _rng(seed, "visits")
@@ -780,6 +832,7 @@ def _chunk(seed, members: int, win: _Window, geo, roster: pl.DataFrame, share: _
     enc_type = np.select([ev_type == 0, ev_type == 1, tele], ["inpatient", "emergency", "telehealth"], "office")
     enc_ids = ids("E", np.arange(ne), 9)
     pcp = np.where(ev_type >= 2, (rng.random(ne) < np.where(ev_type == 3, 0.55, 0.7)).astype(np.int64), 0)
+    pcp = np.where(m["no_usual_source"][ev_p], 0, pcp)  # no usual source: no PCP to see
     encounter = pl.DataFrame({
         "encounter_id": enc_ids, "person_id": ids("P", ev_p, 8), "encounter_type": enc_type,
         "encounter_start_date": win.dates(ev_s), "encounter_end_date": win.dates(ev_e),
@@ -832,7 +885,7 @@ def _chunk(seed, members: int, win: _Window, geo, roster: pl.DataFrame, share: _
         "cm_roster": roster, **cm_frames,
     }
 
-    oracle = _oracle(m, st, dd, spans, win, K, stay_claim_id, ev_type, ev_p, ev_s, allowed, ids, cm)
+    oracle = _oracle(m, st, dd, spans, win, K, stay_claim_id, ev_type, ev_p, ev_s, allowed, ids, cm, benefit_as_of)
     return frames, oracle
 
 
@@ -1050,9 +1103,9 @@ def _sdoh(sdoh: dict[str, np.ndarray], dd: np.ndarray, win, ids: _IdSpace) -> pl
     })
 
 
-def _typical_chain(m, effect: float) -> tuple[np.ndarray, np.ndarray]:
+def _typical_chain(m, effect: float) -> TypicalChains:
     """Each member's 30-day readmission probability after a typical future stay, not enrolled and
-    enrolled at its discharge: the chain's logit at the member's expected stay (length of stay,
+    enrolled at its discharge (at the member's h, and at the end-of-life h): the chain's logit at the member's expected stay (length of stay,
     admit type, ED visits, labs and disposition at their means), marginalised over the follow-up
     visit.  A first-order figure for the oracle's expected admissions (docs/generator.md)."""
     z = ndtri((np.arange(400) + 0.5) / 400)
@@ -1074,19 +1127,19 @@ def _typical_chain(m, effect: float) -> tuple[np.ndarray, np.ndarray]:
           + 0.75 * m["frailty"] + 0.25 * snf + 0.2 * old)
     fu_lin = -0.3 - 0.8 * (m["svi"] - 0.5) + 0.3 * (m["payer"] == 0) + 0.2 * home_health - 0.4 * snf
 
-    def chain(e: float) -> np.ndarray:
+    def chain(e) -> np.ndarray:
         p_fu = expit(fu_lin + ENROLLED_FOLLOWUP_LOG_ODDS * effect * e)
         return p_fu * expit(lw - FOLLOWUP_LOG_ODDS) + (1 - p_fu) * expit(lw)
 
-    return chain(0.0), chain(1.0)
+    return TypicalChains(r0=chain(0.0), r1=chain(base_responsiveness(m, np.arange(len(m["age"])))),
+                         r1_eol=chain(END_OF_LIFE_H))
 
 
 def _oracle(m, st, dd, spans, win, K, stay_claim_id, ev_type, ev_p, ev_s, allowed, ids: _IdSpace,
-            cm: CaseManagement):
-    """The answer key of one member chunk: ``{"index_stays", "members", "cm_effect"}`` frames, and
-    ``cm_lottery`` when the intake lottery runs."""
+            cm: CaseManagement, benefit_as_of: tuple[int, ...] = ()):
+    """The answer key of one member chunk: ``{"index_stays", "members", "cm_effect"}`` frames,
+    ``cm_lottery`` when the intake lottery runs and ``cm_benefit`` at the ``benefit_as_of`` days."""
     D = win.days
-    tau = cm.opts.thinning
     disc = st["adm"] + st["los"]
     p = st["person"]
     # the stay's own enrolment span, truncated at death
@@ -1099,7 +1152,7 @@ def _oracle(m, st, dd, spans, win, K, stay_claim_id, ev_type, ev_p, ev_s, allowe
     i = np.flatnonzero(index)
     # background admissions inside an engaged community case are thinned by the program
     p_bg = np.zeros(len(p))
-    p_bg[i] = 1 - np.exp(-m["rate_ip"][p[i]] / 365.25 * (30 - tau * cm.community_days(p[i], disc[i] + 1, disc[i] + 31)))
+    p_bg[i] = 1 - np.exp(-m["rate_ip"][p[i]] / 365.25 * (30 - cm.community_thinned(p[i], disc[i] + 1, disc[i] + 31)))
     p_true = 1 - (1 - st["p_chain"]) * (1 - p_bg)
     p_at_discharge = 1 - (1 - st["p_chain_at_discharge"]) * (1 - p_bg)
     index_stays = pl.DataFrame({
@@ -1117,7 +1170,7 @@ def _oracle(m, st, dd, spans, win, K, stay_claim_id, ev_type, ev_p, ev_s, allowe
     expo = np.zeros(n)
     np.add.at(expo, spans["person"], np.maximum(e - s + 1, 0))
     # days inside an engaged community case count for less (the program thins admissions)
-    expo_ip = np.maximum(expo - tau * cm.community_days(np.arange(n), np.full(n, T0), np.full(n, D)), 0)
+    expo_ip = np.maximum(expo - cm.community_thinned(np.arange(n), np.full(n, T0), np.full(n, D)), 0)
     p_high = 1 - np.exp(-m["rate_ip"] * expo_ip / 365.25)
     # the pipeline's need label (2+ unplanned admissions or 4+ ED visits) from the member's true
     # yearly rates; readmission chains add admissions beyond the Poisson count, so this is a
@@ -1147,10 +1200,11 @@ def _oracle(m, st, dd, spans, win, K, stay_claim_id, ev_type, ev_p, ev_s, allowe
         "unplanned_admissions_last12": adm12, "ed_visits_last12": ed12,
         "medical_allowed_last12": np.round(spend, 2),
     })
-    r0, r1 = _typical_chain(m, cm.opts.effect)
+    chains = _typical_chain(m, cm.opts.effect)
     out = {"index_stays": index_stays, "members": members,
-           "cm_effect": cm.effect_oracle(p[i], disc[i], st["enr"][i], st["lw"][i], st["fu_lin"][i], r0[p[i]],
-                                         r1[p[i]], ids)}
+           "cm_effect": cm.effect_oracle(p[i], disc[i], st["enr"][i], st["lw"][i], st["fu_lin"][i], chains, ids)}
     if cm.opts.lottery > 0:
-        out["cm_lottery"] = cm.lottery_oracle(r0, r1, ids)
+        out["cm_lottery"] = cm.lottery_oracle(chains, ids)
+    if benefit_as_of:
+        out["cm_benefit"] = cm.benefit_oracle(list(benefit_as_of), chains, spans, dd, st, ids)
     return out

@@ -57,6 +57,7 @@ def test_one_chunk_is_the_unchunked_generator(tmp_path):
     c = generate(tmp_path / "c", members=1500, seed=3, chunk_members=10**6)
     assert a.chunks == b.chunks == c.chunks == 1
     assert _digest(a.out_dir) == _digest(b.out_dir) == _digest(c.out_dir)
+    assert "_oracle/cm_benefit.csv" in _digest(a.out_dir)  # the benefit answer key is in the comparison
 
 
 def test_chunked_run_is_deterministic(tmp_path, chunked):
@@ -145,6 +146,9 @@ def test_oracle_rows_for_every_chunk(chunked):
     lottery = pl.read_csv(out / "_oracle" / "cm_lottery.csv")
     assert lottery.height == chunked.rows["cm_intake_assignment"] > 0
     assert set(lottery.select(_chunk_of(pl.col("person_id"))).to_series()) == {0, 1, 2}
+    benefit = pl.read_csv(out / "_oracle" / "cm_benefit.csv")
+    assert set(benefit.select(_chunk_of(pl.col("person_id"))).to_series()) == {0, 1, 2}
+    assert benefit.select("person_id", "as_of_date", "outcome").is_duplicated().sum() == 0
     # the oracle's claim ids are the chunk's own claims: readmissions recomputed from claims agree
     rr = realised_readmissions(out)
     assert rr.height == stays.height
