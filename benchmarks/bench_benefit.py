@@ -8,8 +8,8 @@ heterogeneous effect.
 Per seed: generate (``--cm-selection``, default observed: the programs pick on what the extracts
 record, so no unmeasured confounding), run the whole pipeline (risk ranking, the default), then
 rank the same candidate pool (members eligible for the readmission list on the as-of date) four
-ways and sum the oracle's true benefit (``_oracle/cm_benefit.csv``) over the top k, k = the team's
-open slots (models.benefit_eval). Prints one table per seed, then per ranking the mean over seeds
+ways and sum the oracle's true benefit (``_oracle/cm_benefit.csv``) over the top k, k = the open
+care-transitions slots, the program the readmission list feeds first (models.benefit_eval). Prints one table per seed, then per ranking the mean over seeds
 and the paired difference from risk ranking with a 95% t-interval over seeds, and the share of the
 oracle-best ranking's averted events. Rows go to ``<workdir>/results.jsonl``. Prints figures;
 asserts nothing (not a CI test).
@@ -54,10 +54,15 @@ def run_one(workdir: Path, members: int, seed: int, selection: str, effect: floa
         benefit = con.execute("SELECT * FROM ml.benefit_score").pl()
         model = con.execute("SELECT * FROM ml.benefit_model").pl()
         pool = candidate_pool(con, scores, as_of, benefit)
-        capacity = int(open_capacity(con, as_of)["free_slots"].sum())
+        slots = open_capacity(con, as_of)
+        # the readmission list feeds care transitions first (models.intake.PROGRAM_PREFERENCE): its
+        # open slots are the scarce ones a discharge competes for (the whole team's slots usually
+        # exceed the discharges of a month, and then no ranking matters)
+        capacity = int(slots.filter(pl.col("program") == "care_transitions")["free_slots"].sum())
+        team_capacity = int(slots["free_slots"].sum())
     result = {"members": members, "seed": seed, "cm_selection": selection, "cm_effect": effect,
               "as_of": as_of.isoformat(), "generate_s": round(generated, 1), "run_s": round(ran, 1),
-              "pool": pool.height, "capacity": capacity, "benefit_model": model.to_dicts(), "rankings": {}}
+              "pool": pool.height, "capacity": capacity, "team_capacity": team_capacity, "benefit_model": model.to_dicts(), "rankings": {}}
     for outcome in OUTCOMES:
         oracle = benefit_oracle(landing, as_of, outcome)
         if oracle is None:
@@ -81,7 +86,7 @@ def _has(home: Path, table: str) -> bool:
 
 def print_run(r: dict) -> None:
     print(f"\nmembers {r['members']} seed {r['seed']} ({r['cm_selection']}, effect {r['cm_effect']:g}): as-of {r['as_of']}, "
-          f"pool {r['pool']}, capacity {r['capacity']} (generate {r['generate_s']} s, pipeline {r['run_s']} s)")
+          f"pool {r['pool']}, capacity {r['capacity']} care-transitions slots ({r['team_capacity']} in the team) (generate {r['generate_s']} s, pipeline {r['run_s']} s)")
     for m in r["benefit_model"]:
         loading = m.get("heterogeneity_loading")
         print(f"  benefit model {m['outcome']}: {m['status']}; average {m.get('average_effect')}; BLP loading "

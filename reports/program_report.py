@@ -19,6 +19,7 @@ import polars as pl
 
 from data_contracts.spec import EXTRACTS
 from models.metrics import logistic_comparison_text
+from reports.benefit import render_benefit_section
 from reports.effect import DESCRIPTIVE_LABEL, LotteryContext, render_effect_section
 from reports.html import missing, page, table
 from reports.svg import bar_chart, calibration_chart, line_chart
@@ -155,6 +156,15 @@ def _effect_section(con: duckdb.DuckDBPyConnection) -> str:
         _read(con, "marts.program_effect"), _read(con, "marts.program_effect_balance"),
         _read(con, "marts.program_effect_overlap"), descriptive_cards=_cards(con, descriptive=True),
         lottery=_lottery_context(con), program_names=PROGRAM_NAMES)
+
+
+def _benefit_section(con: duckdb.DuckDBPyConnection) -> str:
+    basis = None
+    if _exists(con, "marts", "intake_list"):
+        found = con.execute("SELECT any_value(rank_basis) FROM marts.intake_list").fetchone()
+        basis = found[0] if found else None
+    return render_benefit_section(_read(con, "ml.benefit_model"), _read(con, "ml.benefit_calibration"), basis,
+                                  _lottery_context(con).band_size)
 
 
 def _kpi_section(con: duckdb.DuckDBPyConnection) -> str:
@@ -449,6 +459,7 @@ def render_program_report(con: duckdb.DuckDBPyConnection, metrics: dict | None, 
         f"<section><h2>Scores this run</h2>{_score_paths(con, metrics, as_of)}</section>"
         f"<section><h2>KPI trends (all programs)</h2>{_kpi_section(con)}</section>"
         f"<section><h2>Models: performance, calibration, lift and fairness</h2>{_model_section(metrics, calibration)}</section>"
+        f'<section id="benefit"><h2>Who would benefit from enrolment</h2>{_benefit_section(con)}</section>'
         f"<section><h2>Data quality of the last run</h2>{_data_quality(con)}</section>"
         f"<section><h2>KPI definitions</h2>{_definitions(con)}</section>"
     )

@@ -18,11 +18,14 @@ HEADERS = {
     "rank": "Rank", "person_id": "Member ID", "score": "Risk score", "score_basis": "Score basis",
     "score_percentile": "Percentile",
     "risk_tier": "Risk tier", "rising_risk_flag": "Rising risk", "reason_1": "Reason 1", "reason_2": "Reason 2",
-    "reason_3": "Reason 3", "latest_discharge_date": "Last discharge", "days_since_discharge": "Days since discharge",
+    "reason_3": "Reason 3", "benefit": "Expected benefit (fewer readmissions per 100)",
+    "benefit_reason_1": "Benefit reason 1", "benefit_reason_2": "Benefit reason 2", "rank_basis": "Ranked by",
+    "latest_discharge_date": "Last discharge", "days_since_discharge": "Days since discharge",
     "open_care_gaps": "Open care gaps", "suggested_program": "Suggested program",
     "suggested_case_manager_id": "Case manager", "suggested_team": "Team", "contact_by_date": "Contact by",
 }
-WIDTHS = {"score_basis": 30, "reason_1": 44, "reason_2": 44, "reason_3": 44, "open_care_gaps": 40, "suggested_program": 24}
+WIDTHS = {"score_basis": 30, "reason_1": 44, "reason_2": 44, "reason_3": 44, "benefit_reason_1": 44,
+          "benefit_reason_2": 44, "rank_basis": 30, "open_care_gaps": 40, "suggested_program": 24}
 
 
 def _sheet_name(name: str, used: set[str]) -> str:
@@ -39,7 +42,8 @@ def _sheet_name(name: str, used: set[str]) -> str:
 def _for_people(intake: pl.DataFrame) -> pl.DataFrame:
     """The intake columns a case manager reads, with readable headers and 'yes' for rising risk."""
     return intake.select([c for c in HEADERS if c in intake.columns]).with_columns(
-        pl.when(pl.col("rising_risk_flag") == 1).then(pl.lit("yes")).otherwise(pl.lit("")).alias("rising_risk_flag")
+        pl.when(pl.col("rising_risk_flag") == 1).then(pl.lit("yes")).otherwise(pl.lit("")).alias("rising_risk_flag"),
+        *([(pl.col("benefit") * 100).round(1).alias("benefit")] if "benefit" in intake.columns else []),
     ).rename({c: HEADERS[c] for c in HEADERS if c in intake.columns})
 
 
@@ -78,6 +82,12 @@ def render_worklist(intake: pl.DataFrame, case_manager_id: str, as_of: dt.date) 
     cards = []
     for r in rows.iter_rows(named=True):
         reasons = "".join(f"<li>{escape(r[k])}</li>" for k in ("reason_1", "reason_2", "reason_3") if r.get(k))
+        benefit = "".join(f"<li>{escape(r[k])}</li>" for k in ("benefit_reason_1", "benefit_reason_2") if r.get(k))
+        if r.get("benefit") is not None:
+            benefit = (f"<span class=\"small\">about {100 * r['benefit']:.1f} fewer readmissions per 100 members "
+                       f"like this one if enrolled (estimate)</span><ul>{benefit}</ul>")
+        elif benefit:
+            benefit = f"<ul>{benefit}</ul>"
         rising = ' <span class="tag rising">rising risk</span>' if r.get("rising_risk_flag") else ""
         discharge = (f"last discharge {r['latest_discharge_date'].isoformat()} ({r['days_since_discharge']} days ago)"
                      if r.get("latest_discharge_date") else "no recent discharge")
@@ -89,11 +99,13 @@ def render_worklist(intake: pl.DataFrame, case_manager_id: str, as_of: dt.date) 
             f"{escape(r['risk_tier'].replace('_', ' '))}</span>{rising}<br>"
             f"<span class=\"small\">{_score_text(r)} · {r['score_percentile']:.0f}th percentile</span></td>"
             f"<td><ul>{reasons}</ul></td>"
+            f"<td>{benefit}</td>"
             f"<td>{escape(discharge)}<br><span class=\"small\">care gaps: {gaps}</span></td>"
             f"<td class=\"nw\"><b>{r['contact_by_date'].isoformat()}</b></td>"
             "</tr>"
         )
-    head = "<tr><th>#</th><th>Member</th><th>Why now (top reasons)</th><th>Discharge and care gaps</th><th>Contact by</th></tr>"
+    head = ("<tr><th>#</th><th>Member</th><th>Why now (top reasons)</th><th>Why enrolling may help</th>"
+            "<th>Discharge and care gaps</th><th>Contact by</th></tr>")
     body = (f"<section><h2>{rows.height} members to contact</h2>"
             f"<table><thead>{head}</thead><tbody>{''.join(cards)}</tbody></table></section>"
             if rows.height else "<section><p>No members suggested for you on this list.</p></section>")
