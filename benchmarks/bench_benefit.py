@@ -4,6 +4,7 @@ heterogeneous effect.
 
     python benchmarks/bench_benefit.py --members 100000 --seeds 1 2 3 4 5 --workdir DIR
     python benchmarks/bench_benefit.py --members 20000 --seeds 1 --workdir DIR --cm-selection latent
+    python benchmarks/bench_benefit.py --members 100000 --seeds 1 2 3 4 5 --workdir DIR --rebuild-benefit
 
 Per seed: generate (``--cm-selection``, default observed: the programs pick on what the extracts
 record, so no unmeasured confounding), run the whole pipeline (risk ranking, the default), then
@@ -30,7 +31,7 @@ from scipy.stats import t as student_t
 OUTCOMES = ("readmit_30d", "admission_12m")
 
 
-def run_one(workdir: Path, members: int, seed: int, selection: str, effect: float) -> dict:
+def run_one(workdir: Path, members: int, seed: int, selection: str, effect: float, rebuild_benefit: bool = False) -> dict:
     from models.benefit_eval import benefit_oracle, compare_rankings
     from models.intake import candidate_pool, open_capacity
     from pipelines.cli import run_pipeline
@@ -48,6 +49,11 @@ def run_one(workdir: Path, members: int, seed: int, selection: str, effect: floa
             raise SystemExit(f"pipeline failed for seed {seed}; see the log above")
     ran = time.perf_counter() - started - generated
     settings = RiskstratSettings(home=str(home), landing=str(landing))
+    if rebuild_benefit:  # re-estimate ml.benefit_score on the existing warehouse (to iterate on models.benefit)
+        from models.benefit import build_benefit, write_benefit
+
+        with settings.connect() as con:
+            write_benefit(con, build_benefit(con, settings.resolve_as_of(con)))
     with settings.connect(read_only=True) as con:
         as_of = settings.resolve_as_of(con)
         scores = con.execute("SELECT * FROM ml.readmission_score").pl()
@@ -130,11 +136,13 @@ def main() -> None:
     parser.add_argument("--cm-selection", choices=["observed", "latent"], default="observed")
     parser.add_argument("--cm-effect", type=float, default=1.0)
     parser.add_argument("--workdir", type=Path, required=True)
+    parser.add_argument("--rebuild-benefit", action="store_true",
+                        help="on an existing run, re-estimate only ml.benefit_score before comparing")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     results = []
     for seed in args.seeds:
-        r = run_one(args.workdir, args.members, seed, args.cm_selection, args.cm_effect)
+        r = run_one(args.workdir, args.members, seed, args.cm_selection, args.cm_effect, args.rebuild_benefit)
         print_run(r)
         results.append(r)
     print_summary(results)

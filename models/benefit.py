@@ -31,9 +31,10 @@ EconML's ``X`` cannot hold, and because the calibration below needs the scores t
    (the best linear predictor, BLP: the intercept is the average effect, the slope is 1 when the
    estimated differences between members are real at face value and 0 when none is detected),
    and the average ``psi`` per quintile of the out-of-fold effect (GATES). Scoring uses the BLP
-   slope (clipped to [0, 1]) as a shrinkage factor on each member's departure from the average:
-   the final stage's spread is believed only as far as it predicted out of fold, so with no such
-   evidence every member gets the average effect and the benefit ranking falls back to risk.
+   slope (clipped to [0, 1], and 0 unless its 95% interval excludes 0) as a shrinkage factor on each
+   member's departure from the average: the final stage's spread is believed only as far as it
+   predicted out of fold, so with no such evidence every member gets the average effect and the
+   benefit and blend rankings fall back to risk.
 
 Why each member is expected to benefit: the final stage's own attributions, coefficient x
 (value - mean) per modifier (for a linear model these are its exact SHAP values against the
@@ -157,8 +158,9 @@ class BenefitModel:
     n_stays: int = 0
     n_treated: int = 0
     n_trimmed: int = 0
-    # the BLP loading clipped to [0, 1]: how much of the final stage's spread is used when scoring
+    # how much of the final stage's spread is used when scoring (``shrinkage_from``)
     shrinkage: float = 1.0
+    untreated_mean: float = 0.0  # the training stays' mean outcome without the program (reported unit)
 
     @property
     def estimated(self) -> bool:
@@ -266,7 +268,7 @@ def fit_benefit(cohort: pl.DataFrame, outcome: str, config: BenefitConfig = Bene
     keep = np.flatnonzero(inside)
     coef, cov = _wls(x[keep], psi[keep] * spec.scale, w[keep], groups[keep])
     calibration, gates = _calibrate(x[keep], psi[keep] * spec.scale, w[keep], groups[keep], config)
-    shrinkage = float(np.clip(calibration["heterogeneity_loading"], 0.0, 1.0))
+    shrinkage = shrinkage_from(calibration)
     return BenefitModel(
         outcome=spec, status="estimated",
         note=(f"DR-learner on {keep.size} past stays ({int(treated[keep].sum())} enrolled at time zero); "
@@ -275,7 +277,7 @@ def fit_benefit(cohort: pl.DataFrame, outcome: str, config: BenefitConfig = Bene
         names=mods.columns, means=means, scales=scales, coef=coef, cov=cov, nuisance_models=models,
         confounder_names=w_names, calibration=calibration, gates=gates,
         n_stays=int(keep.size), n_treated=int(treated[keep].sum()), n_trimmed=int(len(y) - keep.size),
-        shrinkage=shrinkage,
+        shrinkage=shrinkage, untreated_mean=float(np.average(m0[keep] * spec.scale, weights=w[keep])),
     )
 
 
@@ -314,6 +316,26 @@ def _calibrate(
         out.append({"group": g + 1, "stays": int(sel.sum()), "mean_estimated": float(np.average(tau[sel], weights=w[sel])),
                     "dr_estimate": float(est[0]), "ci_low": float(est[0] - half), "ci_high": float(est[0] + half)})
     return calibration, pl.DataFrame(out)
+
+
+def shrinkage_from(calibration: dict) -> float:
+    """How much of the final stage's spread scoring believes: the BLP loading clipped to [0, 1]
+    when its 95% interval excludes 0, else 0. A loading whose interval holds 0 is no evidence that
+    the estimated differences between members are real, and acting on it reorders the list by
+    noise (docs/evaluation.md: two of five 100k seeds lost readmissions that way)."""
+    low = calibration["heterogeneity_loading_ci"][0]
+    return float(np.clip(calibration["heterogeneity_loading"], 0.0, 1.0)) if low > 0 else 0.0
+
+
+def relative_reduction(benefit: np.ndarray, untreated: np.ndarray, model: BenefitModel) -> np.ndarray:
+    """The share of the expected events enrolment removes, for the blend ranking (risk x this):
+    the member's own ratio weighted by the shrinkage, and for the rest the average relative
+    reduction (average effect / mean outcome without the program). With no evidence of differences
+    every member gets the same relative reduction, so the blend orders the list as risk does: the
+    constant-relative-effect assumption behind ranking by risk."""
+    average = model.coef[0] / max(float(model.untreated_mean), 1e-9)
+    own = benefit / np.maximum(untreated, 1e-9)
+    return np.clip(model.shrinkage * own + (1 - model.shrinkage) * average, 0.0, 1.0)
 
 
 def untreated_outcome(model: BenefitModel, cohort: pl.DataFrame) -> np.ndarray:
@@ -362,7 +384,7 @@ def score_benefit(model: BenefitModel, cohort: pl.DataFrame, k: int = 2) -> pl.D
         "outcome": [model.outcome.name] * cohort.height,
         "benefit": benefit, "benefit_ci_low": benefit - Z95 * se, "benefit_ci_high": benefit + Z95 * se,
         "untreated_expected": untreated,
-        "relative_reduction": np.clip(benefit / np.maximum(untreated, 1e-9), 0.0, 1.0),
+        "relative_reduction": relative_reduction(benefit, untreated, model),
     }).hstack(reasons).cast(empty)
 
 
