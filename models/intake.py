@@ -238,12 +238,12 @@ def _assign(people: pl.DataFrame, managers: pl.DataFrame, score_name: str) -> pl
 ASSIGNMENT_TABLE = "marts.intake_assignment"
 ASSIGNMENT_COLUMNS = (
     "assignment_date", "person_id", "program", "lottery_band_flag", "offered_flag", "lottery_seed",
-    "score_name", "rank", "capacity", "band_size", "round_id",
+    "score_name", "rank", "capacity", "band_size", "round_id", "score", "benefit",
 )
 ASSIGNMENT_SCHEMA = {
     "assignment_date": pl.Date, "person_id": pl.String, "program": pl.String, "lottery_band_flag": pl.Int64,
     "offered_flag": pl.Int64, "lottery_seed": pl.Int64, "score_name": pl.String, "rank": pl.Int64,
-    "capacity": pl.Int64, "band_size": pl.Int64, "round_id": pl.String,
+    "capacity": pl.Int64, "band_size": pl.Int64, "round_id": pl.String, "score": pl.Float64, "benefit": pl.Float64,
 }
 # The lottery randomises across every program's slots of the list, so its comparison is of the
 # offer of case management in any program (the program_effect convention for "overall").
@@ -405,6 +405,8 @@ def _assignment_log(drawn: pl.DataFrame, band: LotteryBand, seed: int, as_of: dt
         pl.lit(band.capacity, dtype=pl.Int64).alias("capacity"),
         pl.lit(band.size, dtype=pl.Int64).alias("band_size"),
         pl.lit(f"{score_name}:{as_of.isoformat()}").alias("round_id"),
+        pl.col("score").cast(pl.Float64),
+        pl.col("benefit").cast(pl.Float64),
     ).sort("rank")
 
 

@@ -27,7 +27,10 @@ def _loading_words(row: dict) -> str:
                                 if row["shrinkage"] == 0 else "."))
 
 
-def _assumption(lottery_band: int | None) -> str:
+def _assumption(lottery_band: int | None, check: dict | None = None) -> str:
+    if check and check.get("status") != "no_band":
+        return (f"<b>Randomised check (the run's own evaluation lottery):</b> {escape(check['sentence'])} Outside the "
+                "lottery, the estimates rest on no unmeasured confounding.")
     if lottery_band:
         return (f"A randomised lottery arm exists (latest band: {lottery_band} members). Its offered and not-offered "
                 "halves test the program without the assumption below once their outcome windows close (the "
@@ -41,7 +44,7 @@ def _assumption(lottery_band: int | None) -> str:
 
 
 def render_benefit_section(model: pl.DataFrame | None, calibration: pl.DataFrame | None,
-                           rank_basis: str | None, lottery_band: int | None) -> str:
+                           rank_basis: str | None, lottery_band: int | None, check: dict | None = None) -> str:
     """The section's HTML; says what is missing instead of failing."""
     if model is None or model.height == 0:
         return missing("ml.benefit_model not found: no estimate of who would benefit this run.")
@@ -67,5 +70,5 @@ def render_benefit_section(model: pl.DataFrame | None, calibration: pl.DataFrame
                         ("mean_estimated", "estimated benefit"), ("estimate", "doubly robust benefit"),
                         ("ci_low", "95% CI low"), ("ci_high", "95% CI high"))])
                 out.append(table(shown))
-    out.append(f"<p>{_assumption(lottery_band)}</p>")
+    out.append(f"<p>{_assumption(lottery_band, check)}</p>")
     return "".join(out)

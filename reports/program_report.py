@@ -19,6 +19,7 @@ import polars as pl
 
 from data_contracts.spec import EXTRACTS
 from models.metrics import logistic_comparison_text
+from models.benefit_eval import lottery_benefit_check
 from reports.benefit import render_benefit_section
 from reports.effect import DESCRIPTIVE_LABEL, LotteryContext, render_effect_section
 from reports.html import missing, page, table
@@ -163,8 +164,14 @@ def _benefit_section(con: duckdb.DuckDBPyConnection) -> str:
     if _exists(con, "marts", "intake_list"):
         found = con.execute("SELECT any_value(rank_basis) FROM marts.intake_list").fetchone()
         basis = found[0] if found else None
+    check = None
+    if _exists(con, "marts", "intake_assignment") and _exists(con, "core", "inpatient_stay"):
+        as_of = con.execute("SELECT max(as_of_date) FROM ml.benefit_model").fetchone()[0] \
+            if _exists(con, "ml", "benefit_model") else None
+        if as_of is not None:
+            check = lottery_benefit_check(con, as_of)
     return render_benefit_section(_read(con, "ml.benefit_model"), _read(con, "ml.benefit_calibration"), basis,
-                                  _lottery_context(con).band_size)
+                                  _lottery_context(con).band_size, check)
 
 
 def _kpi_section(con: duckdb.DuckDBPyConnection) -> str:

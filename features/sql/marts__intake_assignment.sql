@@ -6,6 +6,9 @@
 -- marts.intake_list), 0 for the other half (not listed). rank is the member's rank among eligible
 -- scored members before the cut; capacity is the list's open slots; lottery_seed reproduces the draw;
 -- program is 'all' because the band competes for the slots of every program on the list.
+-- score and benefit are the member's risk score and estimated reduction in 30-day readmission risk
+-- (ml.benefit_score) at assignment, so a later run can check the benefit ranking against the
+-- randomised halves (models.benefit_eval.lottery_benefit_check); older logs get them as NULL.
 CREATE TABLE IF NOT EXISTS marts.intake_assignment (
     assignment_date DATE,
     person_id VARCHAR,
@@ -17,5 +20,9 @@ CREATE TABLE IF NOT EXISTS marts.intake_assignment (
     rank BIGINT,
     capacity BIGINT,
     band_size BIGINT,
-    round_id VARCHAR
-)
+    round_id VARCHAR,
+    score DOUBLE,
+    benefit DOUBLE
+);
+ALTER TABLE marts.intake_assignment ADD COLUMN IF NOT EXISTS score DOUBLE;
+ALTER TABLE marts.intake_assignment ADD COLUMN IF NOT EXISTS benefit DOUBLE;

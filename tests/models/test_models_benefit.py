@@ -140,3 +140,43 @@ def test_events_averted_by_each_ranking_are_summed_from_the_truth() -> None:
     assert {r["ranking"]: r["share_of_best"] for r in rows}["risk"] == pytest.approx(0.3)
     full = curves.filter(pl.col("share") == 1.0)["events_averted"].to_list()
     assert full == pytest.approx([0.21] * 5)  # everyone enrolled: every ranking averts the same
+
+
+def _lottery_warehouse(benefit_spread: bool, n: int = 1200, seed: int = 3):
+    """marts.intake_assignment (one closed readmission-list round) and core.inpatient_stay: the offer
+    halves the 30-day admission risk for members with a high estimated benefit and does nothing for
+    the others."""
+    import duckdb
+
+    from features.sqlfiles import load_sql
+
+    rng = np.random.default_rng(seed)
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA marts; CREATE SCHEMA core")
+    con.execute(load_sql("marts__intake_assignment"))
+    con.execute("CREATE TABLE core.inpatient_stay (stay_id VARCHAR, person_id VARCHAR, admission_date DATE, planned_flag INTEGER)")
+    day = dt.date(2025, 6, 1)
+    benefit = rng.random(n) if benefit_spread else np.full(n, 0.01)
+    offered = rng.permutation(n) < n // 2
+    risk = np.where(offered & (benefit > np.median(benefit)), 0.15, 0.30)
+    admitted = rng.random(n) < risk
+    con.executemany("INSERT INTO marts.intake_assignment (assignment_date, person_id, program, lottery_band_flag, "
+                    "offered_flag, score_name, benefit) VALUES (?, ?, 'all', 1, ?, 'readmission', ?)",
+                    [(day, f"p{i}", int(o), float(b)) for i, (o, b) in enumerate(zip(offered, benefit, strict=True))])
+    con.executemany("INSERT INTO core.inpatient_stay VALUES (?, ?, ?, 0)",
+                    [(f"s{i}", f"p{i}", day + dt.timedelta(days=10)) for i in np.flatnonzero(admitted)])
+    return con
+
+
+def test_the_runs_own_lottery_checks_the_benefit_ranking() -> None:
+    from models.benefit_eval import lottery_benefit_check
+
+    result = lottery_benefit_check(_lottery_warehouse(True), dt.date(2025, 9, 1))
+    assert result["status"] == "checked"
+    upper, lower = result["rows"]
+    assert upper["estimate"] > 0.08 and abs(lower["estimate"]) < 0.06  # the offer helped the upper half only
+    assert result["difference_ci"][0] > 0 and "did benefit more" in result["sentence"]
+    # windows not closed yet, or nobody told apart: said, not computed
+    assert lottery_benefit_check(_lottery_warehouse(True), dt.date(2025, 6, 20))["status"] == "no_band"
+    assert lottery_benefit_check(_lottery_warehouse(False), dt.date(2025, 9, 1))["status"] == "no_spread"
+    assert lottery_benefit_check(_lottery_warehouse(True, n=80), dt.date(2025, 9, 1))["status"] == "too_few"
