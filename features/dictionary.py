@@ -55,10 +55,11 @@ _SPECS: tuple[FeatureSpec, ...] = (
     FeatureSpec("ed_visits_180d", "Distinct emergency department visit dates in the 180 days before admission.",
                 "180 days before admission", "raw.medical_claim (ED revenue/POS/CPT)", "visits",
                 "{value:.0f} ED visits in the 6 months before admission", "no ED visits in the prior 6 months"),
-    FeatureSpec("days_since_prev_discharge", "Days from the previous acute discharge to this admission.",
-                "any time before", "core.inpatient_stay", "days",
+    FeatureSpec("days_since_prev_discharge", "Days from the previous acute discharge to this admission; null when "
+                "no acute stay was discharged in the 365 days before this discharge.",
+                "365 days before discharge", "core.inpatient_stay", "days",
                 "readmitted {value:.0f} days after the previous discharge",
-                "readmitted the same day as the previous discharge", "no earlier hospital stay on record"),
+                "readmitted the same day as the previous discharge", "no other hospital stay in the last 12 months"),
     FeatureSpec("last_hemoglobin", "Latest hemoglobin (LOINC 718-7) on or before discharge.",
                 "365 days up to discharge", "raw.lab_result", "g/dL", "last hemoglobin {value:.1f} g/dL",
                 template_missing="no recent hemoglobin result"),
@@ -74,10 +75,10 @@ _SPECS: tuple[FeatureSpec, ...] = (
                 "365 days before admission", "raw.medical_claim, raw.pharmacy_claim", "USD",
                 "${value:,.0f} in health care costs over the last 12 months", "no claims costs in the last 12 months"),
     FeatureSpec("followup_7d_prior_discharge_flag", "1 when an office or telehealth visit followed the previous "
-                "discharge within 7 days; null when there was no previous stay.",
+                "discharge within 7 days; null when no stay was discharged in the 365 days before this discharge.",
                 "7 days after the previous discharge", "raw.medical_claim (professional), raw.encounter", "flag",
                 "had a follow-up visit within 7 days of the last discharge",
-                "no follow-up visit within 7 days of the last discharge", "no earlier hospital stay on record"),
+                "no follow-up visit within 7 days of the last discharge", "no other hospital stay in the last 12 months"),
     FeatureSpec("open_cm_case_flag", "1 when a case-management case was open on the discharge date.", "at discharge",
                 "raw.cm_case", "flag", "already in case management at discharge", "not in case management at discharge"),
     FeatureSpec("svi_overall", "CDC/ATSDR Social Vulnerability Index percentile of the county of residence (0-1).",
@@ -94,10 +95,10 @@ _SPECS: tuple[FeatureSpec, ...] = (
                 "discharged home with home health services", "no home health services after discharge",
                 "discharge destination not recorded"),
     FeatureSpec("social_needs_positive", "Social-need domains (food, housing, transportation, utilities, safety, "
-                "financial strain, isolation) whose latest screening on or before the discharge day was positive; "
-                "null when never screened.", "any time up to discharge", "raw.sdoh_screening", "domains",
+                "financial strain, isolation) whose latest screening in the 365 days up to the discharge day was "
+                "positive; null when not screened in them.", "365 days up to discharge", "raw.sdoh_screening", "domains",
                 "{value:.0f} unmet social needs on the last screening", "no unmet social needs on the last screening",
-                "no social-needs screening on record"),
+                "no social-needs screening in the last 12 months"),
     FeatureSpec("hospital_low_hemoglobin", "HOSPITAL score H: 1 point when the last hemoglobin during the stay is "
                 "below 12 g/dL (0 when none was taken).", "index stay", "raw.lab_result (LOINC 718-7)", "points",
                 "low hemoglobin at discharge", "hemoglobin at discharge not low"),

@@ -30,14 +30,21 @@
 --   prior_ip_stays_180d/365d    other acute stays discharged in the 180/365 days before discharge
 --   ed_visits_180d              distinct ED visit dates (revenue 045x, POS 23, CPT 99281-99285, not
 --                               inpatient bill) in the 180 days before admission
---   days_since_prev_discharge   admission_date - discharge_date of the previous stay (NULL if none)
+--   days_since_prev_discharge   admission_date - discharge_date of the previous stay discharged in the
+--                               365 days before this discharge (NULL if none). Bounded like every other
+--                               window: unbounded, its range and its NULL share grew with the length of
+--                               the history (at 100k generated members NULL fell from 55% of stays in the
+--                               first training quarter to 40% in the test months), so the same value
+--                               meant different things in training and test and on extracts of
+--                               different depth
 --   last_hemoglobin/last_sodium latest LOINC 718-7 / 2951-2 result on or before discharge, 365-day lookback;
 --   low_hemoglobin_flag         hemoglobin < 12 g/dL; low_sodium_flag: sodium < 135 mmol/L
 --   allowed_amount_prior_365d   medical + pharmacy allowed amount dated in the 365 days before admission
 --   followup_7d_prior_discharge_flag  1 when an office/telehealth visit (professional claim POS
 --                               11/02/10/49/50/71/72 or E/M 99202-99215, 99495-99496, or EHR office/
 --                               telehealth encounter) fell in (prev discharge, prev discharge + 7] and
---                               before this discharge; NULL when there is no previous stay
+--                               before this discharge; NULL when there is no previous stay in the 365
+--                               days before this discharge
 --   open_cm_case_flag           case-management case open at discharge
 --   svi_overall                 county SVI percentile of the county of residence
 --   discharged_to_facility_flag 1 when the stay's UB-04 discharge status sends the member to a post-acute
@@ -45,8 +52,9 @@
 --                               62 rehabilitation, 63 long-term care hospital, 64 nursing facility, 65
 --                               psychiatric, 70 other); NULL when the status is missing
 --   discharged_home_health_flag 1 when discharged home with home health services (06); NULL when missing
---   social_needs_positive       social-need domains whose latest screening dated on or before the
---                               discharge day is positive (0-7); NULL when never screened
+--   social_needs_positive       social-need domains whose latest screening dated in the 365 days up to
+--                               the discharge day is positive (0-7); NULL when not screened in them
+--                               (bounded for the reason given for days_since_prev_discharge)
 --   hospital_*                  HOSPITAL score (Donze J et al., JAMA Intern Med 2013;173:632-8), points:
 --                               low_hemoglobin 1 (last hemoglobin during the stay < 12 g/dL),
 --                               oncology_discharge 2 (a malignant-neoplasm diagnosis, ICD-10-CM C* or
@@ -107,7 +115,7 @@ prior_stays AS (
         i.stay_id,
         count(*) FILTER (WHERE p.discharge_date >= i.discharge_date - 180) AS n_180d,
         count(*) FILTER (WHERE p.discharge_date >= i.discharge_date - 365) AS n_365d,
-        max(p.discharge_date) AS prev_discharge_date
+        max(p.discharge_date) FILTER (WHERE p.discharge_date >= i.discharge_date - 365) AS prev_discharge_date
     FROM idx AS i
     JOIN core.inpatient_stay AS p
         ON p.person_id = i.person_id
@@ -173,6 +181,7 @@ followup AS (
        AND o.visit_date > ps.prev_discharge_date
        AND o.visit_date <= ps.prev_discharge_date + 7
        AND o.visit_date < i.discharge_date
+    WHERE ps.prev_discharge_date IS NOT NULL
     GROUP BY ps.stay_id
 )
 SELECT * RENAME (flag AS followup_flag) FROM followup;
@@ -304,6 +313,7 @@ social_needs_latest AS (
     JOIN raw.sdoh_screening AS s
         ON s.person_id = i.person_id
        AND s.screening_date <= i.discharge_date
+       AND s.screening_date > i.discharge_date - 365
     GROUP BY i.stay_id, s.domain
 ),
 social_needs AS (
