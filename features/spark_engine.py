@@ -1,0 +1,234 @@
+"""The feature SQL on Spark: the raw tables exported by DuckDB as Parquet, the named SQL files made
+portable (``features.portable``) and run on a SparkSession, tables compared with DuckDB's.
+
+First slice of issue 16: ``core.inpatient_stay``, ``core.diagnosis`` and
+``features.readmission_stay`` (``build_readmission_slice``), in the order the DuckDB assets build
+them. pyspark is an optional extra (``pip install .[spark]``) and needs Java; it is imported only
+inside the functions that use it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import polars as pl
+
+from data_contracts.spec import load_contract
+from features.codelists import load_code_lists
+from features.portable import Statement, portable_statements, spark_fragment, to_spark
+from features.readmission import LABEL_TEMP_TABLE, READMISSION_TABLE, REQUIRED_RAW_TABLES, VARIANTS
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+SLICE_RAW_TABLES: tuple[str, ...] = tuple(sorted({*REQUIRED_RAW_TABLES, "condition", "sdoh_screening"}))
+REF_TABLES: tuple[str, ...] = (
+    "_ref_snomed_icd10cm", "_ref_icd9_icd10cm", "_ref_charlson", "_ref_elixhauser", "_ref_planned_readmission",
+)
+MONTH_COLUMN = "service_month"
+_PATH = re.compile(r"^[A-Za-z0-9_./-]+$")
+ParamValue = dt.date | int | float | str
+
+
+@dataclass(frozen=True)
+class SparkSettings:
+    """A local Spark session: ``local[2]`` bound to 127.0.0.1, modest memory, UTC dates, and a
+    warehouse folder for the ``core`` and ``features`` tables."""
+
+    warehouse: Path
+    master: str = "local[2]"
+    driver_memory: str = "2g"
+    shuffle_partitions: int = 4
+    local_ip: str = "127.0.0.1"
+
+
+def spark_session(settings: SparkSettings) -> SparkSession:
+    """Start (or return the running) SparkSession for ``settings``."""
+    os.environ.setdefault("SPARK_LOCAL_IP", settings.local_ip)  # else Spark binds the external address
+    from pyspark.sql import SparkSession
+
+    spark = (
+        SparkSession.builder.master(settings.master)
+        .appName("riskstrat")
+        .config("spark.driver.bindAddress", settings.local_ip)
+        .config("spark.driver.host", settings.local_ip)
+        .config("spark.driver.memory", settings.driver_memory)
+        .config("spark.sql.shuffle.partitions", str(settings.shuffle_partitions))
+        .config("spark.sql.session.timeZone", "UTC")  # dates cast to timestamps at UTC midnight
+        .config("spark.sql.warehouse.dir", str(settings.warehouse))
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+# ---------------------------------------------------------------------------------------------
+# Raw tables as Parquet
+
+
+def export_raw_parquet(con: duckdb.DuckDBPyConnection, out: Path, tables: tuple[str, ...] = SLICE_RAW_TABLES) -> dict[str, Path]:
+    """Write ``raw.<table>`` (and the ``_ref_*`` code lists) under ``out`` as Parquet, partitioned
+    by month of the service date (``service_month=YYYY-MM``) where the contract partitions by one.
+
+    Names come from the contracts (a fixed list), never from input. Returns table -> folder."""
+    load_code_lists(con, gem=True)
+    written: dict[str, Path] = {}
+    for name in tables:
+        contract = load_contract(name)
+        target = out / "raw" / contract.extract
+        _check_path(target)
+        if contract.partition_by:
+            con.execute(
+                f"COPY (SELECT *, strftime({contract.partition_by}, '%Y-%m') AS {MONTH_COLUMN} FROM raw.{contract.extract}) "
+                f"TO '{target}' (FORMAT PARQUET, PARTITION_BY ({MONTH_COLUMN}), OVERWRITE_OR_IGNORE)"
+            )
+        else:
+            target.mkdir(parents=True, exist_ok=True)
+            con.execute(f"COPY raw.{contract.extract} TO '{target / 'data.parquet'}' (FORMAT PARQUET)")
+        written[contract.extract] = target
+    for ref in REF_TABLES:
+        target = out / "ref" / ref
+        target.mkdir(parents=True, exist_ok=True)
+        con.execute(f"COPY {ref} TO '{target / 'data.parquet'}' (FORMAT PARQUET)")
+        written[ref] = target
+    return written
+
+
+def register_raw(spark: SparkSession, folder: Path, tables: tuple[str, ...] = SLICE_RAW_TABLES) -> None:
+    """Views ``raw.<table>`` over the Parquet folders with exactly the contract's columns (the month
+    partition column is left out), and temp views ``_ref_*`` for the code lists."""
+    spark.sql("CREATE DATABASE IF NOT EXISTS raw")
+    for name in tables:
+        contract = load_contract(name)
+        path = folder / "raw" / contract.extract
+        _check_path(path)
+        cols = ", ".join(f"`{c.name}`" for c in contract.columns)
+        spark.sql(f"CREATE OR REPLACE VIEW raw.{contract.extract} AS SELECT {cols} FROM parquet.`{path}`")
+    for ref in REF_TABLES:
+        spark.read.parquet(str(folder / "ref" / ref)).createOrReplaceTempView(ref)
+
+
+def _check_path(path: Path) -> None:
+    if not _PATH.match(str(path)):
+        raise ValueError(f"Parquet folder {path} must be a plain path (letters, digits, _ . / -)")
+
+
+# ---------------------------------------------------------------------------------------------
+# Running the named files
+
+
+def _args(params: Mapping[str, ParamValue] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in (params or {}).items():
+        if not re.fullmatch(r"[a-z_][a-z0-9_]*", key) or not isinstance(value, (dt.date, int, float, str)):
+            raise TypeError(f"parameter {key!r}: a date, number or string is required")
+        out[key] = value
+    return out
+
+
+def spark_query(spark: SparkSession, statement: Statement, params: Mapping[str, ParamValue] | None = None) -> DataFrame:
+    """The DataFrame of one portable statement's query, parameters bound as Spark markers."""
+    args = _args(params)
+
+    def columns(query) -> list[str]:  # analysis only: Spark resolves the plan, computes nothing
+        sql = spark_fragment(query)
+        return list(spark.sql(sql, args={k: v for k, v in args.items() if f":{k}" in sql}).columns)
+
+    sql = to_spark(statement.query, columns)
+    return spark.sql(sql, args={k: v for k, v in args.items() if f":{k}" in sql})
+
+
+def _materialise(spark: SparkSession, frame: DataFrame, kind: str, target: str) -> None:
+    if kind == "temp":
+        if not re.fullmatch(r"_?[a-z][a-z0-9_]*", target):
+            raise ValueError(f"bad temp table name {target!r}")
+        frame.localCheckpoint(eager=True).createOrReplaceTempView(target)
+        return
+    if not re.fullmatch(r"[a-z_]+\.[a-z0-9_]+", target):
+        raise ValueError(f"bad table name {target!r}")
+    spark.sql(f"CREATE DATABASE IF NOT EXISTS {target.split('.')[0]}")
+    frame.write.mode("overwrite").format("parquet").saveAsTable(target)
+
+
+def run_file(
+    spark: SparkSession, name: str, params: Mapping[str, ParamValue] | None = None, *, select_into: str | None = None,
+    select_kind: str = "table",
+) -> None:
+    """Run ``features/sql/<name>.sql`` on Spark, statement by statement: CREATE TEMP TABLE into a
+    checkpointed temp view, CREATE TABLE into a warehouse table, a bare SELECT into ``select_into``
+    (``select_kind`` 'table' or 'temp'), as the DuckDB functions around each file do."""
+    for statement in portable_statements(name):
+        frame = spark_query(spark, statement, params)
+        if statement.kind == "select":
+            if select_into is None:
+                raise ValueError(f"features/sql/{name}.sql ends in a SELECT: pass select_into")
+            _materialise(spark, frame, select_kind, select_into)
+        else:
+            assert statement.target is not None
+            _materialise(spark, frame, statement.kind, statement.target)
+
+
+def build_readmission_slice(spark: SparkSession, as_of: dt.date, variant: str = "cms_hwr") -> None:
+    """``core.inpatient_stay``, ``core.diagnosis`` and ``features.readmission_stay`` on Spark, in the
+    DuckDB assets' order (features.stays, features.diagnosis, features.readmission)."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown readmission variant {variant!r}; choose one of {VARIANTS}")
+    run_file(spark, "core__inpatient_stay")
+    run_file(spark, "core__diagnosis")
+    run_file(spark, "features__readmission_label", {"as_of": as_of, "variant": variant},
+             select_into=LABEL_TEMP_TABLE, select_kind="temp")
+    run_file(spark, "features__readmission_stay", select_into=READMISSION_TABLE)
+
+
+# ---------------------------------------------------------------------------------------------
+# Comparison
+
+
+def spark_table(spark: SparkSession, table: str) -> pl.DataFrame:
+    return pl.from_arrow(spark.table(table).toArrow())
+
+
+def compare_tables(duck: pl.DataFrame, spark: pl.DataFrame, keys: list[str], rel_tol: float = 1e-9) -> list[str]:
+    """Differences between two versions of one table: columns (names and order), rows, keys, and
+    per column values (floats within ``rel_tol`` relative, or 1e-9 absolute near 0; other types
+    equal, lists compared as lists). An empty list means equal."""
+    problems: list[str] = []
+    if duck.columns != spark.columns:
+        return [f"columns differ: duckdb {duck.columns} spark {spark.columns}"]
+    if duck.height != spark.height:
+        problems.append(f"rows differ: duckdb {duck.height} spark {spark.height}")
+    for frame, engine in ((duck, "duckdb"), (spark, "spark")):
+        if frame.select(keys).is_duplicated().any():
+            problems.append(f"{engine}: keys {keys} not unique")
+    if problems:
+        return problems
+    left, right = duck.sort(keys), spark.sort(keys)
+    if not left.select(keys).equals(right.select(keys)):
+        return [f"keys {keys} differ"]
+    for name in duck.columns:
+        a, b = left[name], right[name]
+        if a.dtype.is_float() or b.dtype.is_float():
+            bad = _float_mismatches(a, b, rel_tol)
+        else:
+            if a.dtype != b.dtype and a.dtype.is_integer() and b.dtype.is_integer():
+                a, b = a.cast(pl.Int64), b.cast(pl.Int64)  # e.g. DuckDB HUGEINT sums, Spark BIGINT
+            bad = int((~a.eq_missing(b)).sum())
+        if bad:
+            problems.append(f"{name}: {bad} of {duck.height} rows differ")
+    return problems
+
+
+def _float_mismatches(a: pl.Series, b: pl.Series, rel_tol: float) -> int:
+    frame = pl.DataFrame({"a": a.cast(pl.Float64), "b": b.cast(pl.Float64)})
+    x, y = pl.col("a"), pl.col("b")
+    tolerance = pl.max_horizontal(pl.lit(1e-9), rel_tol * pl.max_horizontal(x.abs(), y.abs()))
+    return int(frame.select(((x.is_null() != y.is_null()) | ((x - y).abs() > tolerance).fill_null(False)).sum()).item())
