@@ -154,6 +154,14 @@ def expand_macros(tree: exp.Expression, macros: dict[str, Macro]) -> exp.Express
 # Statements
 
 
+def make_portable(tree: exp.Expression, macros: dict[str, Macro] | None = None) -> exp.Expression:
+    """``tree`` with its macros expanded (default: the shared ones) and every ``REWRITES`` entry applied."""
+    tree = expand_macros(tree, shared_macros() if macros is None else macros)
+    for _, _, rewrite in REWRITES:
+        tree = tree.transform(rewrite)
+    return tree
+
+
 def portable_statements(name: str) -> list[Statement]:
     """The statements of ``features/sql/<name>.sql``, macros expanded and ``REWRITES`` applied;
     macro definitions are consumed, not returned."""
@@ -165,9 +173,7 @@ def portable_statements(name: str) -> list[Statement]:
             macro = _macro(tree)
             macros[macro.name] = macro
             continue
-        tree = expand_macros(tree, macros)
-        for _, _, rewrite in REWRITES:
-            tree = tree.transform(rewrite)
+        tree = make_portable(tree, macros)
         if isinstance(tree, exp.Create) and (tree.args.get("kind") or "").upper() == "TABLE":
             temp = any(isinstance(p, exp.TemporaryProperty) for p in (tree.args.get("properties") or exp.Properties()).expressions)
             target = tree.this.sql(dialect=FeatureSQL)
