@@ -155,8 +155,12 @@ def _materialise(spark: SparkSession, frame: DataFrame, kind: str, target: str) 
         return
     if not re.fullmatch(r"[a-z_]+\.[a-z0-9_]+", target):
         raise ValueError(f"bad table name {target!r}")
-    spark.sql(f"CREATE DATABASE IF NOT EXISTS {target.split('.')[0]}")
-    frame.write.mode("overwrite").format("parquet").saveAsTable(target)
+    schema, table = target.split(".")
+    spark.sql(f"CREATE DATABASE IF NOT EXISTS {schema}")
+    # an external table at a fixed path: a new session (in-memory catalog) may overwrite the folder
+    # a previous one left, which Spark refuses for a managed table
+    location = f"{spark.conf.get('spark.sql.warehouse.dir').rstrip('/')}/{schema}/{table}"
+    frame.write.mode("overwrite").format("parquet").option("path", location).saveAsTable(target)
 
 
 def run_file(
