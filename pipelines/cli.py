@@ -281,6 +281,11 @@ def prepare_landing(source: Path, home: Path, fmt: str, sdoh: str = "") -> tuple
 
 def cmd_run(args: argparse.Namespace) -> int:
     home, landing = Path(args.home).resolve(), Path(args.landing).resolve()
+    intake_rank = getattr(args, "intake_rank", "risk")  # demo builds its own arguments without it
+    if intake_rank != "risk" and args.intake_score != "readmission":
+        print(f"riskstrat: cannot run: --intake-rank {intake_rank} ranks discharges by their expected benefit; "
+              "use it with --intake-score readmission, or rank the high-need list by risk", file=sys.stderr)
+        return EXIT_DATA_ERROR
     if not landing.is_dir():
         print(f"riskstrat: landing folder {landing} does not exist", file=sys.stderr)
         return EXIT_DATA_ERROR
@@ -296,11 +301,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     print(f"running the pipeline on {landing} into {home}", file=sys.stderr)
     started = time.monotonic()
-    intake_rank = getattr(args, "intake_rank", "risk")  # demo builds its own arguments without it
-    if intake_rank != "risk" and args.intake_score != "readmission":
-        print(f"riskstrat: cannot run: --intake-rank {intake_rank} ranks discharges by their expected benefit; "
-              "use it with --intake-score readmission, or rank the high-need list by risk", file=sys.stderr)
-        return EXIT_DATA_ERROR
     result = execute_pipeline(
         home, landing, args.as_of or "", args.data_through or "", args.breach_threshold, args.wait, args.intake_score,
         getattr(args, "evaluation_lottery", 0.0), intake_rank,

@@ -184,3 +184,13 @@ def test_the_cli_offers_every_adapter_format() -> None:
     from pipelines.cli import FORMAT_ARGUMENT
 
     assert FORMAT_ARGUMENT["choices"] == ["auto", *FORMATS]
+
+
+def test_ranking_the_high_need_list_by_benefit_is_refused_before_anything_runs(landing: Path, tmp_path: Path) -> None:
+    done = _riskstrat("run", "--landing", str(landing), "--home", str(tmp_path / "home"),
+                      "--intake-score", "high_need", "--intake-rank", "benefit")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "riskstrat: cannot run: --intake-rank benefit ranks discharges by their expected benefit; use it with "
+        "--intake-score readmission, or rank the high-need list by risk"]
+    assert not (tmp_path / "home" / "warehouse.duckdb").exists()
