@@ -8,6 +8,9 @@ reported; the row-level quarantine in ``data_contracts.ingest`` already covered 
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
@@ -37,10 +40,21 @@ class SuiteOutcome:
         return [o for o in self.outcomes if not o.success]
 
 
+@contextmanager
+def _quiet_optional_spark() -> Iterator[None]:
+    """great-expectations imports pyspark when it is installed (the optional ``spark`` extra), and
+    pyspark 4.3 warns on import that it does not fully support pandas 3; the contracts never use
+    Spark, and a run prints no Python warnings."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
+        yield
+
+
 def build_suite(contract: Contract, data_through: date) -> Any:
     """A ``gx.ExpectationSuite`` holding every column, key, range, code and date-order rule."""
-    import great_expectations as gx
-    import great_expectations.expectations as gxe
+    with _quiet_optional_spark():
+        import great_expectations as gx
+        import great_expectations.expectations as gxe
 
     suite = gx.ExpectationSuite(name=f"{contract.extract}_contract")
     suite.add_expectation(gxe.ExpectTableColumnsToMatchSet(column_set=contract.column_names, exact_match=True))
@@ -93,9 +107,9 @@ def _as_gx_frame(contract: Contract, frame: pd.DataFrame) -> pd.DataFrame:
 
 def validate_frame(contract: Contract, frame: pd.DataFrame, data_through: date) -> SuiteOutcome:
     """Run the contract's suite on a pandas frame of the loaded table."""
-    import great_expectations as gx
-
-    from great_expectations.data_context.types.base import ProgressBarsConfig
+    with _quiet_optional_spark():
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
