@@ -145,6 +145,7 @@ def sample_training_rows_spark(
     """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
+    from pyspark.sql.types import LongType, StructField, StructType
 
     y = F.col(label).cast("long")
     n, events = frame.agg(F.count(F.lit(1)), F.coalesce(F.sum(y), F.lit(0))).first()
@@ -162,16 +163,18 @@ def sample_training_rows_spark(
 
     members = frame.groupBy(member_column).agg(
         F.count(F.lit(1)).alias("_rows"), (F.max(y) > 0).alias("_stratum"))
-    members = members.mapInArrow(keyed, members.schema.add(KEY_COLUMN, "long")).persist()
+    keyed_schema = StructType([*members.schema.fields, StructField(KEY_COLUMN, LongType(), nullable=False)])
+    members = members.mapInArrow(keyed, keyed_schema).persist()
     try:
-        strata = {bool(r["_stratum"]): (int(r["rows"]), int(r["members"]))
-                  for r in members.groupBy("_stratum").agg(F.sum("_rows").alias("rows"), F.count(F.lit(1)).alias("members")).collect()}
+        counts = members.groupBy("_stratum").agg(F.sum("_rows").alias("rows"), F.count(F.lit(1)).alias("members"))
+        strata = {bool(r["_stratum"]): (int(r["rows"]), int(r["members"])) for r in counts.collect()}
+        # each stratum's share of max_rows, as sample_training_rows computes it
         quota = {s: rows * max_rows // n for s, (rows, _) in strata.items()}
         running = F.sum("_rows").over(Window.partitionBy("_stratum").orderBy(KEY_COLUMN)
                                       .rowsBetween(Window.unboundedPreceding, Window.currentRow))
         share = F.when(F.col("_stratum"), F.lit(quota.get(True, 0))).otherwise(F.lit(quota.get(False, 0)))
         kept = members.withColumn("_cum_rows", running).filter(F.col("_cum_rows") <= share).select(member_column)
-        sample = pl.from_arrow(frame.join(kept, on=member_column, how="left_semi").toArrow())
+        sample = pl.from_arrow(frame.join(kept, on=member_column, how="left_semi").select(*frame.columns).toArrow())
     finally:
         members.unpersist()
     sampled_members = sample.select(member_column, (pl.col(label).cast(pl.Int64).max() > 0).over(member_column)
