@@ -71,14 +71,33 @@ def score_frame(
     reason_1..k, reason_feature_1..k, reason_shap_1..k.
     """
     check_schema(model, frame, current_features)
-    x = frame.select(model.feature_names).to_numpy()
-    raw = model.predict_raw(x)
+    raw = raw_scores(model, frame)
+    return scored_rows(model, frame, raw, explain_rows_mask(raw, explain_top), k=k, id_columns=id_columns,
+                       dictionary=dictionary)
+
+
+def raw_scores(model: TrainedModel, frame: pl.DataFrame) -> np.ndarray:
+    """The raw LightGBM probability of each row of ``frame`` (its columns in the card's order)."""
+    return model.predict_raw(frame.select(model.feature_names).to_numpy())
+
+
+def scored_rows(
+    model: TrainedModel, frame: pl.DataFrame, raw: np.ndarray, explain: np.ndarray, k: int = 3,
+    id_columns: Sequence[str] = ("person_id", "stay_id", "discharge_date"),
+    dictionary: Mapping[str, FeatureSpec] | None = None,
+) -> pl.DataFrame:
+    """``score_frame``'s output for rows whose raw scores are known: the id columns, the calibrated
+    ``score``, ``score_raw`` and top-k TreeSHAP reasons for the rows where ``explain`` is true (null
+    reasons elsewhere). Split out so a caller that chooses the explained rows over more than one
+    frame (``models.spark_score``: the top rows of all partitions) runs the same code per part."""
     ids = [c for c in id_columns if c in frame.columns]
-    mask = explain_rows_mask(raw, explain_top)
-    explained = top_reasons(model.booster, frame.filter(pl.Series(mask)), model.feature_names, k=k, dictionary=dictionary)
+    # no row to explain: top_reasons on no rows (LightGBM's pred_contrib refuses an empty matrix)
+    none = None if explain.any() else np.empty((0, len(model.feature_names)))
+    explained = top_reasons(model.booster, frame.filter(pl.Series(explain)), model.feature_names, k=k,
+                            dictionary=dictionary, shap=none)
     reasons = explained
-    if not mask.all():
-        positions = pl.Series("_row", np.flatnonzero(mask))
+    if not explain.all():
+        positions = pl.Series("_row", np.flatnonzero(explain))
         reasons = (
             pl.DataFrame({"_row": np.arange(len(raw))})
             .join(explained.with_columns(positions), on="_row", how="left")

@@ -243,9 +243,7 @@ def sample_training_rows(
     n = frame.height
     y = frame[label].cast(pl.Int64)
     events = int(y.sum())
-    record = {"engaged": False, "max_rows": int(max_rows), "rows": n, "events": events,
-              "sampled_rows": n, "sampled_events": events, "seed": seed,
-              "rule": f"every training row is fitted ({n} rows, at most {max_rows} before sampling)"}
+    record = sampling_record(n, events, max_rows, seed)
     if n <= max_rows:
         return np.ones(n, dtype=bool), record
     if member_column not in frame.columns:
@@ -264,19 +262,34 @@ def sample_training_rows(
     )
     kept = members.filter(pl.col("_cum_rows") <= pl.col("_quota"))
     keep = frame[member_column].is_in(kept[member_column].implode()).to_numpy()
-    sampled_events = int(y.to_numpy()[keep].sum())
-    with_event = members.filter(pl.col("_stratum"))
-    record |= {
-        "engaged": True, "members": members.height, "sampled_members": kept.height,
-        "sampled_rows": int(keep.sum()), "sampled_events": sampled_events,
+    record |= sampled_record(n, events, int(keep.sum()), int(y.to_numpy()[keep].sum()), members.height, kept.height,
+                             members.filter(pl.col("_stratum")).height, int(kept["_stratum"].sum()), max_rows)
+    return keep, record
+
+
+def sampling_record(rows: int, events: int, max_rows: int, seed: int) -> dict:
+    """``sample_training_rows``'s record before sampling (every row fitted, ``engaged`` false)."""
+    return {"engaged": False, "max_rows": int(max_rows), "rows": rows, "events": events,
+            "sampled_rows": rows, "sampled_events": events, "seed": seed,
+            "rule": f"every training row is fitted ({rows} rows, at most {max_rows} before sampling)"}
+
+
+def sampled_record(
+    rows: int, events: int, sampled_rows: int, sampled_events: int, members: int, sampled_members: int,
+    members_with_event: int, sampled_members_with_event: int, max_rows: int,
+) -> dict:
+    """The engaged part of ``sample_training_rows``'s record (for the card), from its counts; shared
+    with ``models.spark_score.sample_training_rows_spark``, which counts on Spark."""
+    return {
+        "engaged": True, "members": members, "sampled_members": sampled_members,
+        "sampled_rows": sampled_rows, "sampled_events": sampled_events,
         "stratified_by": "member has an event in the training slice",
-        "members_with_event": with_event.height, "sampled_members_with_event": int(kept["_stratum"].sum()),
-        "rule": (f"{n} training rows ({events} events) exceed {max_rows}: models fitted on a member-level sample of "
-                 f"{int(keep.sum())} rows ({sampled_events} events, {kept.height} of {members.height} members), "
+        "members_with_event": members_with_event, "sampled_members_with_event": sampled_members_with_event,
+        "rule": (f"{rows} training rows ({events} events) exceed {max_rows}: models fitted on a member-level sample of "
+                 f"{sampled_rows} rows ({sampled_events} events, {sampled_members} of {members} members), "
                  "stratified by whether the member has an event, members in seeded sha256 order; "
                  "calibration and test rows are not sampled"),
     }
-    return keep, record
 
 
 def oof_folds(frame: pl.DataFrame, spec: TaskSpec, folds: int = OOF_FOLDS) -> list[tuple[np.ndarray, np.ndarray]]:
