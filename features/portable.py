@@ -91,9 +91,29 @@ def _date_sub_years(node: exp.Expression) -> exp.Expression:
     return exp.cast(exp.Div(this=months, expression=exp.Literal.number(12)), "BIGINT")
 
 
+def _double_division(node: exp.Expression) -> exp.Expression:
+    # DuckDB's a / b is DOUBLE for any numbers (decimals included: 1.0 / 3, 2 * 1000.0 / 3); Spark
+    # keeps a DECIMAL quotient, rounded to its scale (ed_visits * 1000.0 / member_months to 6 places)
+    if not isinstance(node, exp.Div) or (isinstance(node.this, exp.Cast) and node.this.is_type("double")):
+        return node
+    # the operands are rewritten here: transform() does not descend into the node it gets back
+    return exp.Div(this=exp.cast(node.this.transform(_double_division), "DOUBLE"),
+                   expression=node.expression.transform(_double_division))
+
+
+def _double_avg(node: exp.Expression) -> exp.Expression:
+    # DuckDB's avg() is DOUBLE for every input; Spark's avg of a DECIMAL is a DECIMAL with 4 more
+    # places (avg(CASE ... THEN 1.0 ELSE 0.0 END) = 0.66667, not 0.666...)
+    if not isinstance(node, exp.Avg) or (isinstance(node.this, exp.Cast) and node.this.is_type("double")):
+        return node
+    return exp.Avg(this=exp.cast(node.this.transform(_double_avg), "DOUBLE"))
+
+
 REWRITES: tuple[tuple[str, str, Callable[[exp.Expression], exp.Expression]], ...] = (
     ("arg_min(a, b) / arg_max(a, b)", "min_by(a, CASE WHEN a IS NOT NULL THEN b END)", _arg_extreme),
     ("date_sub('year', a, b)", "CAST(months_between(b, a) / 12 AS BIGINT)", _date_sub_years),
+    ("a / b", "CAST(a AS DOUBLE) / b", _double_division),
+    ("avg(x)", "avg(CAST(x AS DOUBLE))", _double_avg),
 )
 """(DuckDB, Spark, rewrite). Also, outside this table: ``len(x)`` -> ``size(x)`` (the parser,
 ``FeatureSQL``), ``CREATE MACRO`` (``expand_macros``), ``* RENAME``, ``COLUMNS(* EXCLUDE)`` and

@@ -34,7 +34,8 @@ REF_TABLES: tuple[str, ...] = (
 )
 MONTH_COLUMN = "service_month"
 _PATH = re.compile(r"^[A-Za-z0-9_./-]+$")
-ParamValue = dt.date | int | float | str
+Scalar = dt.date | int | float | str
+ParamValue = Scalar | list[Scalar] | tuple[Scalar, ...]
 
 
 @dataclass(frozen=True)
@@ -127,11 +128,14 @@ def _check_path(path: Path) -> None:
 
 
 def _args(params: Mapping[str, ParamValue] | None) -> dict[str, Any]:
+    # a list (DuckDB's unnest($as_of_dates)) is bound as a Spark array literal
     out: dict[str, Any] = {}
+    scalar = (dt.date, int, float, str)
     for key, value in (params or {}).items():
-        if not re.fullmatch(r"[a-z_][a-z0-9_]*", key) or not isinstance(value, (dt.date, int, float, str)):
-            raise TypeError(f"parameter {key!r}: a date, number or string is required")
-        out[key] = value
+        items = list(value) if isinstance(value, (list, tuple)) else [value]
+        if not re.fullmatch(r"[a-z_][a-z0-9_]*", key) or not all(isinstance(v, scalar) for v in items):
+            raise TypeError(f"parameter {key!r}: a date, number or string (or a list of them) is required")
+        out[key] = list(value) if isinstance(value, (list, tuple)) else value
     return out
 
 
@@ -147,7 +151,7 @@ def spark_query(spark: SparkSession, statement: Statement, params: Mapping[str, 
     return spark.sql(sql, args={k: v for k, v in args.items() if f":{k}" in sql})
 
 
-def _materialise(spark: SparkSession, frame: DataFrame, kind: str, target: str) -> None:
+def _materialise(spark: SparkSession, frame: DataFrame, kind: str, target: str, *, append: bool = False) -> None:
     if kind == "temp":
         if not re.fullmatch(r"_?[a-z][a-z0-9_]*", target):
             raise ValueError(f"bad temp table name {target!r}")
@@ -160,7 +164,7 @@ def _materialise(spark: SparkSession, frame: DataFrame, kind: str, target: str) 
     # an external table at a fixed path: a new session (in-memory catalog) may overwrite the folder
     # a previous one left, which Spark refuses for a managed table
     location = f"{spark.conf.get('spark.sql.warehouse.dir').rstrip('/')}/{schema}/{table}"
-    frame.write.mode("overwrite").format("parquet").option("path", location).saveAsTable(target)
+    frame.write.mode("append" if append else "overwrite").format("parquet").option("path", location).saveAsTable(target)
 
 
 def run_file(
@@ -191,6 +195,50 @@ def build_readmission_slice(spark: SparkSession, as_of: dt.date, variant: str = 
     run_file(spark, "features__readmission_label", {"as_of": as_of, "variant": variant},
              select_into=LABEL_TEMP_TABLE, select_kind="temp")
     run_file(spark, "features__readmission_stay", select_into=READMISSION_TABLE)
+
+
+def create_temp_view(spark: SparkSession, frame: pl.DataFrame, name: str) -> None:
+    """A checkpointed temp view ``name`` holding ``frame`` (inputs computed in Python, given to both
+    engines alike: the HCC scores, the expected risk, the month flags)."""
+    if not re.fullmatch(r"_?[a-z][a-z0-9_]*", name):
+        raise ValueError(f"bad temp view name {name!r}")
+    spark.createDataFrame(frame.to_arrow()).localCheckpoint(eager=True).createOrReplaceTempView(name)
+
+
+def member_hcc_inputs(spark: SparkSession, as_of_dates: list[dt.date]) -> pl.DataFrame:
+    """``features__member_hcc_input`` on Spark for each as-of date of ``_member_cohort`` (the rows
+    ``features.member.build_member_hcc`` hands hccinfhir on DuckDB), one statement per date."""
+    from features.member import hcc_diagnosis_codes
+
+    create_temp_view(spark, hcc_diagnosis_codes(), "_ref_hcc_dx")
+    (statement,) = portable_statements("features__member_hcc_input")
+    frames = [pl.from_arrow(spark_query(spark, statement, {"as_of_date": d}).toArrow()) for d in sorted(set(as_of_dates))]
+    return pl.concat(frames, how="vertical")
+
+
+def build_member_features(spark: SparkSession, as_of_dates: list[dt.date], data_end: dt.date,
+                          member_hcc: pl.DataFrame) -> None:
+    """``features.member_features`` on Spark as ``features.member.build_member_dataset`` builds it on
+    DuckDB: the cohort (``features__member_cohort``, the dates bound as one array), then per as-of
+    date (ascending) every feature group of ``features__member_features`` into a temp view and the
+    date's rows appended to the table.
+
+    ``member_hcc`` is ``_member_hcc`` as the DuckDB path computed it: the CMS-HCC scores come from
+    hccinfhir in Python (one call per distinct input), not from SQL, so both engines read the same rows."""
+    from features.member import MEMBER_TABLE
+
+    dates = sorted(set(as_of_dates))
+    run_file(spark, "features__member_cohort", {"as_of_dates": dates, "data_end": data_end},
+             select_into="_member_cohort", select_kind="temp")
+    create_temp_view(spark, member_hcc, "_member_hcc")
+    *groups, rows = portable_statements("features__member_features")
+    for i, as_of in enumerate(dates):
+        params = {"as_of_date": as_of, "lookback_start": as_of - dt.timedelta(days=365),
+                  "label_end": as_of + dt.timedelta(days=366)}
+        for statement in groups:
+            assert statement.target is not None
+            _materialise(spark, spark_query(spark, statement, params), statement.kind, statement.target)
+        _materialise(spark, spark_query(spark, rows, params), "table", MEMBER_TABLE, append=i > 0)
 
 
 # ---------------------------------------------------------------------------------------------
