@@ -241,6 +241,72 @@ def build_member_features(spark: SparkSession, as_of_dates: list[dt.date], data_
         _materialise(spark, spark_query(spark, rows, params), "table", MEMBER_TABLE, append=i > 0)
 
 
+def month_coverage(spark: SparkSession) -> pl.DataFrame:
+    """``features.coverage.warehouse_month_coverage`` on Spark for a warehouse with medical claims:
+    the views ``_coverage_claims`` / ``_coverage_eligibility`` over ``raw.medical_claim`` and
+    ``raw.eligibility`` (enrolment ends at death, unparseable values NULL), ``audit__month_coverage``
+    on Spark, then the completeness verdict ``judge_months`` in polars, the same Python as DuckDB's."""
+    from features.coverage import BASELINE_MONTHS, judge_months
+
+    spark.sql(
+        "CREATE OR REPLACE TEMP VIEW _coverage_claims AS SELECT CAST(person_id AS STRING) AS person_id, "
+        "TRY_CAST(claim_start_date AS DATE) AS start_date, TRY_CAST(claim_end_date AS DATE) AS end_date, "
+        "coalesce(TRY_CAST(paid_amount AS DOUBLE), 0.0D) AS paid_amount FROM raw.medical_claim")
+    spark.sql(
+        "CREATE OR REPLACE TEMP VIEW _coverage_eligibility AS SELECT CAST(person_id AS STRING) AS person_id, "
+        "TRY_CAST(enrollment_start_date AS DATE) AS enrollment_start_date, "
+        "least(TRY_CAST(enrollment_end_date AS DATE), coalesce(TRY_CAST(death_date AS DATE), "
+        "TRY_CAST(enrollment_end_date AS DATE))) AS enrollment_end_date FROM raw.eligibility")
+    (statement,) = portable_statements("audit__month_coverage")
+    frame = pl.from_arrow(spark_query(spark, statement, {"baseline_months": BASELINE_MONTHS}).toArrow())
+    return judge_months(frame)
+
+
+def build_kpis(
+    spark: SparkSession, as_of: dt.date, *, expected: pl.DataFrame, list_history: pl.DataFrame,
+    guideline: Any = None, months: int | None = None,
+) -> pl.DataFrame:
+    """The ``marts.kpi_*`` tables built by SQL, on Spark, as ``features.kpi.build_kpi_readmission_monthly``
+    and ``build_program_kpis`` build them on DuckDB (same files, same parameters, same order).
+
+    Python inputs are handed over, not recomputed: ``expected`` (stay_id, expected_p: the readmission
+    model's calibrated risk, ``_readmission_expected``) and ``list_history`` (``marts.intake_list_history``,
+    written by earlier scoring runs). The month flags come from ``month_coverage`` (Spark SQL, then
+    polars). The O/E columns of kpi_list_performance (``features.kpi.list_calibration``), kpi_score_drift
+    and kpi_definition are Python over these tables and stay on the caller's side. Returns the coverage."""
+    from features.kpi import KPI_MONTHS, CaseloadGuideline, _start_month, kpi_months, _next_month
+    from features.readmission import LABEL_TEMP_TABLE
+
+    guideline = guideline or CaseloadGuideline()
+    start = _start_month(as_of, KPI_MONTHS if months is None else months)
+    run_file(spark, "features__readmission_label", {"as_of": as_of, "variant": "cms_hwr"},
+             select_into=LABEL_TEMP_TABLE, select_kind="temp")
+    coverage = month_coverage(spark)
+    create_temp_view(spark, coverage.select("month", "month_complete_flag"), "_month_complete")
+    exp_rows = expected.select(pl.col("stay_id").cast(pl.String), pl.col("expected_p").cast(pl.Float64))
+    create_temp_view(spark, exp_rows, "_readmission_expected")
+    spark.sql("CREATE DATABASE IF NOT EXISTS marts")
+    _materialise(spark, spark.createDataFrame(list_history.to_arrow()), "table", "marts.intake_list_history")
+    run_file(spark, "marts__kpi_readmission_monthly", {"as_of": as_of})
+    run_file(spark, "marts__kpi_transition_monthly", {"as_of": as_of})
+    run_file(spark, "marts__kpi_referral_monthly", {"as_of": as_of})
+    run_file(spark, "marts__kpi_case_closure_monthly", {"as_of": as_of})
+    run_file(spark, "marts__kpi_caseload_monthly", {
+        "as_of": as_of, "start_month": start, "acute_low": guideline.acute_low, "acute_high": guideline.acute_high,
+        "community_low": guideline.community_low, "community_high": guideline.community_high,
+    })
+    run_file(spark, "marts__kpi_contact_compliance_monthly", {"as_of": as_of})
+    run_file(spark, "marts__kpi_documentation", {"as_of": as_of, "grace_days": 14, "note_days": 30})
+    # DuckDB appends one month per statement to bound memory; one statement over all months here
+    # (Spark spills per partition), the same rows
+    (util,) = portable_statements("marts__kpi_utilization_monthly")
+    last = kpi_months(start, as_of)[-1] if kpi_months(start, as_of) else start
+    frame = spark_query(spark, util, {"as_of": as_of, "first_month": start, "end_month": _next_month(last)})
+    _materialise(spark, frame, "table", "marts.kpi_utilization_monthly")
+    run_file(spark, "marts__kpi_list_performance", {"as_of": as_of})
+    return coverage
+
+
 # ---------------------------------------------------------------------------------------------
 # Comparison
 
