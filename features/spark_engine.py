@@ -1,9 +1,15 @@
 """The feature SQL on Spark: the raw tables exported by DuckDB as Parquet, the named SQL files made
 portable (``features.portable``) and run on a SparkSession, tables compared with DuckDB's.
 
-First slice of issue 16: ``core.inpatient_stay``, ``core.diagnosis`` and
-``features.readmission_stay`` (``build_readmission_slice``), in the order the DuckDB assets build
-them. pyspark is an optional extra (``pip install .[spark]``) and needs Java; it is imported only
+Every table the SQL files build from raw (``build_all``, in the order the DuckDB assets build them):
+``core.inpatient_stay``, ``core.diagnosis``, ``features.readmission_stay``
+(``build_readmission_slice``), ``features.member_features`` (``build_member_features``), the
+program-effect cohort and the ``marts.kpi_*`` tables built by SQL (``build_kpis``). What the DuckDB
+path computes in Python (HCC scores, a model's expected risk, earlier lists) is handed over
+(``PythonInputs``), never recomputed. ``marts__intake_assignment.sql`` is DDL (CREATE TABLE IF NOT
+EXISTS, ALTER TABLE ADD COLUMN IF NOT EXISTS for older logs) and stays DuckDB-only.
+
+pyspark is an optional extra (``pip install .[spark]``) and needs Java; it is imported only
 inside the functions that use it.
 """
 
@@ -22,6 +28,9 @@ import polars as pl
 
 from data_contracts.spec import load_contract
 from features.codelists import load_code_lists
+from features.coverage import BASELINE_MONTHS, judge_months
+from features.kpi import KPI_MONTHS, CaseloadGuideline, _next_month, _start_month, kpi_months
+from features.member import MEMBER_TABLE, hcc_diagnosis_codes
 from features.portable import Statement, portable_statements, spark_fragment, to_spark
 from features.readmission import LABEL_TEMP_TABLE, READMISSION_TABLE, REQUIRED_RAW_TABLES, VARIANTS
 
@@ -33,6 +42,7 @@ REF_TABLES: tuple[str, ...] = (
     "_ref_snomed_icd10cm", "_ref_icd9_icd10cm", "_ref_charlson", "_ref_elixhauser", "_ref_planned_readmission",
 )
 MONTH_COLUMN = "service_month"
+PROGRAM_EFFECT_COHORT = "_program_effect_cohort"  # models.program_effect.COHORT_TEMP_TABLE (features does not import models)
 _PATH = re.compile(r"^[A-Za-z0-9_./-]+$")
 Scalar = dt.date | int | float | str
 ParamValue = Scalar | list[Scalar] | tuple[Scalar, ...]
@@ -208,8 +218,6 @@ def create_temp_view(spark: SparkSession, frame: pl.DataFrame, name: str) -> Non
 def member_hcc_inputs(spark: SparkSession, as_of_dates: list[dt.date]) -> pl.DataFrame:
     """``features__member_hcc_input`` on Spark for each as-of date of ``_member_cohort`` (the rows
     ``features.member.build_member_hcc`` hands hccinfhir on DuckDB), one statement per date."""
-    from features.member import hcc_diagnosis_codes
-
     create_temp_view(spark, hcc_diagnosis_codes(), "_ref_hcc_dx")
     (statement,) = portable_statements("features__member_hcc_input")
     frames = [pl.from_arrow(spark_query(spark, statement, {"as_of_date": d}).toArrow()) for d in sorted(set(as_of_dates))]
@@ -225,8 +233,6 @@ def build_member_features(spark: SparkSession, as_of_dates: list[dt.date], data_
 
     ``member_hcc`` is ``_member_hcc`` as the DuckDB path computed it: the CMS-HCC scores come from
     hccinfhir in Python (one call per distinct input), not from SQL, so both engines read the same rows."""
-    from features.member import MEMBER_TABLE
-
     dates = sorted(set(as_of_dates))
     run_file(spark, "features__member_cohort", {"as_of_dates": dates, "data_end": data_end},
              select_into="_member_cohort", select_kind="temp")
@@ -246,8 +252,6 @@ def month_coverage(spark: SparkSession) -> pl.DataFrame:
     the views ``_coverage_claims`` / ``_coverage_eligibility`` over ``raw.medical_claim`` and
     ``raw.eligibility`` (enrolment ends at death, unparseable values NULL), ``audit__month_coverage``
     on Spark, then the completeness verdict ``judge_months`` in polars, the same Python as DuckDB's."""
-    from features.coverage import BASELINE_MONTHS, judge_months
-
     spark.sql(
         "CREATE OR REPLACE TEMP VIEW _coverage_claims AS SELECT CAST(person_id AS STRING) AS person_id, "
         "TRY_CAST(claim_start_date AS DATE) AS start_date, TRY_CAST(claim_end_date AS DATE) AS end_date, "
@@ -264,7 +268,7 @@ def month_coverage(spark: SparkSession) -> pl.DataFrame:
 
 def build_kpis(
     spark: SparkSession, as_of: dt.date, *, expected: pl.DataFrame, list_history: pl.DataFrame,
-    guideline: Any = None, months: int | None = None,
+    guideline: CaseloadGuideline = CaseloadGuideline(), months: int = KPI_MONTHS,
 ) -> pl.DataFrame:
     """The ``marts.kpi_*`` tables built by SQL, on Spark, as ``features.kpi.build_kpi_readmission_monthly``
     and ``build_program_kpis`` build them on DuckDB (same files, same parameters, same order).
@@ -274,11 +278,7 @@ def build_kpis(
     written by earlier scoring runs). The month flags come from ``month_coverage`` (Spark SQL, then
     polars). The O/E columns of kpi_list_performance (``features.kpi.list_calibration``), kpi_score_drift
     and kpi_definition are Python over these tables and stay on the caller's side. Returns the coverage."""
-    from features.kpi import KPI_MONTHS, CaseloadGuideline, _start_month, kpi_months, _next_month
-    from features.readmission import LABEL_TEMP_TABLE
-
-    guideline = guideline or CaseloadGuideline()
-    start = _start_month(as_of, KPI_MONTHS if months is None else months)
+    start = _start_month(as_of, months)
     run_file(spark, "features__readmission_label", {"as_of": as_of, "variant": "cms_hwr"},
              select_into=LABEL_TEMP_TABLE, select_kind="temp")
     coverage = month_coverage(spark)
@@ -305,6 +305,39 @@ def build_kpis(
     _materialise(spark, frame, "table", "marts.kpi_utilization_monthly")
     run_file(spark, "marts__kpi_list_performance", {"as_of": as_of})
     return coverage
+
+
+def build_program_effect_cohort(spark: SparkSession, as_of: dt.date, grace_days: int = 7,
+                                recent_from: dt.date | None = None) -> None:
+    """The temp view ``_program_effect_cohort`` (``features__program_effect_cohort``), as
+    ``models.program_effect.build_program_effect_cohort`` builds it on DuckDB; the estimates that
+    follow are Python over these rows."""
+    run_file(spark, "features__program_effect_cohort",
+             {"as_of": as_of, "grace_days": grace_days, "recent_from": recent_from or as_of},
+             select_into=PROGRAM_EFFECT_COHORT, select_kind="temp")
+
+
+@dataclass(frozen=True)
+class PythonInputs:
+    """What the DuckDB path computes in Python and Spark is handed as is: ``member_hcc``
+    (``_member_hcc``: hccinfhir scores), ``expected`` (stay_id, expected_p: the readmission model's
+    risk for the KPIs), ``list_history`` (``marts.intake_list_history`` from earlier scoring runs)."""
+
+    member_hcc: pl.DataFrame
+    expected: pl.DataFrame
+    list_history: pl.DataFrame
+
+
+def build_all(spark: SparkSession, as_of: dt.date, member_dates: list[dt.date], inputs: PythonInputs,
+              *, recent_from: dt.date | None = None) -> pl.DataFrame:
+    """Every table the SQL files build from raw, on Spark, in the assets' order: core.inpatient_stay,
+    core.diagnosis, features.readmission_stay, features.member_features (``member_dates``, data end
+    ``as_of`` as the features asset passes it), the program-effect cohort and the SQL-built
+    ``marts.kpi_*`` tables. Returns the month coverage."""
+    build_readmission_slice(spark, as_of)
+    build_member_features(spark, member_dates, as_of, inputs.member_hcc)
+    build_program_effect_cohort(spark, as_of, recent_from=recent_from)
+    return build_kpis(spark, as_of, expected=inputs.expected, list_history=inputs.list_history)
 
 
 # ---------------------------------------------------------------------------------------------
