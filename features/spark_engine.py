@@ -383,3 +383,23 @@ def _float_mismatches(a: pl.Series, b: pl.Series, rel_tol: float) -> int:
     x, y = pl.col("a"), pl.col("b")
     tolerance = pl.max_horizontal(pl.lit(1e-9), rel_tol * pl.max_horizontal(x.abs(), y.abs()))
     return int(frame.select(((x.is_null() != y.is_null()) | ((x - y).abs() > tolerance).fill_null(False)).sum()).item())
+
+
+def max_relative_difference(duck: pl.DataFrame, spark: pl.DataFrame, keys: list[str]) -> float:
+    """The largest |a - b| / max(|a|, |b|) over the float columns of two versions of one table,
+    rows matched on ``keys`` (0.0 when every float is equal or there is none; magnitudes below 1e-6
+    are taken as 1e-6)."""
+    floats = [c for c, t in duck.schema.items() if t.is_float() and c not in keys]
+    if not floats:
+        return 0.0
+    joined = duck.select(*keys, *floats).join(spark.select(*keys, *floats), on=keys, how="inner",
+                                               nulls_equal=True, suffix="__spark")
+    # magnitudes below 1e-6 count as 1e-6: a sum that is 0 on one engine and 3e-12 on the other (float
+    # summation order) is not "200% apart"
+    worst = []
+    for c in floats:
+        gap = (pl.col(c) - pl.col(f"{c}__spark")).abs()
+        size = pl.max_horizontal(pl.col(c).abs(), pl.col(f"{c}__spark").abs(), pl.lit(1e-6))
+        worst.append((gap / size).max())
+    value = joined.select(pl.max_horizontal(*worst)).item()
+    return float(value or 0.0)
