@@ -91,9 +91,75 @@ def _date_sub_years(node: exp.Expression) -> exp.Expression:
     return exp.cast(exp.Div(this=months, expression=exp.Literal.number(12)), "BIGINT")
 
 
+def _double_division(node: exp.Expression) -> exp.Expression:
+    # DuckDB's a / b is DOUBLE for any numbers (decimals included: 1.0 / 3, 2 * 1000.0 / 3); Spark
+    # keeps a DECIMAL quotient, rounded to its scale (ed_visits * 1000.0 / member_months to 6 places)
+    if not isinstance(node, exp.Div) or (isinstance(node.this, exp.Cast) and node.this.is_type("double")):
+        return node
+    # the operands are rewritten here: transform() does not descend into the node it gets back
+    return exp.Div(this=exp.cast(node.this.transform(_double_division), "DOUBLE"),
+                   expression=node.expression.transform(_double_division))
+
+
+def _double_avg(node: exp.Expression) -> exp.Expression:
+    # DuckDB's avg() is DOUBLE for every input; Spark's avg of a DECIMAL is a DECIMAL with 4 more
+    # places (avg(CASE ... THEN 1.0 ELSE 0.0 END) = 0.66667, not 0.666...)
+    if not isinstance(node, exp.Avg) or (isinstance(node.this, exp.Cast) and node.this.is_type("double")):
+        return node
+    return exp.Avg(this=exp.cast(node.this.transform(_double_avg), "DOUBLE"))
+
+
+def _ordered_list(node: exp.Expression) -> exp.Expression:
+    # sqlglot writes list(x ORDER BY x) as collect_list(x) and drops the ORDER BY (Spark's
+    # collect_list has no order). Sorted by the value itself, ascending, it is array_sort of the list;
+    # any other order has no portable form and stops here rather than lose the order.
+    if not (isinstance(node, exp.ArrayAgg) and isinstance(node.this, exp.Order)):
+        return node
+    order = node.this
+    value = order.this.expressions[0] if isinstance(order.this, exp.Distinct) else order.this
+    keys = order.expressions
+    if len(keys) != 1 or keys[0].args.get("desc") or keys[0].this != value:
+        raise ValueError(f"{node.sql(dialect='duckdb')}: only list(x ORDER BY x) has a Spark rewrite")
+    return exp.ArraySort(this=exp.ArrayAgg(this=order.this.copy()))
+
+
+def _series_table(node: exp.Expression) -> exp.Expression:
+    # DuckDB's FROM generate_series(a, b, step) AS t(m) (b included, no rows when a > b); sqlglot
+    # writes an EXPLODE table call Spark cannot resolve. A generator in a one-row SELECT does it; the
+    # CASE gives no rows where Spark's sequence() would raise (a > b). m is a DATE on Spark, a
+    # TIMESTAMP on DuckDB: the files cast it to DATE before use.
+    if not (isinstance(node, exp.Table) and isinstance(node.this, exp.GenerateSeries)):
+        return node
+    alias = node.args.get("alias")
+    if alias is None or len(alias.columns) != 1:
+        raise ValueError("generate_series in FROM needs an alias naming its column: AS t(m)")
+    series = node.this
+    start, end, step = series.args["start"], series.args["end"], series.args.get("step")
+    if series.args.get("is_end_exclusive"):
+        raise ValueError("range() (end excluded) has no Spark rewrite; use generate_series")
+    sequence = exp.func("sequence", start.copy(), end.copy(), *([step.copy()] if step is not None else []))
+    values = exp.Case(ifs=[exp.If(this=exp.LTE(this=start.copy(), expression=end.copy()), true=sequence)])
+    select = exp.select(exp.alias_(exp.func("explode", values), alias.columns[0].name))
+    return exp.Subquery(this=select, alias=exp.TableAlias(this=exp.to_identifier(alias.name)))
+
+
+def _quantile_cont(node: exp.Expression) -> exp.Expression:
+    # DuckDB quantile_cont(x, q): the interpolated quantile; Spark's percentile(x, q) is the same
+    # (exact, linear interpolation); sqlglot writes percentile_cont(x, q), which Spark rejects
+    if not isinstance(node, exp.PercentileCont) or node.expression is None:
+        return node
+    return exp.Anonymous(this="percentile", expressions=[node.this.transform(_quantile_cont), node.expression.copy()])
+
+
 REWRITES: tuple[tuple[str, str, Callable[[exp.Expression], exp.Expression]], ...] = (
     ("arg_min(a, b) / arg_max(a, b)", "min_by(a, CASE WHEN a IS NOT NULL THEN b END)", _arg_extreme),
     ("date_sub('year', a, b)", "CAST(months_between(b, a) / 12 AS BIGINT)", _date_sub_years),
+    ("a / b", "CAST(a AS DOUBLE) / b", _double_division),
+    ("avg(x)", "avg(CAST(x AS DOUBLE))", _double_avg),
+    ("list([DISTINCT] x ORDER BY x)", "array_sort(collect_list([DISTINCT] x))", _ordered_list),
+    ("quantile_cont(x, q)", "percentile(x, q)", _quantile_cont),
+    ("FROM generate_series(a, b, s) AS t(m)",
+     "FROM (SELECT explode(CASE WHEN a <= b THEN sequence(a, b, s) END) AS m) AS t", _series_table),
 )
 """(DuckDB, Spark, rewrite). Also, outside this table: ``len(x)`` -> ``size(x)`` (the parser,
 ``FeatureSQL``), ``CREATE MACRO`` (``expand_macros``), ``* RENAME``, ``COLUMNS(* EXCLUDE)`` and

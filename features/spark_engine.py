@@ -1,9 +1,15 @@
 """The feature SQL on Spark: the raw tables exported by DuckDB as Parquet, the named SQL files made
 portable (``features.portable``) and run on a SparkSession, tables compared with DuckDB's.
 
-First slice of issue 16: ``core.inpatient_stay``, ``core.diagnosis`` and
-``features.readmission_stay`` (``build_readmission_slice``), in the order the DuckDB assets build
-them. pyspark is an optional extra (``pip install .[spark]``) and needs Java; it is imported only
+Every table the SQL files build from raw (``build_all``, in the order the DuckDB assets build them):
+``core.inpatient_stay``, ``core.diagnosis``, ``features.readmission_stay``
+(``build_readmission_slice``), ``features.member_features`` (``build_member_features``), the
+program-effect cohort and the ``marts.kpi_*`` tables built by SQL (``build_kpis``). What the DuckDB
+path computes in Python (HCC scores, a model's expected risk, earlier lists) is handed over
+(``PythonInputs``), never recomputed. ``marts__intake_assignment.sql`` is DDL (CREATE TABLE IF NOT
+EXISTS, ALTER TABLE ADD COLUMN IF NOT EXISTS for older logs) and stays DuckDB-only.
+
+pyspark is an optional extra (``pip install .[spark]``) and needs Java; it is imported only
 inside the functions that use it.
 """
 
@@ -22,6 +28,9 @@ import polars as pl
 
 from data_contracts.spec import load_contract
 from features.codelists import load_code_lists
+from features.coverage import BASELINE_MONTHS, judge_months
+from features.kpi import KPI_MONTHS, CaseloadGuideline, _next_month, _start_month, kpi_months
+from features.member import MEMBER_TABLE, hcc_diagnosis_codes
 from features.portable import Statement, portable_statements, spark_fragment, to_spark
 from features.readmission import LABEL_TEMP_TABLE, READMISSION_TABLE, REQUIRED_RAW_TABLES, VARIANTS
 
@@ -33,8 +42,10 @@ REF_TABLES: tuple[str, ...] = (
     "_ref_snomed_icd10cm", "_ref_icd9_icd10cm", "_ref_charlson", "_ref_elixhauser", "_ref_planned_readmission",
 )
 MONTH_COLUMN = "service_month"
+PROGRAM_EFFECT_COHORT = "_program_effect_cohort"  # models.program_effect.COHORT_TEMP_TABLE (features does not import models)
 _PATH = re.compile(r"^[A-Za-z0-9_./-]+$")
-ParamValue = dt.date | int | float | str
+Scalar = dt.date | int | float | str
+ParamValue = Scalar | list[Scalar] | tuple[Scalar, ...]
 
 
 @dataclass(frozen=True)
@@ -127,11 +138,14 @@ def _check_path(path: Path) -> None:
 
 
 def _args(params: Mapping[str, ParamValue] | None) -> dict[str, Any]:
+    # a list (DuckDB's unnest($as_of_dates)) is bound as a Spark array literal
     out: dict[str, Any] = {}
+    scalar = (dt.date, int, float, str)
     for key, value in (params or {}).items():
-        if not re.fullmatch(r"[a-z_][a-z0-9_]*", key) or not isinstance(value, (dt.date, int, float, str)):
-            raise TypeError(f"parameter {key!r}: a date, number or string is required")
-        out[key] = value
+        items = list(value) if isinstance(value, (list, tuple)) else [value]
+        if not re.fullmatch(r"[a-z_][a-z0-9_]*", key) or not all(isinstance(v, scalar) for v in items):
+            raise TypeError(f"parameter {key!r}: a date, number or string (or a list of them) is required")
+        out[key] = list(value) if isinstance(value, (list, tuple)) else value
     return out
 
 
@@ -147,7 +161,7 @@ def spark_query(spark: SparkSession, statement: Statement, params: Mapping[str, 
     return spark.sql(sql, args={k: v for k, v in args.items() if f":{k}" in sql})
 
 
-def _materialise(spark: SparkSession, frame: DataFrame, kind: str, target: str) -> None:
+def _materialise(spark: SparkSession, frame: DataFrame, kind: str, target: str, *, append: bool = False) -> None:
     if kind == "temp":
         if not re.fullmatch(r"_?[a-z][a-z0-9_]*", target):
             raise ValueError(f"bad temp table name {target!r}")
@@ -160,7 +174,7 @@ def _materialise(spark: SparkSession, frame: DataFrame, kind: str, target: str) 
     # an external table at a fixed path: a new session (in-memory catalog) may overwrite the folder
     # a previous one left, which Spark refuses for a managed table
     location = f"{spark.conf.get('spark.sql.warehouse.dir').rstrip('/')}/{schema}/{table}"
-    frame.write.mode("overwrite").format("parquet").option("path", location).saveAsTable(target)
+    frame.write.mode("append" if append else "overwrite").format("parquet").option("path", location).saveAsTable(target)
 
 
 def run_file(
@@ -191,6 +205,139 @@ def build_readmission_slice(spark: SparkSession, as_of: dt.date, variant: str = 
     run_file(spark, "features__readmission_label", {"as_of": as_of, "variant": variant},
              select_into=LABEL_TEMP_TABLE, select_kind="temp")
     run_file(spark, "features__readmission_stay", select_into=READMISSION_TABLE)
+
+
+def create_temp_view(spark: SparkSession, frame: pl.DataFrame, name: str) -> None:
+    """A checkpointed temp view ``name`` holding ``frame`` (inputs computed in Python, given to both
+    engines alike: the HCC scores, the expected risk, the month flags)."""
+    if not re.fullmatch(r"_?[a-z][a-z0-9_]*", name):
+        raise ValueError(f"bad temp view name {name!r}")
+    spark.createDataFrame(frame.to_arrow()).localCheckpoint(eager=True).createOrReplaceTempView(name)
+
+
+def member_hcc_inputs(spark: SparkSession, as_of_dates: list[dt.date]) -> pl.DataFrame:
+    """``features__member_hcc_input`` on Spark for each as-of date of ``_member_cohort`` (the rows
+    ``features.member.build_member_hcc`` hands hccinfhir on DuckDB), one statement per date."""
+    create_temp_view(spark, hcc_diagnosis_codes(), "_ref_hcc_dx")
+    (statement,) = portable_statements("features__member_hcc_input")
+    frames = [pl.from_arrow(spark_query(spark, statement, {"as_of_date": d}).toArrow()) for d in sorted(set(as_of_dates))]
+    return pl.concat(frames, how="vertical")
+
+
+def build_member_features(spark: SparkSession, as_of_dates: list[dt.date], data_end: dt.date,
+                          member_hcc: pl.DataFrame) -> None:
+    """``features.member_features`` on Spark as ``features.member.build_member_dataset`` builds it on
+    DuckDB: the cohort (``features__member_cohort``, the dates bound as one array), then per as-of
+    date (ascending) every feature group of ``features__member_features`` into a temp view and the
+    date's rows appended to the table.
+
+    ``member_hcc`` is ``_member_hcc`` as the DuckDB path computed it: the CMS-HCC scores come from
+    hccinfhir in Python (one call per distinct input), not from SQL, so both engines read the same rows."""
+    dates = sorted(set(as_of_dates))
+    run_file(spark, "features__member_cohort", {"as_of_dates": dates, "data_end": data_end},
+             select_into="_member_cohort", select_kind="temp")
+    create_temp_view(spark, member_hcc, "_member_hcc")
+    *groups, rows = portable_statements("features__member_features")
+    for i, as_of in enumerate(dates):
+        params = {"as_of_date": as_of, "lookback_start": as_of - dt.timedelta(days=365),
+                  "label_end": as_of + dt.timedelta(days=366)}
+        for statement in groups:
+            assert statement.target is not None
+            _materialise(spark, spark_query(spark, statement, params), statement.kind, statement.target)
+        _materialise(spark, spark_query(spark, rows, params), "table", MEMBER_TABLE, append=i > 0)
+
+
+def month_coverage(spark: SparkSession) -> pl.DataFrame:
+    """``features.coverage.warehouse_month_coverage`` on Spark for a warehouse with medical claims:
+    the views ``_coverage_claims`` / ``_coverage_eligibility`` over ``raw.medical_claim`` and
+    ``raw.eligibility`` (enrolment ends at death, unparseable values NULL), ``audit__month_coverage``
+    on Spark, then the completeness verdict ``judge_months`` in polars, the same Python as DuckDB's."""
+    spark.sql(
+        "CREATE OR REPLACE TEMP VIEW _coverage_claims AS SELECT CAST(person_id AS STRING) AS person_id, "
+        "TRY_CAST(claim_start_date AS DATE) AS start_date, TRY_CAST(claim_end_date AS DATE) AS end_date, "
+        "coalesce(TRY_CAST(paid_amount AS DOUBLE), 0.0D) AS paid_amount FROM raw.medical_claim")
+    spark.sql(
+        "CREATE OR REPLACE TEMP VIEW _coverage_eligibility AS SELECT CAST(person_id AS STRING) AS person_id, "
+        "TRY_CAST(enrollment_start_date AS DATE) AS enrollment_start_date, "
+        "least(TRY_CAST(enrollment_end_date AS DATE), coalesce(TRY_CAST(death_date AS DATE), "
+        "TRY_CAST(enrollment_end_date AS DATE))) AS enrollment_end_date FROM raw.eligibility")
+    (statement,) = portable_statements("audit__month_coverage")
+    frame = pl.from_arrow(spark_query(spark, statement, {"baseline_months": BASELINE_MONTHS}).toArrow())
+    return judge_months(frame)
+
+
+def build_kpis(
+    spark: SparkSession, as_of: dt.date, *, expected: pl.DataFrame, list_history: pl.DataFrame,
+    guideline: CaseloadGuideline = CaseloadGuideline(), months: int = KPI_MONTHS,
+) -> pl.DataFrame:
+    """The ``marts.kpi_*`` tables built by SQL, on Spark, as ``features.kpi.build_kpi_readmission_monthly``
+    and ``build_program_kpis`` build them on DuckDB (same files, same parameters, same order).
+
+    Python inputs are handed over, not recomputed: ``expected`` (stay_id, expected_p: the readmission
+    model's calibrated risk, ``_readmission_expected``) and ``list_history`` (``marts.intake_list_history``,
+    written by earlier scoring runs). The month flags come from ``month_coverage`` (Spark SQL, then
+    polars). The O/E columns of kpi_list_performance (``features.kpi.list_calibration``), kpi_score_drift
+    and kpi_definition are Python over these tables and stay on the caller's side. Returns the coverage."""
+    start = _start_month(as_of, months)
+    run_file(spark, "features__readmission_label", {"as_of": as_of, "variant": "cms_hwr"},
+             select_into=LABEL_TEMP_TABLE, select_kind="temp")
+    coverage = month_coverage(spark)
+    create_temp_view(spark, coverage.select("month", "month_complete_flag"), "_month_complete")
+    exp_rows = expected.select(pl.col("stay_id").cast(pl.String), pl.col("expected_p").cast(pl.Float64))
+    create_temp_view(spark, exp_rows, "_readmission_expected")
+    spark.sql("CREATE DATABASE IF NOT EXISTS marts")
+    _materialise(spark, spark.createDataFrame(list_history.to_arrow()), "table", "marts.intake_list_history")
+    run_file(spark, "marts__kpi_readmission_monthly", {"as_of": as_of})
+    run_file(spark, "marts__kpi_transition_monthly", {"as_of": as_of})
+    run_file(spark, "marts__kpi_referral_monthly", {"as_of": as_of})
+    run_file(spark, "marts__kpi_case_closure_monthly", {"as_of": as_of})
+    run_file(spark, "marts__kpi_caseload_monthly", {
+        "as_of": as_of, "start_month": start, "acute_low": guideline.acute_low, "acute_high": guideline.acute_high,
+        "community_low": guideline.community_low, "community_high": guideline.community_high,
+    })
+    run_file(spark, "marts__kpi_contact_compliance_monthly", {"as_of": as_of})
+    run_file(spark, "marts__kpi_documentation", {"as_of": as_of, "grace_days": 14, "note_days": 30})
+    # DuckDB appends one month per statement to bound memory; one statement over all months here
+    # (Spark spills per partition), the same rows
+    (util,) = portable_statements("marts__kpi_utilization_monthly")
+    last = kpi_months(start, as_of)[-1] if kpi_months(start, as_of) else start
+    frame = spark_query(spark, util, {"as_of": as_of, "first_month": start, "end_month": _next_month(last)})
+    _materialise(spark, frame, "table", "marts.kpi_utilization_monthly")
+    run_file(spark, "marts__kpi_list_performance", {"as_of": as_of})
+    return coverage
+
+
+def build_program_effect_cohort(spark: SparkSession, as_of: dt.date, grace_days: int = 7,
+                                recent_from: dt.date | None = None) -> None:
+    """The temp view ``_program_effect_cohort`` (``features__program_effect_cohort``), as
+    ``models.program_effect.build_program_effect_cohort`` builds it on DuckDB; the estimates that
+    follow are Python over these rows."""
+    run_file(spark, "features__program_effect_cohort",
+             {"as_of": as_of, "grace_days": grace_days, "recent_from": recent_from or as_of},
+             select_into=PROGRAM_EFFECT_COHORT, select_kind="temp")
+
+
+@dataclass(frozen=True)
+class PythonInputs:
+    """What the DuckDB path computes in Python and Spark is handed as is: ``member_hcc``
+    (``_member_hcc``: hccinfhir scores), ``expected`` (stay_id, expected_p: the readmission model's
+    risk for the KPIs), ``list_history`` (``marts.intake_list_history`` from earlier scoring runs)."""
+
+    member_hcc: pl.DataFrame
+    expected: pl.DataFrame
+    list_history: pl.DataFrame
+
+
+def build_all(spark: SparkSession, as_of: dt.date, member_dates: list[dt.date], inputs: PythonInputs,
+              *, recent_from: dt.date | None = None) -> pl.DataFrame:
+    """Every table the SQL files build from raw, on Spark, in the assets' order: core.inpatient_stay,
+    core.diagnosis, features.readmission_stay, features.member_features (``member_dates``, data end
+    ``as_of`` as the features asset passes it), the program-effect cohort and the SQL-built
+    ``marts.kpi_*`` tables. Returns the month coverage."""
+    build_readmission_slice(spark, as_of)
+    build_member_features(spark, member_dates, as_of, inputs.member_hcc)
+    build_program_effect_cohort(spark, as_of, recent_from=recent_from)
+    return build_kpis(spark, as_of, expected=inputs.expected, list_history=inputs.list_history)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -236,3 +383,23 @@ def _float_mismatches(a: pl.Series, b: pl.Series, rel_tol: float) -> int:
     x, y = pl.col("a"), pl.col("b")
     tolerance = pl.max_horizontal(pl.lit(1e-9), rel_tol * pl.max_horizontal(x.abs(), y.abs()))
     return int(frame.select(((x.is_null() != y.is_null()) | ((x - y).abs() > tolerance).fill_null(False)).sum()).item())
+
+
+def max_relative_difference(duck: pl.DataFrame, spark: pl.DataFrame, keys: list[str]) -> float:
+    """The largest |a - b| / max(|a|, |b|) over the float columns of two versions of one table,
+    rows matched on ``keys`` (0.0 when every float is equal or there is none; magnitudes below 1e-6
+    are taken as 1e-6)."""
+    floats = [c for c, t in duck.schema.items() if t.is_float() and c not in keys]
+    if not floats:
+        return 0.0
+    joined = duck.select(*keys, *floats).join(spark.select(*keys, *floats), on=keys, how="inner",
+                                               nulls_equal=True, suffix="__spark")
+    # magnitudes below 1e-6 count as 1e-6: a sum that is 0 on one engine and 3e-12 on the other (float
+    # summation order) is not "200% apart"
+    worst = []
+    for c in floats:
+        gap = (pl.col(c) - pl.col(f"{c}__spark")).abs()
+        size = pl.max_horizontal(pl.col(c).abs(), pl.col(f"{c}__spark").abs(), pl.lit(1e-6))
+        worst.append((gap / size).max())
+    value = joined.select(pl.max_horizontal(*worst)).item()
+    return float(value or 0.0)

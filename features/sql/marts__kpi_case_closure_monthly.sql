@@ -36,10 +36,10 @@ SELECT
     program, team, case_manager_id,
     CAST(count(*) AS BIGINT) AS closed_cases,
     CAST(count(open_date) AS BIGINT) AS closed_engaged_cases,
-    median(close_date - open_date) AS case_length_days_median,
-    avg(close_date - open_date) AS case_length_days_mean,
+    median(date_diff('day', open_date, close_date)) AS case_length_days_median,
+    avg(date_diff('day', open_date, close_date)) AS case_length_days_mean,
     CAST(count(*) FILTER (WHERE close_reason = 'goals_met') AS BIGINT) AS resolved_cases,
-    median(close_date - referral_date) FILTER (WHERE close_reason = 'goals_met') AS resolution_days_median,
+    median(date_diff('day', referral_date, close_date)) FILTER (WHERE close_reason = 'goals_met') AS resolution_days_median,
     CAST(sum(goals_set) FILTER (WHERE open_date IS NOT NULL) AS BIGINT) AS goals_set,
     CAST(sum(goals_achieved) FILTER (WHERE open_date IS NOT NULL) AS BIGINT) AS goals_achieved,
     CAST(sum(goals_achieved) FILTER (WHERE open_date IS NOT NULL) AS DOUBLE)

@@ -24,8 +24,8 @@ SELECT
     CAST(count(*) AS BIGINT) AS referrals,
     CAST(count(first_contact_date) AS BIGINT) AS contacted,
     CAST(count(*) FILTER (WHERE first_contact_date IS NULL AND close_date IS NOT NULL) AS BIGINT) AS not_reached,
-    median(first_contact_date - referral_date) AS days_to_first_contact_median,
-    quantile_cont(first_contact_date - referral_date, 0.9) AS days_to_first_contact_p90,
+    median(date_diff('day', referral_date, first_contact_date)) AS days_to_first_contact_median,
+    quantile_cont(date_diff('day', referral_date, first_contact_date), 0.9) AS days_to_first_contact_p90,
     CAST(count(open_date) AS BIGINT) AS engaged,
     CAST(count(*) FILTER (WHERE open_date IS NOT NULL OR close_date IS NOT NULL) AS BIGINT) AS resolved_referrals,
     CAST(count(open_date) AS DOUBLE)

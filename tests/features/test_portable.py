@@ -11,19 +11,24 @@ sqlglot = pytest.importorskip("sqlglot", reason="sqlglot is in the optional 'spa
 from sqlglot import exp  # noqa: E402
 
 from features.portable import FeatureSQL, expand_by_schema, make_portable, portable_statements, to_spark  # noqa: E402
+from features.sqlfiles import SQL_DIR  # noqa: E402
 
 SLICE = ("core__inpatient_stay", "core__diagnosis", "features__readmission_label", "features__readmission_stay")
+# every file with a query; marts__intake_assignment is DDL and stays DuckDB-only
+QUERY_FILES = tuple(sorted(p.stem for p in SQL_DIR.glob("*.sql")
+                           if not p.stem.startswith("macros__") and p.stem != "marts__intake_assignment"))
 
 
 def _query(sql: str) -> exp.Query:
     return make_portable(sqlglot.parse_one(sql, dialect=FeatureSQL))
 
 
-@pytest.mark.parametrize("name", SLICE)
-def test_slice_files_leave_no_duckdb_only_construct(name):
+@pytest.mark.parametrize("name", QUERY_FILES)
+def test_files_leave_no_duckdb_only_construct(name):
     for statement in portable_statements(name):
         text = statement.query.sql(dialect="spark").lower()
-        for construct in ("date_sub('year'", "age_band(", "svi_quartile(", "length("):
+        for construct in ("date_sub('year'", "age_band(", "svi_quartile(", "rollup_level(", "length(",
+                          "percentile_cont(", "_u(", "generate_series("):
             assert construct not in text, f"{name}: {construct} survived"
         # every min_by / max_by skips the rows whose value is NULL, as DuckDB's arg_min / arg_max do
         guarded = re.findall(r"(?:min|max)_by\((.+?), case when not \1 is null then ", text)
@@ -79,3 +84,40 @@ def test_schema_constructs_expand_from_the_engine_columns():
     assert "SELECT k, a, NULL AS b FROM (SELECT * FROM t1)" in text and "SELECT k, NULL AS a, b FROM (SELECT * FROM t2)" in text
     renamed = expand_by_schema(_query("WITH c AS (SELECT * FROM src) SELECT * RENAME (n AS m) FROM c"), columns)
     assert renamed.sql(dialect="spark").endswith("SELECT k, n AS m FROM c")
+
+
+def test_division_and_avg_are_double_as_on_duckdb():
+    # DuckDB: 2 * 1000.0 / 3 and avg(1.0) are DOUBLE; Spark would keep DECIMALs rounded to their scale
+    sql = to_spark(_query("SELECT a * 1000.0 / b / c, avg(CASE WHEN x THEN 1.0 ELSE 0.0 END) FROM t"), columns=lambda q: [])
+    assert sql == ("SELECT CAST(CAST(a * 1000.0 AS DOUBLE) / b AS DOUBLE) / c, "
+                   "AVG(CAST(CASE WHEN x THEN 1.0 ELSE 0.0 END AS DOUBLE)) FROM t")
+
+
+def test_generate_series_in_from_becomes_a_generator_with_no_rows_when_empty():
+    sql = to_spark(_query("SELECT CAST(m AS DATE) FROM generate_series($a, $b, INTERVAL 1 MONTH) AS t(m)"), columns=lambda q: [])
+    assert sql == ("SELECT CAST(m AS DATE) FROM (SELECT EXPLODE(CASE WHEN :a <= :b THEN "
+                   "SEQUENCE(:a, :b, INTERVAL '1' MONTH) END) AS m) AS t")
+    with pytest.raises(ValueError, match="AS t\\(m\\)"):
+        _query("SELECT * FROM generate_series(1, 3)")
+
+
+def test_ordered_list_keeps_its_order_or_stops():
+    sql = to_spark(_query("SELECT list(DISTINCT p ORDER BY p) FROM t"), columns=lambda q: [])
+    assert sql == "SELECT ARRAY_SORT(COLLECT_LIST(DISTINCT p)) FROM t"
+    with pytest.raises(ValueError, match="ORDER BY x"):
+        _query("SELECT list(p ORDER BY q) FROM t")
+
+
+def test_quantile_cont_is_spark_percentile():
+    sql = to_spark(_query("SELECT quantile_cont(x, 0.9), median(x) FROM t"), columns=lambda q: [])
+    assert sql == "SELECT PERCENTILE(x, 0.9), MEDIAN(x) FROM t"
+
+
+def test_list_parameters_reach_spark_as_arrays_only_when_scalar_typed():
+    import datetime as dt
+
+    from features.spark_engine import _args
+
+    assert _args({"as_of_dates": (dt.date(2025, 1, 1),)}) == {"as_of_dates": [dt.date(2025, 1, 1)]}
+    with pytest.raises(TypeError, match="list of them"):
+        _args({"as_of_dates": [object()]})

@@ -1,0 +1,153 @@
+"""DuckDB and Spark build every table of the feature, label and KPI SQL from the same raw tables;
+time per stage beside each other and every table compared (issue 16).
+
+    python benchmarks/bench_spark_equality.py --members 1500 20000 [--workdir DIR] [--seed 11]
+
+Per size: generate 36 months (seed 11) as Parquet, load into DuckDB, then in the assets' order on
+DuckDB (features.* builders) and on a local[2] Spark session (features.spark_engine): core tables
+and readmission features, member features for the high-need snapshot plan, the program-effect
+cohort, the SQL-built KPIs. Python inputs (hccinfhir scores, a stand-in expected risk and two
+earlier lists) are computed once and handed to both. Prints one table per size: rows, whether the
+table is equal (compare_tables) and the largest relative difference of its floats; then the times
+and the load average before and after. Asserts nothing about time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import polars as pl
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+AS_OF = dt.date(2026, 1, 1)
+LIST_DATES = (dt.date(2025, 6, 1), dt.date(2025, 9, 1))
+LEVEL = ["level", "program", "team", "case_manager_id", "as_of_date"]
+TABLES: dict[str, list[str]] = {
+    "core.inpatient_stay": ["stay_id"],
+    "core.diagnosis": ["source", "source_id", "position"],
+    "features.readmission_stay": ["stay_id"],
+    "features.member_features": ["person_id", "as_of_date"],
+    "_program_effect_cohort": ["stay_id"],
+    "marts.kpi_readmission_monthly": ["discharge_month", "in_case_management_flag"],
+    "marts.kpi_transition_monthly": ["discharge_month", "cohort", *LEVEL],
+    "marts.kpi_referral_monthly": ["referral_month", *LEVEL],
+    "marts.kpi_case_closure_monthly": ["close_month", *LEVEL],
+    "marts.kpi_caseload_monthly": ["snapshot_date", *LEVEL],
+    "marts.kpi_contact_compliance_monthly": ["scheduled_month", *LEVEL],
+    "marts.kpi_documentation": LEVEL,
+    "marts.kpi_utilization_monthly": ["month", "cohort", *LEVEL],
+    "marts.kpi_list_performance": ["list_as_of_date", "score_name"],
+}
+# case attribution by arg_max(program, open_date): ties are broken arbitrarily by either engine, so
+# these are compared at level 'all' and by per-level totals (docs/scaling.md, "On Spark")
+TIED_ATTRIBUTION = ("marts.kpi_transition_monthly", "marts.kpi_utilization_monthly")
+PYTHON_COLUMNS = {"marts.kpi_list_performance": ["oe_ratio", "oe_ci_low", "oe_ci_high", "oe_flag"]}
+
+
+def load() -> str:
+    return Path("/proc/loadavg").read_text().split()[0]
+
+
+def run(members: int, seed: int, workdir: Path) -> None:
+    from features.coverage import warehouse_month_coverage
+    from features.kpi import build_kpi_readmission_monthly, build_program_kpis, record_history
+    from features.member import build_member_dataset
+    from features.readmission import READMISSION_TABLE, build_readmission_dataset
+    from features.spark_engine import (
+        PythonInputs, SparkSettings, build_kpis, build_member_features, build_program_effect_cohort,
+        build_readmission_slice, compare_tables, export_raw_parquet, max_relative_difference, register_raw,
+        spark_session, spark_table,
+    )
+    from models.program_effect import build_program_effect_cohort as duck_cohort
+    from models.timesplit import high_need_snapshots
+    from synth.generator import generate
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "features"))
+    from generated import EXTRACTS, build_core, load_population
+
+    root = workdir / f"m{members}"
+    if not (root / "landing" / "_oracle").is_dir():
+        generate(root / "landing", members=members, seed=seed, months=36, file_format="parquet")
+    load_before = load()
+    times: dict[str, list[float]] = {}
+
+    def timed(stage: str, engine: int, fn, *args, **kwargs):
+        t0 = time.perf_counter()
+        out = fn(*args, **kwargs)
+        times.setdefault(stage, [0.0, 0.0])[engine] += time.perf_counter() - t0
+        return out
+
+    con = load_population(root / "landing")
+    timed("core + readmission", 0, lambda: (build_core(con), build_readmission_dataset(con, AS_OF)))
+    start = con.execute("SELECT min(claim_start_date) FROM raw.medical_claim").fetchone()[0]
+    dates = high_need_snapshots(AS_OF, start).all_dates()
+    timed("member features", 0, build_member_dataset, con, dates, data_end=AS_OF)
+    timed("program-effect cohort", 0, duck_cohort, con, AS_OF, 7, recent_from=AS_OF - dt.timedelta(days=60))
+    stays = con.execute(f"SELECT stay_id FROM {READMISSION_TABLE}").pl()
+    expected = stays.with_columns((pl.col("stay_id").str.len_bytes() % 7 / 20 + 0.01).alias("expected_p"))
+    people = con.execute("SELECT DISTINCT person_id FROM raw.eligibility ORDER BY 1").pl()
+    for k, day in enumerate(LIST_DATES):
+        listed = (people.slice(k * 40, 60).with_row_index("rank", 1)
+                  .with_columns(pl.col("rank").cast(pl.Int64), (1.0 / pl.col("rank")).alias("score")))
+        record_history(con, "readmission", day, listed, listed)
+    timed("KPIs", 0, lambda: (build_kpi_readmission_monthly(con, AS_OF), build_program_kpis(con, AS_OF, expected=expected)))
+    inputs = PythonInputs(con.execute("SELECT * FROM _member_hcc").pl(), expected,
+                          con.execute("SELECT * FROM marts.intake_list_history").pl())
+
+    timed("export Parquet / Spark start", 0, export_raw_parquet, con, root / "parquet", EXTRACTS)
+    spark = timed("export Parquet / Spark start", 1, spark_session, SparkSettings(warehouse=root / "warehouse"))
+    register_raw(spark, root / "parquet", EXTRACTS)
+    timed("core + readmission", 1, build_readmission_slice, spark, AS_OF)
+    timed("member features", 1, build_member_features, spark, dates, AS_OF, inputs.member_hcc)
+    timed("program-effect cohort", 1, build_program_effect_cohort, spark, AS_OF, recent_from=AS_OF - dt.timedelta(days=60))
+    coverage = timed("KPIs", 1, build_kpis, spark, AS_OF, expected=inputs.expected, list_history=inputs.list_history)
+    load_after = load()
+
+    print(f"\n## {members:,} members (seed {seed}, 36 months, as-of {AS_OF}, member as-of dates "
+          f"{', '.join(d.isoformat() for d in dates)})\n")
+    print("| table | rows | equal | max relative difference |\n|---|---|---|---|")
+    frames = {t: (con.execute(f"SELECT * FROM {t}").pl().drop(PYTHON_COLUMNS.get(t, [])), spark_table(spark, t))
+              for t in TABLES}
+    frames["audit.month_coverage"] = (warehouse_month_coverage(con), coverage)
+    for table, (duck, other) in frames.items():
+        keys = TABLES.get(table, ["month"])
+        problems = compare_tables(duck, other, keys)
+        verdict = "yes" if not problems else "; ".join(problems)
+        if table in TIED_ATTRIBUTION:
+            top = pl.col("level") == "all"
+            totals = [keys[0], "cohort", "level"]
+            counts = [c for c, t in duck.schema.items() if t == pl.Int64]
+            tied = compare_tables(duck.filter(top), other.filter(top), keys) + compare_tables(
+                duck.group_by(totals).agg(pl.col(counts).sum()), other.group_by(totals).agg(pl.col(counts).sum()), totals)
+            duck, other = duck.filter(top), other.filter(top)
+            verdict = (f"level 'all' and per-level totals {'yes' if not tied else '; '.join(tied)}; "
+                       f"all rows: {verdict}")
+        diff = max_relative_difference(duck, other, keys)
+        print(f"| {table} | {frames[table][0].height:,} | {verdict} | {diff:.1e} |")
+    print("\n| stage | DuckDB s | Spark s |\n|---|---|---|")
+    for stage, (d, s) in times.items():
+        print(f"| {stage} | {d:.1f} | {s:.1f} |")
+    print(f"\nload average (1 min) {load_before} -> {load_after}; Spark local[2], 2g driver")
+    spark.stop()
+    con.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--members", type=int, nargs="+", default=[1500])
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--workdir", type=Path, default=None)
+    args = parser.parse_args()
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench_spark_"))
+    for members in args.members:
+        run(members, args.seed, workdir)
+
+
+if __name__ == "__main__":
+    main()
