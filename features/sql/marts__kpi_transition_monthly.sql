@@ -31,19 +31,22 @@ WITH stays AS (
     WHERE l.exclusion_reason IS NULL
 ),
 attributed AS (
-    SELECT
-        s.stay_id,
-        arg_max(c.program, c.open_date) AS program,
-        arg_max(r.team, c.open_date) AS team,
-        arg_max(c.case_manager_id, c.open_date) AS case_manager_id
-    FROM stays AS s
-    JOIN raw.cm_case AS c
-        ON c.person_id = s.person_id
-       AND c.open_date IS NOT NULL
-       AND c.open_date <= s.discharge_date
-       AND (c.close_date IS NULL OR c.close_date > s.discharge_date)
-    LEFT JOIN raw.cm_roster AS r ON r.case_manager_id = c.case_manager_id
-    GROUP BY s.stay_id
+    -- the latest-opened case open at discharge, one case (ties on the open date broken by case_id), so
+    -- the program, team and case manager all come from it (kpi_utilization_monthly does the same)
+    SELECT stay_id, program, team, case_manager_id
+    FROM (
+        SELECT
+            s.stay_id, c.program, r.team, c.case_manager_id,
+            row_number() OVER (PARTITION BY s.stay_id ORDER BY c.open_date DESC, c.case_id DESC) AS latest
+        FROM stays AS s
+        JOIN raw.cm_case AS c
+            ON c.person_id = s.person_id
+           AND c.open_date IS NOT NULL
+           AND c.open_date <= s.discharge_date
+           AND (c.close_date IS NULL OR c.close_date > s.discharge_date)
+        LEFT JOIN raw.cm_roster AS r ON r.case_manager_id = c.case_manager_id
+    ) AS ranked
+    WHERE latest = 1
 ),
 opted_out AS (
     SELECT DISTINCT s.stay_id

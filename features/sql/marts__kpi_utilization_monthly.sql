@@ -29,16 +29,20 @@ member_months AS (
        AND (e.death_date IS NULL OR e.death_date > m.mid)
 ),
 in_cm AS (
-    SELECT
-        m.month, c.person_id,
-        arg_max(c.program, c.open_date) AS program,
-        arg_max(r.team, c.open_date) AS team,
-        arg_max(c.case_manager_id, c.open_date) AS case_manager_id
-    FROM months AS m
-    JOIN raw.cm_case AS c
-        ON c.open_date IS NOT NULL AND c.open_date <= m.mid AND (c.close_date IS NULL OR c.close_date > m.mid)
-    LEFT JOIN raw.cm_roster AS r ON r.case_manager_id = c.case_manager_id
-    GROUP BY m.month, c.person_id
+    -- the member's latest-opened open case, one case (ties on the open date broken by case_id), so the
+    -- program, team and case manager all come from it: three separate arg_max calls broke a same-day
+    -- tie differently from run to run and could mix two cases
+    SELECT month, person_id, program, team, case_manager_id
+    FROM (
+        SELECT
+            m.month, c.person_id, c.program, r.team, c.case_manager_id,
+            row_number() OVER (PARTITION BY m.month, c.person_id ORDER BY c.open_date DESC, c.case_id DESC) AS latest
+        FROM months AS m
+        JOIN raw.cm_case AS c
+            ON c.open_date IS NOT NULL AND c.open_date <= m.mid AND (c.close_date IS NULL OR c.close_date > m.mid)
+        LEFT JOIN raw.cm_roster AS r ON r.case_manager_id = c.case_manager_id
+    ) AS ranked
+    WHERE latest = 1
 ),
 ed AS (
     SELECT CAST(date_trunc('month', encounter_start_date) AS DATE) AS month, person_id, count(*) AS n
