@@ -27,27 +27,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 AS_OF = dt.date(2026, 1, 1)
 LIST_DATES = (dt.date(2025, 6, 1), dt.date(2025, 9, 1))
-LEVEL = ["level", "program", "team", "case_manager_id", "as_of_date"]
-TABLES: dict[str, list[str]] = {
-    "core.inpatient_stay": ["stay_id"],
-    "core.diagnosis": ["source", "source_id", "position"],
-    "features.readmission_stay": ["stay_id"],
-    "features.member_features": ["person_id", "as_of_date"],
-    "_program_effect_cohort": ["stay_id"],
-    "marts.kpi_readmission_monthly": ["discharge_month", "in_case_management_flag"],
-    "marts.kpi_transition_monthly": ["discharge_month", "cohort", *LEVEL],
-    "marts.kpi_referral_monthly": ["referral_month", *LEVEL],
-    "marts.kpi_case_closure_monthly": ["close_month", *LEVEL],
-    "marts.kpi_caseload_monthly": ["snapshot_date", *LEVEL],
-    "marts.kpi_contact_compliance_monthly": ["scheduled_month", *LEVEL],
-    "marts.kpi_documentation": LEVEL,
-    "marts.kpi_utilization_monthly": ["month", "cohort", *LEVEL],
-    "marts.kpi_list_performance": ["list_as_of_date", "score_name"],
-}
-# case attribution by arg_max(program, open_date): ties are broken arbitrarily by either engine, so
-# these are compared at level 'all' and by per-level totals (docs/scaling.md, "On Spark")
-TIED_ATTRIBUTION = ("marts.kpi_transition_monthly", "marts.kpi_utilization_monthly")
-PYTHON_COLUMNS = {"marts.kpi_list_performance": ["oe_ratio", "oe_ci_low", "oe_ci_high", "oe_flag"]}
 
 
 def load() -> str:
@@ -60,9 +39,9 @@ def run(members: int, seed: int, workdir: Path) -> None:
     from features.member import build_member_dataset
     from features.readmission import READMISSION_TABLE, build_readmission_dataset
     from features.spark_engine import (
-        PythonInputs, SparkSettings, build_kpis, build_member_features, build_program_effect_cohort,
-        build_readmission_slice, compare_tables, export_raw_parquet, max_relative_difference, register_raw,
-        spark_session, spark_table,
+        PYTHON_COLUMNS, TABLE_KEYS, PythonInputs, SparkSettings, build_kpis, build_member_features,
+        build_program_effect_cohort, build_readmission_slice, compare_tables, export_raw_parquet,
+        max_relative_difference, register_raw, spark_session, spark_table,
     )
     from models.program_effect import build_program_effect_cohort as duck_cohort
     from models.timesplit import high_need_snapshots
@@ -113,21 +92,12 @@ def run(members: int, seed: int, workdir: Path) -> None:
           f"{', '.join(d.isoformat() for d in dates)})\n")
     print("| table | rows | equal | max relative difference |\n|---|---|---|---|")
     frames = {t: (con.execute(f"SELECT * FROM {t}").pl().drop(PYTHON_COLUMNS.get(t, [])), spark_table(spark, t))
-              for t in TABLES}
+              for t in TABLE_KEYS}
     frames["audit.month_coverage"] = (warehouse_month_coverage(con), coverage)
     for table, (duck, other) in frames.items():
-        keys = TABLES.get(table, ["month"])
+        keys = TABLE_KEYS.get(table, ["month"])
         problems = compare_tables(duck, other, keys)
         verdict = "yes" if not problems else "; ".join(problems)
-        if table in TIED_ATTRIBUTION:
-            top = pl.col("level") == "all"
-            totals = [keys[0], "cohort", "level"]
-            counts = [c for c, t in duck.schema.items() if t == pl.Int64]
-            tied = compare_tables(duck.filter(top), other.filter(top), keys) + compare_tables(
-                duck.group_by(totals).agg(pl.col(counts).sum()), other.group_by(totals).agg(pl.col(counts).sum()), totals)
-            duck, other = duck.filter(top), other.filter(top)
-            verdict = (f"level 'all' and per-level totals {'yes' if not tied else '; '.join(tied)}; "
-                       f"all rows: {verdict}")
         diff = max_relative_difference(duck, other, keys)
         print(f"| {table} | {frames[table][0].height:,} | {verdict} | {diff:.1e} |")
     print("\n| stage | DuckDB s | Spark s |\n|---|---|---|")

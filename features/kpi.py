@@ -301,11 +301,35 @@ def build_kpi_readmission_monthly(con: duckdb.DuckDBPyConnection, as_of: dt.date
     }
 
 
+# kpi_documentation's windows (features/sql/marts__kpi_documentation.sql: $grace_days, $note_days)
+DOCUMENTATION_GRACE_DAYS = 14
+DOCUMENTATION_NOTE_DAYS = 30
 KPI_TABLES = (
     "marts.kpi_transition_monthly", "marts.kpi_referral_monthly", "marts.kpi_case_closure_monthly",
     "marts.kpi_caseload_monthly", "marts.kpi_contact_compliance_monthly", "marts.kpi_documentation",
     "marts.kpi_utilization_monthly", "marts.kpi_list_performance", "marts.kpi_score_drift", "marts.kpi_definition",
 )
+
+
+def program_kpi_statements(
+    as_of: dt.date, start: dt.date, guideline: CaseloadGuideline = CaseloadGuideline(),
+) -> list[tuple[str, dict]]:
+    """The program-KPI SQL files that are one statement each, in build order, with their parameters:
+    ``build_program_kpis`` runs exactly these on DuckDB and ``features.spark_engine.build_kpis`` on
+    Spark (kpi_utilization_monthly, one statement per month here, and kpi_list_performance follow)."""
+    return [
+        ("marts__kpi_transition_monthly", {"as_of": as_of}),
+        ("marts__kpi_referral_monthly", {"as_of": as_of}),
+        ("marts__kpi_case_closure_monthly", {"as_of": as_of}),
+        ("marts__kpi_caseload_monthly", {
+            "as_of": as_of, "start_month": start, "acute_low": guideline.acute_low,
+            "acute_high": guideline.acute_high, "community_low": guideline.community_low,
+            "community_high": guideline.community_high,
+        }),
+        ("marts__kpi_contact_compliance_monthly", {"as_of": as_of}),
+        ("marts__kpi_documentation", {"as_of": as_of, "grace_days": DOCUMENTATION_GRACE_DAYS,
+                                      "note_days": DOCUMENTATION_NOTE_DAYS}),
+    ]
 
 
 def build_program_kpis(
@@ -329,15 +353,8 @@ def build_program_kpis(
     exp = expected if expected is not None else pl.DataFrame(schema={"stay_id": pl.String, "expected_p": pl.Float64})
     exp = exp.select(pl.col("stay_id").cast(pl.String), pl.col("expected_p").cast(pl.Float64))
     con.execute("CREATE OR REPLACE TEMP TABLE _readmission_expected AS SELECT * FROM exp")
-    run_sql(con, "marts__kpi_transition_monthly", {"as_of": as_of})
-    run_sql(con, "marts__kpi_referral_monthly", {"as_of": as_of})
-    run_sql(con, "marts__kpi_case_closure_monthly", {"as_of": as_of})
-    run_sql(con, "marts__kpi_caseload_monthly", {
-        "as_of": as_of, "start_month": start, "acute_low": guideline.acute_low, "acute_high": guideline.acute_high,
-        "community_low": guideline.community_low, "community_high": guideline.community_high,
-    })
-    run_sql(con, "marts__kpi_contact_compliance_monthly", {"as_of": as_of})
-    run_sql(con, "marts__kpi_documentation", {"as_of": as_of, "grace_days": 14, "note_days": 30})
+    for name, params in program_kpi_statements(as_of, start, guideline):
+        run_sql(con, name, params)
     build_kpi_utilization_monthly(con, as_of, start)
     run_sql(con, "marts__kpi_list_performance", {"as_of": as_of})
     add_list_calibration(con)

@@ -29,7 +29,7 @@ import polars as pl
 from data_contracts.spec import load_contract
 from features.codelists import load_code_lists
 from features.coverage import BASELINE_MONTHS, judge_months
-from features.kpi import KPI_MONTHS, CaseloadGuideline, _next_month, _start_month, kpi_months
+from features.kpi import KPI_MONTHS, CaseloadGuideline, _next_month, _start_month, kpi_months, program_kpi_statements
 from features.member import MEMBER_TABLE, hcc_diagnosis_codes
 from features.portable import Statement, portable_statements, spark_fragment, to_spark
 from features.readmission import LABEL_TEMP_TABLE, READMISSION_TABLE, REQUIRED_RAW_TABLES, VARIANTS
@@ -46,6 +46,28 @@ PROGRAM_EFFECT_COHORT = "_program_effect_cohort"  # models.program_effect.COHORT
 _PATH = re.compile(r"^[A-Za-z0-9_./-]+$")
 Scalar = dt.date | int | float | str
 ParamValue = Scalar | list[Scalar] | tuple[Scalar, ...]
+
+
+# Every table the equality test and benchmarks/bench_spark_equality.py compare, with its key columns
+_LEVEL_KEYS = ["level", "program", "team", "case_manager_id", "as_of_date"]
+TABLE_KEYS: dict[str, list[str]] = {
+    "core.inpatient_stay": ["stay_id"],
+    "core.diagnosis": ["source", "source_id", "position"],
+    "features.readmission_stay": ["stay_id"],
+    "features.member_features": ["person_id", "as_of_date"],
+    "_program_effect_cohort": ["stay_id"],
+    "marts.kpi_readmission_monthly": ["discharge_month", "in_case_management_flag"],
+    "marts.kpi_transition_monthly": ["discharge_month", "cohort", *_LEVEL_KEYS],
+    "marts.kpi_referral_monthly": ["referral_month", *_LEVEL_KEYS],
+    "marts.kpi_case_closure_monthly": ["close_month", *_LEVEL_KEYS],
+    "marts.kpi_caseload_monthly": ["snapshot_date", *_LEVEL_KEYS],
+    "marts.kpi_contact_compliance_monthly": ["scheduled_month", *_LEVEL_KEYS],
+    "marts.kpi_documentation": _LEVEL_KEYS,
+    "marts.kpi_utilization_monthly": ["month", "cohort", *_LEVEL_KEYS],
+    "marts.kpi_list_performance": ["list_as_of_date", "score_name"],
+}
+# columns computed in Python after the SQL (features.kpi.list_calibration), by neither engine
+PYTHON_COLUMNS: dict[str, list[str]] = {"marts.kpi_list_performance": ["oe_ratio", "oe_ci_low", "oe_ci_high", "oe_flag"]}
 
 
 @dataclass(frozen=True)
@@ -288,15 +310,8 @@ def build_kpis(
     spark.sql("CREATE DATABASE IF NOT EXISTS marts")
     _materialise(spark, spark.createDataFrame(list_history.to_arrow()), "table", "marts.intake_list_history")
     run_file(spark, "marts__kpi_readmission_monthly", {"as_of": as_of})
-    run_file(spark, "marts__kpi_transition_monthly", {"as_of": as_of})
-    run_file(spark, "marts__kpi_referral_monthly", {"as_of": as_of})
-    run_file(spark, "marts__kpi_case_closure_monthly", {"as_of": as_of})
-    run_file(spark, "marts__kpi_caseload_monthly", {
-        "as_of": as_of, "start_month": start, "acute_low": guideline.acute_low, "acute_high": guideline.acute_high,
-        "community_low": guideline.community_low, "community_high": guideline.community_high,
-    })
-    run_file(spark, "marts__kpi_contact_compliance_monthly", {"as_of": as_of})
-    run_file(spark, "marts__kpi_documentation", {"as_of": as_of, "grace_days": 14, "note_days": 30})
+    for name, params in program_kpi_statements(as_of, start, guideline):
+        run_file(spark, name, params)
     # DuckDB appends one month per statement to bound memory; one statement over all months here
     # (Spark spills per partition), the same rows
     (util,) = portable_statements("marts__kpi_utilization_monthly")

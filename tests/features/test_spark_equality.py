@@ -29,7 +29,8 @@ from features.readmission import (  # noqa: E402
     LABEL_TEMP_TABLE, READMISSION_TABLE, build_readmission_dataset, materialise_labels,
 )
 from features.spark_engine import (  # noqa: E402
-    PROGRAM_EFFECT_COHORT, PythonInputs, SparkSettings, build_all, compare_tables, create_temp_view,
+    PROGRAM_EFFECT_COHORT, PYTHON_COLUMNS, TABLE_KEYS, PythonInputs, SparkSettings, build_all, compare_tables,
+    create_temp_view,
     export_raw_parquet, register_raw, run_file, spark_query, spark_session, spark_table,
 )
 from features.sqlfiles import load_sql  # noqa: E402
@@ -43,25 +44,8 @@ MEMBERS, SEED = 1500, 11
 AS_OF = dt.date(2026, 1, 1)  # the day after the generated 36 months (2023-01 .. 2025-12)
 RECENT_FROM = AS_OF - dt.timedelta(days=60)
 LIST_DATES = (dt.date(2025, 6, 1), dt.date(2025, 9, 1))
-LEVEL_KEYS = ["level", "program", "team", "case_manager_id", "as_of_date"]
-KEYS: dict[str, list[str]] = {
-    "core.inpatient_stay": ["stay_id"],
-    "core.diagnosis": ["source", "source_id", "position"],
-    "features.readmission_stay": ["stay_id"],
-    "features.member_features": ["person_id", "as_of_date"],
-    "marts.kpi_readmission_monthly": ["discharge_month", "in_case_management_flag"],
-    "marts.kpi_referral_monthly": ["referral_month", *LEVEL_KEYS],
-    "marts.kpi_case_closure_monthly": ["close_month", *LEVEL_KEYS],
-    "marts.kpi_caseload_monthly": ["snapshot_date", *LEVEL_KEYS],
-    "marts.kpi_contact_compliance_monthly": ["scheduled_month", *LEVEL_KEYS],
-    "marts.kpi_documentation": LEVEL_KEYS,
-    "marts.kpi_list_performance": ["list_as_of_date", "score_name"],
-    # one case per member (or stay): the latest opened, a same-day tie broken by case_id
-    "marts.kpi_transition_monthly": ["discharge_month", "cohort", *LEVEL_KEYS],
-    "marts.kpi_utilization_monthly": ["month", "cohort", *LEVEL_KEYS],
-}
-# computed in Python after the SQL (features.kpi.list_calibration), not by either engine
-PYTHON_COLUMNS = {"marts.kpi_list_performance": ["oe_ratio", "oe_ci_low", "oe_ci_high", "oe_flag"]}
+# the program-effect cohort is compared on its own below
+KEYS: dict[str, list[str]] = {t: k for t, k in TABLE_KEYS.items() if t != "_program_effect_cohort"}
 
 
 def python_inputs(con) -> PythonInputs:
