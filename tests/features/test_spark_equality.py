@@ -207,3 +207,10 @@ def test_comparison_reports_a_changed_value():
     assert compare_tables(left, left.reverse(), ["k"]) == []
     assert compare_tables(left, left.with_columns(pl.Series("x", [1.0, 2.0 + 1e-6])), ["k"]) == ["x: 1 of 2 rows differ"]
     assert compare_tables(left, left.with_columns(pl.Series("s", ["a", "b"])), ["k"]) == ["s: 1 of 2 rows differ"]
+
+
+def test_cent_rounded_money_columns_agree_within_one_cent_and_no_more():
+    duck = pl.DataFrame({"k": [1, 2], "pmpm_paid_amount": [123.45, 10.0], "rate": [0.5, 0.25]})
+    assert compare_tables(duck, duck.with_columns(pl.Series("pmpm_paid_amount", [123.44, 10.0])), ["k"]) == []
+    assert compare_tables(duck, duck.with_columns(pl.Series("pmpm_paid_amount", [123.43, 10.0])), ["k"]) != []
+    assert compare_tables(duck, duck.with_columns(pl.Series("rate", [0.5, 0.26])), ["k"]) != []  # other floats: 1e-9
