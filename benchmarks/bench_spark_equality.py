@@ -21,7 +21,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -35,11 +34,11 @@ def load() -> str:
 
 def run(members: int, seed: int, workdir: Path) -> None:
     from features.coverage import warehouse_month_coverage
-    from features.kpi import build_kpi_readmission_monthly, build_program_kpis, record_history
+    from features.kpi import build_kpi_readmission_monthly, build_program_kpis
     from features.member import build_member_dataset
-    from features.readmission import READMISSION_TABLE, build_readmission_dataset
+    from features.readmission import build_readmission_dataset
     from features.spark_engine import (
-        PYTHON_COLUMNS, TABLE_KEYS, PythonInputs, SparkSettings, build_kpis, build_member_features,
+        PYTHON_COLUMNS, TABLE_KEYS, SparkSettings, build_kpis, build_member_features,
         build_program_effect_cohort, build_readmission_slice, compare_tables, export_raw_parquet,
         max_relative_difference, register_raw, spark_session, spark_table,
     )
@@ -48,7 +47,7 @@ def run(members: int, seed: int, workdir: Path) -> None:
     from synth.generator import generate
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "features"))
-    from generated import EXTRACTS, build_core, load_population
+    from generated import EXTRACTS, build_core, load_population, stand_in_inputs
 
     root = workdir / f"m{members}"
     if not (root / "landing" / "_oracle").is_dir():
@@ -68,16 +67,8 @@ def run(members: int, seed: int, workdir: Path) -> None:
     dates = high_need_snapshots(AS_OF, start).all_dates()
     timed("member features", 0, build_member_dataset, con, dates, data_end=AS_OF)
     timed("program-effect cohort", 0, duck_cohort, con, AS_OF, 7, recent_from=AS_OF - dt.timedelta(days=60))
-    stays = con.execute(f"SELECT stay_id FROM {READMISSION_TABLE}").pl()
-    expected = stays.with_columns((pl.col("stay_id").str.len_bytes() % 7 / 20 + 0.01).alias("expected_p"))
-    people = con.execute("SELECT DISTINCT person_id FROM raw.eligibility ORDER BY 1").pl()
-    for k, day in enumerate(LIST_DATES):
-        listed = (people.slice(k * 40, 60).with_row_index("rank", 1)
-                  .with_columns(pl.col("rank").cast(pl.Int64), (1.0 / pl.col("rank")).alias("score")))
-        record_history(con, "readmission", day, listed, listed)
-    timed("KPIs", 0, lambda: (build_kpi_readmission_monthly(con, AS_OF), build_program_kpis(con, AS_OF, expected=expected)))
-    inputs = PythonInputs(con.execute("SELECT * FROM _member_hcc").pl(), expected,
-                          con.execute("SELECT * FROM marts.intake_list_history").pl())
+    inputs = stand_in_inputs(con, LIST_DATES)
+    timed("KPIs", 0, lambda: (build_kpi_readmission_monthly(con, AS_OF), build_program_kpis(con, AS_OF, expected=inputs.expected)))
 
     timed("export Parquet / Spark start", 0, export_raw_parquet, con, root / "parquet", EXTRACTS)
     spark = timed("export Parquet / Spark start", 1, spark_session, SparkSettings(warehouse=root / "warehouse"))

@@ -80,3 +80,26 @@ def alter_future(con: duckdb.DuckDBPyConnection, cut: dt.date) -> dict[str, int]
     con.execute("UPDATE raw.cm_case SET close_date = NULL, close_reason = NULL WHERE close_date >= ?", [cut])
     con.execute("DELETE FROM raw.eligibility WHERE enrollment_start_date >= ?", [cut])
     return changed
+
+
+def stand_in_inputs(con: duckdb.DuckDBPyConnection, list_dates):
+    """The Python-side inputs of the KPIs, as the assets would write them, without a model: a
+    stand-in expected risk per index stay and two earlier lists in marts.intake_list_history (written
+    to DuckDB here), and the frames Spark gets (features.spark_engine.PythonInputs)."""
+    import polars as pl
+
+    from features.kpi import record_history
+    from features.readmission import READMISSION_TABLE
+    from features.spark_engine import PythonInputs
+
+    stays = con.execute(f"SELECT stay_id FROM {READMISSION_TABLE}").pl()
+    expected = stays.with_columns((pl.col("stay_id").str.len_bytes() % 7 / 20 + 0.01).alias("expected_p"))
+    members = con.execute("SELECT DISTINCT person_id FROM raw.eligibility ORDER BY 1").pl()
+    for k, day in enumerate(list_dates):
+        listed = (members.slice(k * 40, 60).with_row_index("rank", 1)
+                  .with_columns(pl.col("rank").cast(pl.Int64), (1.0 / pl.col("rank")).alias("score")))
+        record_history(con, "readmission", day, listed, listed)
+    history = con.execute("SELECT * FROM marts.intake_list_history").pl()
+    return PythonInputs(member_hcc=con.execute("SELECT * FROM _member_hcc").pl(), expected=expected,
+                        list_history=history)
+

@@ -19,17 +19,17 @@ sqlglot = pytest.importorskip("sqlglot", reason="sqlglot is in the optional 'spa
 if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
     pytest.skip("Spark needs Java 17+ (no java on PATH, no JAVA_HOME)", allow_module_level=True)
 
-from generated import EXTRACTS, build_core, load_population  # noqa: E402
+from generated import EXTRACTS, build_core, load_population, stand_in_inputs  # noqa: E402
 
 from features.coverage import warehouse_month_coverage  # noqa: E402
-from features.kpi import build_kpi_readmission_monthly, build_program_kpis, record_history  # noqa: E402
+from features.kpi import build_kpi_readmission_monthly, build_program_kpis  # noqa: E402
 from features.member import build_member_dataset  # noqa: E402
 from features.portable import make_portable, portable_statements, to_spark  # noqa: E402
 from features.readmission import (  # noqa: E402
-    LABEL_TEMP_TABLE, READMISSION_TABLE, build_readmission_dataset, materialise_labels,
+    LABEL_TEMP_TABLE, build_readmission_dataset, materialise_labels,
 )
 from features.spark_engine import (  # noqa: E402
-    PROGRAM_EFFECT_COHORT, PYTHON_COLUMNS, TABLE_KEYS, PythonInputs, SparkSettings, build_all, compare_tables,
+    PROGRAM_EFFECT_COHORT, PYTHON_COLUMNS, TABLE_KEYS, SparkSettings, build_all, compare_tables,
     create_temp_view,
     export_raw_parquet, register_raw, run_file, spark_query, spark_session, spark_table,
 )
@@ -48,21 +48,6 @@ LIST_DATES = (dt.date(2025, 6, 1), dt.date(2025, 9, 1))
 KEYS: dict[str, list[str]] = {t: k for t, k in TABLE_KEYS.items() if t != "_program_effect_cohort"}
 
 
-def python_inputs(con) -> PythonInputs:
-    """Stand-ins for a model's expected risk and two earlier scoring runs, written to DuckDB the way
-    the assets write them, and the frames Spark gets."""
-    stays = con.execute(f"SELECT stay_id FROM {READMISSION_TABLE}").pl()
-    expected = stays.with_columns((pl.col("stay_id").str.len_bytes() % 7 / 20 + 0.01).alias("expected_p"))
-    members = con.execute("SELECT DISTINCT person_id FROM raw.eligibility ORDER BY 1").pl()
-    for k, day in enumerate(LIST_DATES):
-        listed = (members.slice(k * 40, 60).with_row_index("rank", 1)
-                  .with_columns(pl.col("rank").cast(pl.Int64), (1.0 / pl.col("rank")).alias("score")))
-        record_history(con, "readmission", day, listed, listed)
-    history = con.execute("SELECT * FROM marts.intake_list_history").pl()
-    return PythonInputs(member_hcc=con.execute("SELECT * FROM _member_hcc").pl(), expected=expected,
-                        list_history=history)
-
-
 @pytest.fixture(scope="module")
 def engines(tmp_path_factory):
     from synth.generator import generate
@@ -77,7 +62,7 @@ def engines(tmp_path_factory):
     dates = high_need_snapshots(AS_OF, start).all_dates()
     build_member_dataset(con, dates, data_end=AS_OF)
     build_program_effect_cohort(con, AS_OF, 7, recent_from=RECENT_FROM)
-    inputs = python_inputs(con)
+    inputs = stand_in_inputs(con, LIST_DATES)
     build_kpi_readmission_monthly(con, AS_OF)
     build_program_kpis(con, AS_OF, expected=inputs.expected)
     # Spark, from the same raw tables as Parquet
