@@ -15,8 +15,6 @@ seconds and rows/s for each, and whether the scores are equal; asserts nothing (
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import time
 from pathlib import Path
 
@@ -57,7 +55,6 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     parquet = args.work / "snapshot.parquet"
     snapshot.write_parquet(parquet, row_group_size=10_000)  # splittable: Spark reads it in parallel
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     start = time.perf_counter()
     spark = spark_session(SparkSettings(warehouse=args.work / "warehouse", master=args.master))
     print(f"spark session ({args.master}): {time.perf_counter() - start:.1f} s to start")

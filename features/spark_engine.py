@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import sys
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -85,6 +86,9 @@ class SparkSettings:
 def spark_session(settings: SparkSettings) -> SparkSession:
     """Start (or return the running) SparkSession for ``settings``."""
     os.environ.setdefault("SPARK_LOCAL_IP", settings.local_ip)  # else Spark binds the external address
+    # Python workers (mapInArrow scoring, models.spark_score) run this interpreter, whose packages
+    # (pyarrow, lightgbm) they need; by default Spark starts the system python3
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
     spark = (

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 
 import duckdb
 import numpy as np
@@ -34,8 +33,6 @@ TOLERANCE = 1e-12
 
 @pytest.fixture(scope="module")
 def spark(tmp_path_factory):
-    # the Python workers must run this interpreter (pyarrow, lightgbm and this repository)
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     session = spark_session(SparkSettings(warehouse=tmp_path_factory.mktemp("spark_score")))
     yield session
     session.stop()
