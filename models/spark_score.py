@@ -130,7 +130,9 @@ def sample_training_rows_spark(
     frame: DataFrame, label: str, member_column: str = "person_id", max_rows: int = TRAIN_MAX_ROWS, seed: int = 7,
 ) -> tuple[pl.DataFrame, dict]:
     """The rows ``models.training.sample_training_rows`` keeps, drawn on Spark and collected to the
-    driver as a polars frame (row order not kept), with the same record for the model card.
+    driver as a polars frame (row order not kept), with the same record for the model card: hand
+    both to ``models.training.fit_task`` (the rows as ``parts['train']``, the record as
+    ``sampled_by_caller``) so the card says the model was fitted on a sample, and of how many rows.
 
     Up to ``max_rows`` rows every row is collected. Above, whole members: two strata (a member with
     or without an event), each keeping ``stratum rows * max_rows // rows`` rows, members taken in

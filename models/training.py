@@ -387,6 +387,7 @@ def fit_task(
     search: Sequence[tuple[int, int]] = DEFAULT_SEARCH,
     max_train_rows: int = TRAIN_MAX_ROWS,
     max_bootstrap_rows: int | None = None,
+    sampled_by_caller: Mapping | None = None,
 ) -> TrainedModel:
     """Fit LightGBM on ``parts['train']`` (the regime from ``choose_regime``), stop early on
     ``parts['calibration']``, calibrate on out-of-fold predictions (``calibration_method``: "auto"
@@ -404,6 +405,9 @@ def fit_task(
     member-level sample (``metrics['sampling']`` records it either way); above
     ``max_bootstrap_rows`` test rows (default ``models.metrics.BOOTSTRAP_MAX_ROWS``) the AUROC and
     AUPRC intervals are analytic instead of bootstrapped. Test rows are never sampled.
+    ``sampled_by_caller``: the record of a sample the caller already drew, ``parts['train']``
+    holding only its rows (``models.spark_score.sample_training_rows_spark`` collects just those to
+    the driver); it is recorded as is, and the split's ``n_train`` is the rows before sampling.
     """
     from models.metrics import BOOTSTRAP_MAX_ROWS, evaluate, paired_auroc_difference
 
@@ -413,8 +417,11 @@ def fit_task(
     if missing:
         raise ValueError(f"{spec.key}: training frame lacks columns {missing}")
     check_slices(parts, spec, split)
-    keep, sampling = sample_training_rows(parts["train"], spec.label, spec.member_column, max_train_rows, seed)
-    train = parts["train"].filter(pl.Series(keep)) if sampling["engaged"] else parts["train"]
+    if sampled_by_caller is not None:
+        sampling, train = dict(sampled_by_caller), parts["train"]
+    else:
+        keep, sampling = sample_training_rows(parts["train"], spec.label, spec.member_column, max_train_rows, seed)
+        train = parts["train"].filter(pl.Series(keep)) if sampling["engaged"] else parts["train"]
     x_tr, y_tr = _xy(train, spec)
     (x_cal, y_cal), (x_te, y_te) = (_xy(parts[n], spec) for n in ("calibration", "test"))
     feats = list(spec.features)
@@ -485,6 +492,7 @@ def fit_task(
     }
     split = dict(split) | {f"n_{n}": str(parts[n].height) for n in ("train", "calibration", "test")}
     if sampling["engaged"]:
+        split["n_train"] = str(sampling["rows"])
         split["n_train_fitted"] = str(train.height)
     return TrainedModel(
         booster=booster,

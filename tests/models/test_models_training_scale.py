@@ -101,3 +101,21 @@ def test_the_card_states_the_sample_and_the_interval_method(synthetic_frame, tmp
     assert entry["sampling"]["engaged"] is True
     assert entry["test"]["ci_method"].startswith("analytic")
     assert "DeLong" in entry["vs_logistic"]["interval"]
+
+
+def test_a_sample_the_caller_drew_is_fitted_and_recorded_as_drawn(synthetic_frame):
+    """models.spark_score draws the sample on the cluster and hands only its rows to fit_task: the
+    card must still say it was a sample of how many rows, and the fit must be the same model."""
+    from models.readmission import readmission_spec, split_stays
+    from models.training import fit_task
+
+    parts, split = split_stays(synthetic_frame, AS_OF)
+    keep, record = sample_training_rows(parts["train"], "readmit_30d", max_rows=1000, seed=7)
+    drawn = dict(parts) | {"train": parts["train"].filter(pl.Series(keep))}
+    model = fit_task(readmission_spec(), drawn, split, seed=7, sampled_by_caller=record,
+                     score_baselines={"lace": "lace_score"})
+    assert model.metrics["sampling"] == record and record["engaged"] is True
+    assert model.split["n_train"] == str(parts["train"].height) and model.split["n_train_fitted"] == str(int(keep.sum()))
+    same = fit_task(readmission_spec(), parts, split, seed=7, max_train_rows=1000, score_baselines={"lace": "lace_score"})
+    assert model.metrics["test"]["auroc"] == same.metrics["test"]["auroc"]
+    assert model.metrics["sampling"] == same.metrics["sampling"]
