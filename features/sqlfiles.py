@@ -43,8 +43,8 @@ def naming(name: str, part: str = "") -> Iterator[None]:
 
 
 def define_macros(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the connection-local SQL macros in ``features/sql/macros__*.sql`` (subgroup bands
-    that several feature tables share, so each is defined once)."""
+    """Create the connection-local SQL macros in ``features/sql/macros__*.sql`` (subgroup bands, the
+    KPI roll-up level and the case-open rule that several files share, so each is defined once)."""
     for path in sorted(SQL_DIR.glob("macros__*.sql")):
         con.execute(load_sql(path.stem))
 
@@ -98,6 +98,7 @@ def materialise_select(
     """
     if not re.fullmatch(r"_?[a-z][a-z0-9_]*", temp_table):
         raise ValueError(f"bad temp table name {temp_table!r}")
+    define_macros(con)  # as run_sql: a file may use the shared macros
     with naming(name):
         con.execute(f"CREATE OR REPLACE TEMP TABLE {temp_table} AS\n{load_sql(name)}", params or {})
 

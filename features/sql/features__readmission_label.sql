@@ -73,9 +73,7 @@ open_case AS (
     FROM stays AS s
     JOIN raw.cm_case AS c
         ON c.person_id = s.person_id
-       AND c.open_date IS NOT NULL
-       AND c.open_date <= s.discharge_date
-       AND (c.close_date IS NULL OR c.close_date > s.discharge_date)
+       AND case_open_on(c.open_date, c.close_date, s.discharge_date)
 ),
 reasoned AS (
     SELECT

@@ -31,9 +31,7 @@ per_manager AS (
     CROSS JOIN managers AS m
     LEFT JOIN raw.cm_case AS c
         ON c.case_manager_id = m.case_manager_id
-       AND c.open_date IS NOT NULL
-       AND c.open_date <= s.snapshot_date
-       AND (c.close_date IS NULL OR c.close_date > s.snapshot_date)
+       AND case_open_on(c.open_date, c.close_date, s.snapshot_date)
     GROUP BY ALL
 )
 SELECT

@@ -41,9 +41,7 @@ attributed AS (
         FROM stays AS s
         JOIN raw.cm_case AS c
             ON c.person_id = s.person_id
-           AND c.open_date IS NOT NULL
-           AND c.open_date <= s.discharge_date
-           AND (c.close_date IS NULL OR c.close_date > s.discharge_date)
+           AND case_open_on(c.open_date, c.close_date, s.discharge_date)
         LEFT JOIN raw.cm_roster AS r ON r.case_manager_id = c.case_manager_id
     ) AS ranked
     WHERE latest = 1

@@ -39,7 +39,7 @@ in_cm AS (
             row_number() OVER (PARTITION BY m.month, c.person_id ORDER BY c.open_date DESC, c.case_id DESC) AS latest
         FROM months AS m
         JOIN raw.cm_case AS c
-            ON c.open_date IS NOT NULL AND c.open_date <= m.mid AND (c.close_date IS NULL OR c.close_date > m.mid)
+            ON case_open_on(c.open_date, c.close_date, m.mid)
         LEFT JOIN raw.cm_roster AS r ON r.case_manager_id = c.case_manager_id
     ) AS ranked
     WHERE latest = 1
