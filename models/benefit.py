@@ -58,9 +58,10 @@ from features.dictionary import FEATURE_DICTIONARY
 from features.feature_spec import FeatureSpec
 from models.causal_att import (
     NuisanceConfig,
-    _nuisance_models,
+    cross_fitted_outcomes,
     cross_fitted_propensity,
     grouped_folds,
+    predict_outcome,
     quiet_reshaping,
 )
 from models.program_effect import confounder_matrix, eligible_stays
@@ -197,29 +198,6 @@ def _wls(x: np.ndarray, y: np.ndarray, w: np.ndarray, groups: np.ndarray) -> tup
     return coef, cov
 
 
-def _cross_fitted_outcomes(
-    w_x: np.ndarray, treated: np.ndarray, y: np.ndarray, weight: np.ndarray | None,
-    folds: list[tuple[np.ndarray, np.ndarray]], binary: bool, config: NuisanceConfig,
-) -> tuple[np.ndarray, np.ndarray, list]:
-    """Out-of-fold m0 and m1 (one outcome model of y on [W, T] per fold, as EconML's DRLearner
-    fits it, evaluated at T = 0 and T = 1) and the fold models for new rows."""
-    t = np.asarray(treated, dtype=float).reshape(-1, 1)
-    inputs = np.hstack([w_x, t])
-    labels = np.asarray(y, dtype=np.int64) if binary else np.asarray(y, dtype=float)
-    m0, m1 = np.empty(len(y)), np.empty(len(y))
-    models = []
-    for train, test in folds:
-        _, model = _nuisance_models(binary, config)
-        model.fit(inputs[train], labels[train], **({} if weight is None else {"sample_weight": weight[train]}))
-        m0[test], m1[test] = (_predict(model, np.hstack([w_x[test], np.full((test.size, 1), v)]), binary) for v in (0.0, 1.0))
-        models.append(model)
-    return m0, m1, models
-
-
-def _predict(model, x: np.ndarray, binary: bool) -> np.ndarray:
-    return model.predict_proba(x)[:, 1] if binary else model.predict(x)
-
-
 def _not_estimable(outcome: BenefitOutcome, note: str, **counts) -> BenefitModel:
     return BenefitModel(outcome=outcome, status="not_estimable", note=note, **counts)
 
@@ -256,7 +234,7 @@ def fit_benefit(cohort: pl.DataFrame, outcome: str, config: BenefitConfig = Bene
     folds = grouped_folds(groups, treated, config.nuisance.folds, config.nuisance.seed)
     with quiet_reshaping():
         e = cross_fitted_propensity(w_x, treated, weight, folds, config.nuisance)
-        m0, m1, models = _cross_fitted_outcomes(w_x, treated, y, weight, folds, spec.binary, config.nuisance)
+        m0, m1, models = cross_fitted_outcomes(w_x, treated, y, weight, folds, spec.binary, config.nuisance)
     inside = (e >= config.overlap) & (e <= 1 - config.overlap)
     psi = (m0 - m1) + (1 - treated) * (y - m0) / (1 - e) - treated * (y - m1) / e
     mods = modifier_frame(rows, m0 * spec.scale)
@@ -345,7 +323,7 @@ def untreated_outcome(model: BenefitModel, cohort: pl.DataFrame) -> np.ndarray:
     w_x = _align(w_x, names, model.confounder_names)
     x0 = np.hstack([w_x, np.zeros((w_x.shape[0], 1))])
     with quiet_reshaping():
-        preds = [_predict(m, x0, model.outcome.binary) for m in model.nuisance_models]
+        preds = [predict_outcome(m, x0, model.outcome.binary) for m in model.nuisance_models]
     return np.mean(preds, axis=0) * model.outcome.scale
 
 

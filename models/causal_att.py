@@ -236,22 +236,37 @@ def cross_fitted_propensity(
     return e
 
 
+def predict_outcome(model, x: np.ndarray, binary: bool) -> np.ndarray:
+    """A fitted outcome model's prediction: the probability for a binary outcome, else the value."""
+    return model.predict_proba(x)[:, 1] if binary else model.predict(x)
+
+
+def cross_fitted_outcomes(
+    x: np.ndarray, treated: np.ndarray, y: np.ndarray, weight: np.ndarray | None,
+    folds: list[tuple[np.ndarray, np.ndarray]], binary: bool, config: NuisanceConfig,
+) -> tuple[np.ndarray, np.ndarray, list]:
+    """Out-of-fold ``m0`` and ``m1``, the outcome expected without and with treatment, for every row,
+    and the fold models: per fold, a LightGBM model of ``y`` on ``[x, treated]`` fitted on the other
+    folds (both arms, weighted by ``weight``; a classifier for a binary outcome) predicts the fold at
+    ``treated = 0`` and ``treated = 1``."""
+    inputs = np.hstack([x, np.asarray(treated, dtype=float).reshape(-1, 1)])
+    labels = np.asarray(y, dtype=np.int64) if binary else np.asarray(y, dtype=float)
+    m0, m1, models = np.empty(labels.size), np.empty(labels.size), []
+    for train, test in folds:
+        _, model = _nuisance_models(binary, config)
+        model.fit(inputs[train], labels[train], **_fit_kwargs(weight, train))
+        for arm, out in ((0.0, m0), (1.0, m1)):
+            out[test] = predict_outcome(model, np.hstack([x[test], np.full((test.size, 1), arm)]), binary)
+        models.append(model)
+    return m0, m1, models
+
+
 def cross_fitted_untreated_outcome(
     x: np.ndarray, treated: np.ndarray, y: np.ndarray, weight: np.ndarray | None,
     folds: list[tuple[np.ndarray, np.ndarray]], binary: bool, config: NuisanceConfig,
 ) -> np.ndarray:
-    """Out-of-fold ``m0``, the outcome expected without treatment, for every row: per fold, a
-    LightGBM model of ``y`` on ``[x, treated]`` fitted on the other folds (both arms, weighted by
-    ``weight``; a classifier for a binary outcome) predicts the fold at ``treated = 0``."""
-    inputs = np.hstack([x, np.asarray(treated, dtype=float).reshape(-1, 1)])
-    untreated = np.hstack([x, np.zeros((x.shape[0], 1))])
-    labels = np.asarray(y, dtype=np.int64) if binary else np.asarray(y, dtype=float)
-    m0 = np.empty(labels.size)
-    for train, test in folds:
-        _, model = _nuisance_models(binary, config)
-        model.fit(inputs[train], labels[train], **_fit_kwargs(weight, train))
-        m0[test] = model.predict_proba(untreated[test])[:, 1] if binary else model.predict(untreated[test])
-    return m0
+    """Out-of-fold ``m0`` of ``cross_fitted_outcomes`` (what the ATT needs)."""
+    return cross_fitted_outcomes(x, treated, y, weight, folds, binary, config)[0]
 
 
 def cross_fitted_nuisances(
