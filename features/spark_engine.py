@@ -19,6 +19,7 @@ import datetime as dt
 import os
 import sys
 import re
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,7 @@ REF_TABLES: tuple[str, ...] = (
     "_ref_snomed_icd10cm", "_ref_icd9_icd10cm", "_ref_charlson", "_ref_elixhauser", "_ref_planned_readmission",
 )
 MONTH_COLUMN = "service_month"
+WAREHOUSE_CONF = "riskstrat.warehouse"  # where this caller's core/features/marts tables are written
 PROGRAM_EFFECT_COHORT = "_program_effect_cohort"  # models.program_effect.COHORT_TEMP_TABLE (features does not import models)
 _PATH = re.compile(r"^[A-Za-z0-9_./-]+$")
 Scalar = dt.date | int | float | str
@@ -105,6 +107,9 @@ def spark_session(settings: SparkSettings) -> SparkSession:
         .getOrCreate()
     )
     spark.sparkContext.setLogLevel("ERROR")
+    # getOrCreate hands back a running session with its first warehouse.dir (a static setting): the
+    # folder this caller's tables go to is a runtime setting of our own, set on every call
+    spark.conf.set(WAREHOUSE_CONF, str(settings.warehouse))
     return spark
 
 
@@ -112,32 +117,50 @@ def spark_session(settings: SparkSettings) -> SparkSession:
 # Raw tables as Parquet
 
 
-def export_raw_parquet(con: duckdb.DuckDBPyConnection, out: Path, tables: tuple[str, ...] = SLICE_RAW_TABLES) -> dict[str, Path]:
-    """Write ``raw.<table>`` (and the ``_ref_*`` code lists) under ``out`` as Parquet, partitioned
-    by month of the service date (``service_month=YYYY-MM``) where the contract partitions by one.
+def write_raw_parquet(con: duckdb.DuckDBPyConnection, lake: Path, extract: str) -> Path:
+    """Write ``raw.<extract>`` under ``lake/raw/<extract>`` as Parquet, partitioned by month of the
+    contract's service date (``service_month=YYYY-MM``) where the contract partitions by one; an
+    empty table (an absent optional extract) as one file with the columns. The folder is replaced as
+    a whole (written beside it, then swapped), so a month reloaded or dropped leaves no stale files.
 
-    Names come from the contracts (a fixed list), never from input. Returns table -> folder."""
+    Names come from the contracts (a fixed list), never from input. Returns the folder."""
+    contract = load_contract(extract)
+    target = lake / "raw" / contract.extract
+    staging = target.with_name(f"{target.name}.writing")
+    _check_path(target)
+    shutil.rmtree(staging, ignore_errors=True)
+    rows = con.execute(f"SELECT count(*) FROM raw.{contract.extract}").fetchone()[0]
+    if contract.partition_by and rows:
+        con.execute(
+            f"COPY (SELECT *, strftime({contract.partition_by}, '%Y-%m') AS {MONTH_COLUMN} FROM raw.{contract.extract}) "
+            f"TO '{staging}' (FORMAT PARQUET, PARTITION_BY ({MONTH_COLUMN}))"
+        )
+    else:
+        staging.mkdir(parents=True)
+        con.execute(f"COPY raw.{contract.extract} TO '{staging / 'data.parquet'}' (FORMAT PARQUET)")
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
+    return target
+
+
+def write_ref_parquet(con: duckdb.DuckDBPyConnection, lake: Path) -> dict[str, Path]:
+    """The code lists the SQL joins (``REF_TABLES``: GEMs, SNOMED map, Charlson, Elixhauser, planned
+    readmission) under ``lake/ref/<name>``, from the packaged lists DuckDB loads."""
     load_code_lists(con, gem=True)
     written: dict[str, Path] = {}
-    for name in tables:
-        contract = load_contract(name)
-        target = out / "raw" / contract.extract
-        _check_path(target)
-        if contract.partition_by:
-            con.execute(
-                f"COPY (SELECT *, strftime({contract.partition_by}, '%Y-%m') AS {MONTH_COLUMN} FROM raw.{contract.extract}) "
-                f"TO '{target}' (FORMAT PARQUET, PARTITION_BY ({MONTH_COLUMN}), OVERWRITE_OR_IGNORE)"
-            )
-        else:
-            target.mkdir(parents=True, exist_ok=True)
-            con.execute(f"COPY raw.{contract.extract} TO '{target / 'data.parquet'}' (FORMAT PARQUET)")
-        written[contract.extract] = target
     for ref in REF_TABLES:
-        target = out / "ref" / ref
+        target = lake / "ref" / ref
+        _check_path(target)
         target.mkdir(parents=True, exist_ok=True)
         con.execute(f"COPY {ref} TO '{target / 'data.parquet'}' (FORMAT PARQUET)")
         written[ref] = target
     return written
+
+
+def export_raw_parquet(con: duckdb.DuckDBPyConnection, out: Path, tables: tuple[str, ...] = SLICE_RAW_TABLES) -> dict[str, Path]:
+    """``write_raw_parquet`` for each of ``tables`` and ``write_ref_parquet``: table -> folder."""
+    written = {name: write_raw_parquet(con, out, name) for name in tables}
+    return {**written, **write_ref_parquet(con, out)}
 
 
 def register_raw(spark: SparkSession, folder: Path, tables: tuple[str, ...] = SLICE_RAW_TABLES) -> None:
@@ -152,6 +175,30 @@ def register_raw(spark: SparkSession, folder: Path, tables: tuple[str, ...] = SL
         spark.sql(f"CREATE OR REPLACE VIEW raw.{contract.extract} AS SELECT {cols} FROM parquet.`{path}`")
     for ref in REF_TABLES:
         spark.read.parquet(str(folder / "ref" / ref)).createOrReplaceTempView(ref)
+
+
+def register_built_tables(spark: SparkSession) -> list[str]:
+    """Tables an earlier step built under this session's warehouse folder (``<schema>/<table>``),
+    registered in the session's catalog: a step in a new process (Dagster's multiprocess executor)
+    reads ``core.inpatient_stay`` as the step that built it left it. Returns the names."""
+    root = Path(warehouse_folder(spark))
+    names: list[str] = []
+    for folder in sorted(root.glob("*/*")):
+        schema, table = folder.parent.name, folder.name
+        if not (re.fullmatch(r"[a-z_]+", schema) and re.fullmatch(r"[a-z0-9_]+", table)) or not any(folder.glob("*.parquet")):
+            continue
+        _check_path(folder)
+        spark.sql(f"CREATE DATABASE IF NOT EXISTS {schema}")
+        if not spark.catalog.tableExists(f"{schema}.{table}"):
+            spark.sql(f"CREATE TABLE {schema}.{table} USING parquet LOCATION '{folder}'")
+        names.append(f"{schema}.{table}")
+    return names
+
+
+def warehouse_folder(spark: SparkSession) -> str:
+    """The folder the tables built on ``spark`` are written under (``<folder>/<schema>/<table>``)."""
+    folder = spark.conf.get(WAREHOUSE_CONF, None) or spark.conf.get("spark.sql.warehouse.dir")
+    return folder.removeprefix("file:").rstrip("/")
 
 
 def _check_path(path: Path) -> None:
@@ -199,7 +246,7 @@ def _materialise(spark: SparkSession, frame: DataFrame, kind: str, target: str, 
     spark.sql(f"CREATE DATABASE IF NOT EXISTS {schema}")
     # an external table at a fixed path: a new session (in-memory catalog) may overwrite the folder
     # a previous one left, which Spark refuses for a managed table
-    location = f"{spark.conf.get('spark.sql.warehouse.dir').rstrip('/')}/{schema}/{table}"
+    location = f"{warehouse_folder(spark)}/{schema}/{table}"
     frame.write.mode("append" if append else "overwrite").format("parquet").option("path", location).saveAsTable(target)
 
 
@@ -292,12 +339,30 @@ def month_coverage(spark: SparkSession) -> pl.DataFrame:
     return judge_months(frame)
 
 
-def build_kpis(
+def _kpi_inputs(spark: SparkSession, as_of: dt.date) -> pl.DataFrame:
+    # what every KPI file reads besides raw and core: the label rows and the month flags
+    run_file(spark, "features__readmission_label", {"as_of": as_of, "variant": "cms_hwr"},
+             select_into=LABEL_TEMP_TABLE, select_kind="temp")
+    coverage = month_coverage(spark)
+    create_temp_view(spark, coverage.select("month", "month_complete_flag"), "_month_complete")
+    return coverage
+
+
+def build_kpi_readmission(spark: SparkSession, as_of: dt.date) -> pl.DataFrame:
+    """``marts.kpi_readmission_monthly`` on Spark, as ``features.kpi.build_kpi_readmission_monthly``
+    builds it on DuckDB. Returns the month coverage."""
+    coverage = _kpi_inputs(spark, as_of)
+    spark.sql("CREATE DATABASE IF NOT EXISTS marts")
+    run_file(spark, "marts__kpi_readmission_monthly", {"as_of": as_of})
+    return coverage
+
+
+def build_program_kpis(
     spark: SparkSession, as_of: dt.date, *, expected: pl.DataFrame, list_history: pl.DataFrame,
     guideline: CaseloadGuideline = CaseloadGuideline(), months: int = KPI_MONTHS,
 ) -> pl.DataFrame:
-    """The ``marts.kpi_*`` tables built by SQL, on Spark, as ``features.kpi.build_kpi_readmission_monthly``
-    and ``build_program_kpis`` build them on DuckDB (same files, same parameters, same order).
+    """The program ``marts.kpi_*`` tables built by SQL, on Spark, as ``features.kpi.build_program_kpis``
+    builds them on DuckDB (same files, same parameters, same order).
 
     Python inputs are handed over, not recomputed: ``expected`` (stay_id, expected_p: the readmission
     model's calibrated risk, ``_readmission_expected``) and ``list_history`` (``marts.intake_list_history``,
@@ -305,15 +370,11 @@ def build_kpis(
     polars). The O/E columns of kpi_list_performance (``features.kpi.list_calibration``), kpi_score_drift
     and kpi_definition are Python over these tables and stay on the caller's side. Returns the coverage."""
     start = _start_month(as_of, months)
-    run_file(spark, "features__readmission_label", {"as_of": as_of, "variant": "cms_hwr"},
-             select_into=LABEL_TEMP_TABLE, select_kind="temp")
-    coverage = month_coverage(spark)
-    create_temp_view(spark, coverage.select("month", "month_complete_flag"), "_month_complete")
+    coverage = _kpi_inputs(spark, as_of)
     exp_rows = expected.select(pl.col("stay_id").cast(pl.String), pl.col("expected_p").cast(pl.Float64))
     create_temp_view(spark, exp_rows, "_readmission_expected")
     spark.sql("CREATE DATABASE IF NOT EXISTS marts")
     _materialise(spark, spark.createDataFrame(list_history.to_arrow()), "table", "marts.intake_list_history")
-    run_file(spark, "marts__kpi_readmission_monthly", {"as_of": as_of})
     for name, params in program_kpi_statements(as_of, start, guideline):
         run_file(spark, name, params)
     # DuckDB appends one month per statement to bound memory; one statement over all months here
@@ -324,6 +385,17 @@ def build_kpis(
     _materialise(spark, frame, "table", "marts.kpi_utilization_monthly")
     run_file(spark, "marts__kpi_list_performance", {"as_of": as_of})
     return coverage
+
+
+def build_kpis(
+    spark: SparkSession, as_of: dt.date, *, expected: pl.DataFrame, list_history: pl.DataFrame,
+    guideline: CaseloadGuideline = CaseloadGuideline(), months: int = KPI_MONTHS,
+) -> pl.DataFrame:
+    """Every ``marts.kpi_*`` table built by SQL: ``build_kpi_readmission`` then ``build_program_kpis``,
+    as the two KPI assets build them. Returns the month coverage."""
+    build_kpi_readmission(spark, as_of)
+    return build_program_kpis(spark, as_of, expected=expected, list_history=list_history,
+                              guideline=guideline, months=months)
 
 
 def build_program_effect_cohort(spark: SparkSession, as_of: dt.date, grace_days: int = 7,
