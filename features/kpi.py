@@ -289,6 +289,11 @@ def build_kpi_readmission_monthly(con: duckdb.DuckDBPyConnection, as_of: dt.date
     materialise_labels(con, as_of)
     materialise_month_flags(con)
     run_sql(con, "marts__kpi_readmission_monthly", {"as_of": as_of})
+    return kpi_readmission_summary(con)
+
+
+def kpi_readmission_summary(con: duckdb.DuckDBPyConnection) -> dict[str, int | float | None]:
+    """Row count and overall totals of ``marts.kpi_readmission_monthly`` (whichever engine built it)."""
     rows, denominator, numerator = con.execute(
         "SELECT count(*), coalesce(sum(observable_index_stays), 0), coalesce(sum(readmissions), 0) "
         "FROM marts.kpi_readmission_monthly"
@@ -357,6 +362,12 @@ def build_program_kpis(
         run_sql(con, name, params)
     build_kpi_utilization_monthly(con, as_of, start)
     run_sql(con, "marts__kpi_list_performance", {"as_of": as_of})
+    return finish_program_kpis(con)
+
+
+def finish_program_kpis(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """What follows the program-KPI SQL on either engine, in Python over its tables: the O/E columns of
+    kpi_list_performance, kpi_score_drift and kpi_definition. Returns every KPI table's row count."""
     add_list_calibration(con)
     drift = score_drift(con)
     con.execute("CREATE OR REPLACE TABLE marts.kpi_score_drift AS SELECT * FROM drift")

@@ -145,7 +145,7 @@ def default_as_of_dates(scoring_as_of: dt.date, data_end: dt.date, data_start: d
     return dates
 
 
-def _hcc_scores(inputs: pl.DataFrame) -> pl.DataFrame:
+def hcc_scores(inputs: pl.DataFrame) -> pl.DataFrame:
     """CMS-HCC V24/V28 scores per distinct input row (library call per distinct input)."""
     from hccinfhir import HCCInFHIR
     from hccinfhir.datamodels import Demographics
@@ -203,7 +203,7 @@ def build_member_hcc(con: duckdb.DuckDBPyConnection) -> int:
     sql = load_sql("features__member_hcc_input")
     with naming("features__member_hcc_input"):
         inputs = pl.concat([con.execute(sql, {"as_of_date": d}).pl() for d in dates or [None]], how="vertical")
-    hcc = _hcc_scores(inputs)
+    hcc = hcc_scores(inputs)
     con.register("_member_hcc_frame", hcc.to_arrow())
     try:
         con.execute("CREATE OR REPLACE TEMP TABLE _member_hcc AS SELECT * FROM _member_hcc_frame")
@@ -256,6 +256,13 @@ def build_member_dataset(
     load_code_lists(con)
     distinct_inputs = build_member_hcc(con)
     write_member_features(con, sorted(set(as_of_dates)))
+    return member_dataset_counts(con, distinct_inputs)
+
+
+def member_dataset_counts(con: duckdb.DuckDBPyConnection, hcc_distinct_inputs: int) -> dict[str, int]:
+    """The counts ``build_member_dataset`` returns, from ``features.member_features`` (whichever
+    engine built it), after checking its columns against the feature dictionary."""
+    distinct_inputs = hcc_distinct_inputs
     columns = [r[0] for r in con.execute(f"DESCRIBE {MEMBER_TABLE}").fetchall()]
     expected = [*ID_COLUMNS, *LABEL_COLUMNS, *MEMBER_SUBGROUP_COLUMNS, *MEMBER_FEATURES]
     if columns != expected:

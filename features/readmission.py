@@ -94,6 +94,13 @@ def build_readmission_dataset(
     """
     materialise_labels(con, as_of, variant)
     write_readmission_features(con)
+    return readmission_dataset_counts(con)
+
+
+def readmission_dataset_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """The counts ``build_readmission_dataset`` returns, from ``_readmission_label`` and
+    ``features.readmission_stay`` (whichever engine built them), after checking the table against the
+    cohort and the feature dictionary."""
     counts = label_counts(con)
     written = con.execute(f"SELECT count(*) FROM {READMISSION_TABLE}").fetchone()[0]
     if written != counts["index_stays"]:

@@ -29,6 +29,13 @@ def build_inpatient_stays(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """
     load_code_lists(con, gem=True)
     run_sql(con, "core__inpatient_stay")
+    return inpatient_stay_counts(con)
+
+
+def inpatient_stay_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """The counts ``build_inpatient_stays`` returns, read from ``core.inpatient_stay`` and its inputs
+    (whichever engine built the table)."""
+    load_code_lists(con, gem=True)
     lines, claims = con.execute(
         """
         SELECT count(*), count(DISTINCT claim_id)
