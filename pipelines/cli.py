@@ -139,8 +139,12 @@ def execute_pipeline(
     intake_score: str = "readmission",
     evaluation_lottery: float = 0.0,
     intake_rank: str = "risk",
+    engine: str = "duckdb",
+    spark_master: str = "",
 ) -> dg.ExecuteInProcessResult:
     """Materialise every asset in-process, over every landing month; the run's result and events.
+    ``engine`` runs the feature, label and KPI SQL on DuckDB (default) or Spark (``spark_master``,
+    default ``local[2]``; ``pipelines.resources.SqlEngine``).
 
     Raises ``HomeBusyError`` when another run holds the home folder (unless ``wait``) and
     ``LandingLayoutError`` when the landing folder has no monthly files.
@@ -149,7 +153,7 @@ def execute_pipeline(
     from pipelines.definitions import ALL_ASSETS_JOB, build_definitions
     from pipelines.locking import exclusive_home
     from pipelines.partitions import execute_over_months
-    from pipelines.resources import RiskstratSettings
+    from pipelines.resources import RiskstratSettings, SqlEngine
 
     months = landing_months(landing)
     if not months:
@@ -161,7 +165,8 @@ def execute_pipeline(
         home=str(home), landing=str(landing), as_of=as_of, data_through=data_through, breach_threshold=breach_threshold,
         intake_score=intake_score, evaluation_lottery=evaluation_lottery, intake_rank=intake_rank,
     )
-    job = build_definitions(settings).resolve_job_def(ALL_ASSETS_JOB)
+    sql_engine = SqlEngine(name=engine, **({"spark_master": spark_master} if spark_master else {}))
+    job = build_definitions(settings, sql_engine).resolve_job_def(ALL_ASSETS_JOB)
     with exclusive_home(home, wait=wait):
         return execute_over_months(
             job, months, months[0], months[-1], run_config={"loggers": {"progress": {}}}, raise_on_error=False
@@ -178,10 +183,12 @@ def run_pipeline(
     intake_score: str = "readmission",
     evaluation_lottery: float = 0.0,
     intake_rank: str = "risk",
+    engine: str = "duckdb",
 ) -> bool:
     """``execute_pipeline``, True when the run succeeded."""
     return execute_pipeline(
-        home, landing, as_of, data_through, breach_threshold, wait, intake_score, evaluation_lottery, intake_rank).success
+        home, landing, as_of, data_through, breach_threshold, wait, intake_score, evaluation_lottery, intake_rank,
+        engine=engine).success
 
 
 def backfill_months(
@@ -289,6 +296,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not landing.is_dir():
         print(f"riskstrat: landing folder {landing} does not exist", file=sys.stderr)
         return EXIT_DATA_ERROR
+    engine = getattr(args, "engine", "duckdb")
+    if engine == "spark":
+        from features.spark_landing import spark_unavailable_reason
+
+        reason = spark_unavailable_reason()
+        if reason:
+            print(f"riskstrat: cannot run on Spark: {reason}; or run with --engine duckdb", file=sys.stderr)
+            return EXIT_DATA_ERROR
     from pipelines.readiness import check_landing
 
     landing, fmt, through = prepare_landing(landing, home, args.format, args.sdoh)
@@ -303,7 +318,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     result = execute_pipeline(
         home, landing, args.as_of or "", args.data_through or "", args.breach_threshold, args.wait, args.intake_score,
-        getattr(args, "evaluation_lottery", 0.0), intake_rank,
+        getattr(args, "evaluation_lottery", 0.0), intake_rank, engine=engine,
+        spark_master=getattr(args, "spark_master", "") or "",
     )
     elapsed = time.monotonic() - started
     if not result.success:
@@ -439,6 +455,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="how the readmission list is ordered: by risk (default), by the estimated benefit of enrolling now, or by "
              "expected readmissions averted (risk x estimated relative reduction); docs/evaluation.md compares them",
     )
+    run.add_argument(
+        "--engine", choices=["duckdb", "spark"], default="duckdb",
+        help="where the feature, label and KPI SQL runs: the embedded DuckDB warehouse (default), or Spark over a "
+             "Parquet lake the ingest steps write under HOME/lake (needs the spark extra and Java; docs/scaling.md)",
+    )
+    run.add_argument("--spark-master", default="",
+                     help="Spark master URL for --engine spark (default local[2]; spark://host:7077 or yarn on a cluster)")
     run.add_argument("--sdoh", **SDOH_ARGUMENT)
     run.set_defaults(func=cmd_run)
 

@@ -13,12 +13,14 @@ import dagster as dg
 from pipelines import automation
 from pipelines.defs.ingest.assets import ingest_assets, ingest_checks
 from pipelines.progress import step_progress_logger
-from pipelines.resources import RiskstratSettings
+from pipelines.resources import ENGINES, RiskstratSettings, SqlEngine
 
 ALL_ASSETS_JOB = "riskstrat_all"
 
 
-def build_definitions(settings: RiskstratSettings) -> dg.Definitions:
+def build_definitions(settings: RiskstratSettings, engine: SqlEngine | None = None) -> dg.Definitions:
+    """Every asset, check, job, schedule and sensor; ``engine`` is the SQL engine resource (DuckDB
+    when omitted): swapping it for ``SqlEngine(name="spark")`` runs the same assets' SQL on Spark."""
     from pipelines.defs.downstream import downstream_assets_for, downstream_checks
 
     assets = [*automation.with_extract_freshness(ingest_assets), *downstream_assets_for(settings.intake_score)]
@@ -39,7 +41,7 @@ def build_definitions(settings: RiskstratSettings) -> dg.Definitions:
         ],
         schedules=[automation.daily_scoring_schedule, automation.monthly_retraining_schedule],
         sensors=[automation.landing_sensor],
-        resources={"settings": settings},
+        resources={"settings": settings, "engine": engine or SqlEngine()},
         loggers={"progress": step_progress_logger},
     )
 
@@ -53,4 +55,19 @@ def settings_from_environment() -> RiskstratSettings:
     )
 
 
-defs = build_definitions(settings_from_environment())
+def engine_from_environment() -> SqlEngine:
+    """The SQL engine for ``dagster dev``: RISKSTRAT_ENGINE (duckdb or spark), RISKSTRAT_SPARK_MASTER,
+    RISKSTRAT_SPARK_DRIVER_MEMORY and RISKSTRAT_LAKE (the Parquet lake; default HOME/lake)."""
+    name = os.environ.get("RISKSTRAT_ENGINE", "duckdb").strip().lower() or "duckdb"
+    if name not in ENGINES:
+        raise ValueError(f"RISKSTRAT_ENGINE={name!r}: choose one of {', '.join(ENGINES)}")
+    defaults = SqlEngine()
+    return SqlEngine(
+        name=name,
+        spark_master=os.environ.get("RISKSTRAT_SPARK_MASTER", defaults.spark_master),
+        spark_driver_memory=os.environ.get("RISKSTRAT_SPARK_DRIVER_MEMORY", defaults.spark_driver_memory),
+        lake=os.environ.get("RISKSTRAT_LAKE", ""),
+    )
+
+
+defs = build_definitions(settings_from_environment(), engine_from_environment())

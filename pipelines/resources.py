@@ -152,3 +152,59 @@ class RiskstratSettings(dg.ConfigurableResource):
             yield con
         finally:
             con.close()
+
+
+ENGINES = ("duckdb", "spark")
+
+
+class SqlEngine(dg.ConfigurableResource):
+    """Where the named SQL files (stays, diagnoses, readmission and member features, KPIs) run.
+
+    ``duckdb`` (the default): in the warehouse file. ``spark``: on a SparkSession over a Parquet
+    lake the ingest steps write (``lake``, default HOME/lake), each table then landed in the
+    warehouse so every later step reads the same tables (``features.spark_landing``). ``spark_master``
+    is ``local[2]`` on one machine, or a cluster URL (``spark://host:7077``, ``yarn``) for a real one;
+    the code location picks the engine from RISKSTRAT_ENGINE, the CLI from ``--engine``."""
+
+    name: str = "duckdb"
+    spark_master: str = "local[2]"
+    # the driver is the executor in local mode: it holds Spark's shuffles, so give it room
+    spark_driver_memory: str = "4g"
+    spark_shuffle_partitions: int = 4
+    lake: str = ""
+
+    @property
+    def on_spark(self) -> bool:
+        if self.name not in ENGINES:
+            raise RiskstratDataError(f"unknown SQL engine {self.name!r}: choose one of {', '.join(ENGINES)}",
+                                     source="engine")
+        return self.name == "spark"
+
+    def lake_path(self, settings: RiskstratSettings) -> Path:
+        return Path(self.lake).expanduser().resolve() if self.lake else settings.home_path / "lake"
+
+    def spark(self, settings: RiskstratSettings, con: duckdb.DuckDBPyConnection):
+        """The SparkSession for a step, ready to run the SQL files (``features.spark_landing.open_lake``);
+        one per process, started by the first step that asks."""
+        from features.spark_engine import SparkSettings, spark_session
+        from features.spark_landing import open_lake, spark_unavailable_reason
+
+        reason = spark_unavailable_reason()
+        if reason:
+            raise RiskstratDataError(f"the Spark engine cannot start: {reason}; or run with --engine duckdb",
+                                     source="engine")
+        lake = self.lake_path(settings)
+        spark = spark_session(SparkSettings(
+            warehouse=lake / "warehouse", master=self.spark_master, driver_memory=self.spark_driver_memory,
+            shuffle_partitions=self.spark_shuffle_partitions))
+        open_lake(spark, con, lake)
+        return spark
+
+    def write_raw(self, settings: RiskstratSettings, con: duckdb.DuckDBPyConnection, extract: str) -> Path | None:
+        """Under the Spark engine, ``raw.<extract>`` as Parquet by month in the lake (what Spark reads);
+        nothing under DuckDB."""
+        if not self.on_spark:
+            return None
+        from features.spark_engine import write_raw_parquet
+
+        return write_raw_parquet(con, self.lake_path(settings), extract)

@@ -17,6 +17,7 @@ from features.member import (
     null_rates,
 )
 from features.diagnosis import mapping_coverage
+from features.spark_landing import member_features_on_spark, readmission_on_spark
 from features.dictionary import features_from_absent_sources
 from features.readmission import (
     READMISSION_TABLE,
@@ -27,7 +28,7 @@ from features.readmission import (
 )
 from models.timesplit import high_need_snapshots
 from pipelines.failures import surfaces_data_errors
-from pipelines.resources import DUCKDB_POOL, RiskstratSettings
+from pipelines.resources import DUCKDB_POOL, RiskstratSettings, SqlEngine
 
 READMISSION_INPUTS = ["eligibility", "medical_claim", "pharmacy_claim", "encounter", "lab_result", "area_sdoh_county", "cm_case"]
 MEMBER_INPUTS = [
@@ -57,7 +58,7 @@ class ReadmissionConfig(dg.Config):
 )
 @surfaces_data_errors
 def features_readmission_stay(
-    context: dg.AssetExecutionContext, settings: RiskstratSettings, config: ReadmissionConfig
+    context: dg.AssetExecutionContext, settings: RiskstratSettings, config: ReadmissionConfig, engine: SqlEngine,
 ) -> dg.MaterializeResult:
     """One row per index stay discharged before the as-of date (CMS hospital-wide logic by default,
     HEDIS PCR by config), with features computed only from data before the discharge, HOSPITAL and
@@ -68,12 +69,15 @@ def features_readmission_stay(
     with settings.connect() as con:
         as_of = settings.resolve_as_of(con)
         month_coverage = _record_coverage(con, as_of)
-        counts = build_readmission_dataset(con, as_of, config.variant)
+        if engine.on_spark:
+            counts = readmission_on_spark(con, engine.spark(settings, con), as_of, config.variant)
+        else:
+            counts = build_readmission_dataset(con, as_of, config.variant)
         coverage = lace_diagnosis_coverage(con)
     context.log.info(f"as-of {as_of}: {counts.get('index_stays', 0)} index stays ({config.variant})")
     rate = counts["readmissions"] / counts["labelled"] if counts["labelled"] else None
     return dg.MaterializeResult(metadata={
-        "as_of": as_of.isoformat(), "variant": config.variant, "readmission_rate": rate,
+        "as_of": as_of.isoformat(), "variant": config.variant, "readmission_rate": rate, "engine": engine.name,
         **{k: int(v) for k, v in counts.items()}, **coverage, **month_coverage,
     })
 
@@ -87,7 +91,9 @@ def features_readmission_stay(
     pool=DUCKDB_POOL,
 )
 @surfaces_data_errors
-def features_member_features(context: dg.AssetExecutionContext, settings: RiskstratSettings) -> dg.MaterializeResult:
+def features_member_features(
+    context: dg.AssetExecutionContext, settings: RiskstratSettings, engine: SqlEngine,
+) -> dg.MaterializeResult:
     """One row per member and as-of date (the modelling snapshot plan: quarterly training dates, the
     calibration and test dates, and the run's as-of date) with point-in-time member features and both
     high-need labels over the next 12 months: top 5% of allowed cost and 2+ unplanned admissions or
@@ -108,7 +114,10 @@ def features_member_features(context: dg.AssetExecutionContext, settings: Riskst
         if enrolled == 0:
             # the training snapshots can still be built; the high-need score stops with this sentence
             context.log.warning(str(no_enrolled_member_error(con, as_of)))
-        counts = build_member_dataset(con, dates, data_end=as_of)
+        if engine.on_spark:
+            counts = member_features_on_spark(con, engine.spark(settings, con), dates, data_end=as_of)
+        else:
+            counts = build_member_dataset(con, dates, data_end=as_of)
         if counts["rows"] == 0:
             raise no_enrolled_member_error(con, as_of)
         as_of_rows = con.execute(f"SELECT count(*) FROM {MEMBER_TABLE} WHERE as_of_date = $as_of",
@@ -117,7 +126,7 @@ def features_member_features(context: dg.AssetExecutionContext, settings: Riskst
         coverage = {f"grouper_dx_{k}": v for k, v in mapping_coverage(con).items()}
     context.log.info(f"{counts['rows']} member rows over {counts['as_of_dates']} as-of dates")
     return dg.MaterializeResult(metadata={
-        "dagster/row_count": counts["rows"], "as_of": as_of.isoformat(),
+        "dagster/row_count": counts["rows"], "as_of": as_of.isoformat(), "engine": engine.name,
         "as_of_dates": ", ".join(d.isoformat() for d in sorted(dates)), "hcc_model": HCC_LIBRARY,
         "as_of_snapshot_rows": int(as_of_rows), "enrolled_on_as_of": enrolled,
         **{k: int(v) for k, v in counts.items()}, **coverage, **month_coverage,

@@ -17,7 +17,7 @@ from data_contracts.spec import EXTRACTS, Contract, load_contract
 from pipelines.failures import surfaces_data_errors
 from pipelines.audit import recorded
 from pipelines.partitions import landing_month_partitions
-from pipelines.resources import DUCKDB_POOL, RiskstratSettings
+from pipelines.resources import DUCKDB_POOL, RiskstratSettings, SqlEngine
 
 # Extracts the rest of the pipeline cannot do without.
 REQUIRED_EXTRACTS = frozenset({"eligibility", "medical_claim"})
@@ -47,6 +47,11 @@ def _raw_metadata(results: list[IngestResult]) -> dict:
         "missing_optional_columns": ", ".join(sorted({c for r in results for c in r.missing_optional_columns})) or "none",
         "extra_columns_ignored": ", ".join(sorted({c for r in results for c in r.extra_columns})) or "none",
     }
+
+
+def _lake_metadata(folder) -> dict:
+    # under the Spark engine: where Spark reads this extract (Parquet by service month)
+    return {"parquet_folder": str(folder)} if folder is not None else {}
 
 
 def _quarantine_metadata(results: list[IngestResult]) -> dict:
@@ -86,7 +91,7 @@ def _whole_file_asset(contract: Contract) -> dg.AssetsDefinition:
 
     @dg.multi_asset(name=f"ingest_{extract}", specs=_specs(contract), pool=DUCKDB_POOL)
     @surfaces_data_errors
-    def _asset(context: dg.AssetExecutionContext, settings: RiskstratSettings):
+    def _asset(context: dg.AssetExecutionContext, settings: RiskstratSettings, engine: SqlEngine):
         path = find_extract_file(settings.landing_path, extract)
         with settings.connect() as con:
             if path is None:
@@ -96,6 +101,7 @@ def _whole_file_asset(contract: Contract) -> dg.AssetsDefinition:
                         "the pipeline needs it", source=f"{extract}.csv")
                 create_empty_raw_table(con, contract)
                 create_empty_quarantine_table(con, contract)
+                engine.write_raw(settings, con, extract)
                 context.log.warning(f"{extract}: no file in the landing folder; raw.{extract} is empty")
                 yield dg.MaterializeResult(asset_key=["raw", extract], metadata={"source_files": "absent", "rows_read": 0})
                 yield dg.MaterializeResult(asset_key=["quarantine", extract], metadata={"dagster/row_count": 0})
@@ -104,13 +110,15 @@ def _whole_file_asset(contract: Contract) -> dg.AssetsDefinition:
                 con, contract, path, data_through=settings.data_through_date(), run_id=context.run.run_id,
                 breach_threshold=settings.threshold_override(),
             )
+            lake = engine.write_raw(settings, con, extract)
         context.log.info(
             f"{extract}: read {result.rows_read}, loaded {result.rows_loaded}, quarantined {result.rows_quarantined}"
             + (" (file unchanged since the last load)" if result.unchanged else "")
         )
         yield dg.MaterializeResult(
             asset_key=["raw", extract],
-            metadata={**_raw_metadata([result]), "file_sha256": result.file_sha256, "dagster/row_count": result.rows_loaded},
+            metadata={**_raw_metadata([result]), "file_sha256": result.file_sha256, "dagster/row_count": result.rows_loaded,
+                      **_lake_metadata(lake)},
         )
         yield dg.MaterializeResult(asset_key=["quarantine", extract], metadata=_quarantine_metadata([result]))
 
@@ -128,7 +136,7 @@ def _monthly_asset(contract: Contract) -> dg.AssetsDefinition:
         backfill_policy=dg.BackfillPolicy.single_run(),
     )
     @surfaces_data_errors
-    def _asset(context: dg.AssetExecutionContext, settings: RiskstratSettings):
+    def _asset(context: dg.AssetExecutionContext, settings: RiskstratSettings, engine: SqlEngine):
         files = month_files(settings.landing_path, extract)
         wanted = {month: files[month] for month in context.partition_keys if month in files}
         with settings.connect() as con:
@@ -136,6 +144,8 @@ def _monthly_asset(contract: Contract) -> dg.AssetsDefinition:
                 con, contract, wanted, data_through=settings.data_through_date(), run_id=context.run.run_id,
                 breach_threshold=settings.threshold_override(),
             )
+            # the whole table, after every month of this run: a month reloaded replaces its rows
+            lake = engine.write_raw(settings, con, extract) if not outcome.failures else None
         loaded, failed = outcome.results, [str(exc) for _, exc in outcome.failures]
         for month, exc in outcome.failures:
             context.log.error(f"{extract} {month}: {exc}")
@@ -158,7 +168,7 @@ def _monthly_asset(contract: Contract) -> dg.AssetsDefinition:
         yield dg.MaterializeResult(
             asset_key=["raw", extract],
             metadata={**_raw_metadata(loaded), **span, "load_batches": outcome.batches,
-                      "empty_month_files": sum(1 for r in loaded if r.rows_read == 0)},
+                      "empty_month_files": sum(1 for r in loaded if r.rows_read == 0), **_lake_metadata(lake)},
         )
         yield dg.MaterializeResult(asset_key=["quarantine", extract], metadata=_quarantine_metadata(loaded))
 

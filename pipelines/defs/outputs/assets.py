@@ -14,6 +14,7 @@ from data_contracts.errors import RiskstratDataError
 from features.kpi import CaseloadGuideline, build_kpi_readmission_monthly, build_program_kpis, record_history
 from features.member import enrolled_on, no_enrolled_member_error
 from features.readmission import READMISSION_TABLE
+from features.spark_landing import kpi_readmission_on_spark, program_kpis_on_spark
 from models.intake import (
     BENEFIT_OUTCOME,
     IntakeOptions,
@@ -26,7 +27,7 @@ from models.intake import (
 from models.paths import path_status, scored_for
 from models.store import load_model
 from pipelines.failures import surfaces_data_errors
-from pipelines.resources import DUCKDB_POOL, RiskstratSettings
+from pipelines.resources import DUCKDB_POOL, RiskstratSettings, SqlEngine
 from reports.analysis import calibration_on_test_window
 from reports.program_report import write_program_report
 from reports.worklist import write_intake_workbook, write_worklists
@@ -199,14 +200,17 @@ def intake_list_asset(score_name: str = DEFAULT_INTAKE_SCORE) -> dg.AssetsDefini
     pool=DUCKDB_POOL,
 )
 @surfaces_data_errors
-def marts_kpi_readmission_monthly(settings: RiskstratSettings) -> dg.MaterializeResult:
+def marts_kpi_readmission_monthly(settings: RiskstratSettings, engine: SqlEngine) -> dg.MaterializeResult:
     """30-day readmission rate by discharge month, for members in case management at discharge and
     for those not in it. Numerator: index stays with an unplanned readmission within 30 days;
     denominator: index stays whose 30-day window closed before the as-of date. month_complete_flag
     is 0 where claims for the month (or its 30-day window) are still running out."""
     with settings.connect() as con:
         as_of = settings.resolve_as_of(con)
-        summary = build_kpi_readmission_monthly(con, as_of)
+        if engine.on_spark:
+            summary = kpi_readmission_on_spark(con, engine.spark(settings, con), as_of)
+        else:
+            summary = build_kpi_readmission_monthly(con, as_of)
         kpi = con.execute("SELECT * FROM marts.kpi_readmission_monthly ORDER BY ALL").pl()
     path = settings.outputs_path / "kpi_readmission_monthly.csv"
     kpi.write_csv(path)
@@ -225,7 +229,7 @@ def marts_kpi_readmission_monthly(settings: RiskstratSettings) -> dg.Materialize
     pool=DUCKDB_POOL,
 )
 @surfaces_data_errors
-def marts_program_kpis(settings: RiskstratSettings, config: KpiConfig):
+def marts_program_kpis(settings: RiskstratSettings, config: KpiConfig, engine: SqlEngine):
     """Program KPIs (each table's grain, numerator, denominator and exclusions are in
     marts.kpi_definition and the SQL headers): readmission observed/expected/O-E and 7-day follow-up
     for members in case management and comparable members, referral-to-first-contact, engagement,
@@ -240,7 +244,10 @@ def marts_program_kpis(settings: RiskstratSettings, config: KpiConfig):
         as_of = settings.resolve_as_of(con)
         stays = con.execute(f"SELECT * FROM {READMISSION_TABLE}").pl() if model is not None else None
         expected = expected_readmission_risk(model, stays) if model is not None else None
-        counts = build_program_kpis(con, as_of, expected=expected, guideline=guideline)
+        if engine.on_spark:
+            counts = program_kpis_on_spark(con, engine.spark(settings, con), as_of, expected=expected, guideline=guideline)
+        else:
+            counts = build_program_kpis(con, as_of, expected=expected, guideline=guideline)
         for name in PROGRAM_KPI_TABLES:
             path = settings.outputs_path / f"{name}.csv"
             con.execute(f"SELECT * FROM marts.{name}").pl().write_csv(path)  # name from the fixed tuple above
