@@ -1,7 +1,12 @@
 """Time and peak memory of every pipeline stage at several population sizes.
 
     python benchmarks/bench_pipeline.py --members 10000 100000 [--workdir DIR] [--keep]
-        [--duckdb-memory-limit 4GB] [--duckdb-threads N]
+        [--duckdb-memory-limit 4GB] [--duckdb-threads N] [--engine duckdb spark] [--spark-driver-memory 8g]
+
+With ``--engine duckdb spark`` each size is generated once and run through every stage on each
+engine in turn (its own warehouse), then printed side by side. Peak memory is the stage's whole
+process tree (sampled every 0.5 s; Spark's JVM is a child of the stage's Python process), never below
+the Python process's exact peak.
 
 Each stage runs in its own child process (so its peak RSS is its own, read from
 ``os.wait4``) against one warehouse, in pipeline order: generate, ingest, contracts,
@@ -45,6 +50,14 @@ EXTRA = ("bare_scan", "shap_compare")
 
 
 # ---------------------------------------------------------------- child side
+def _engine():
+    from pipelines.resources import SqlEngine
+
+    name = os.environ.get("BENCH_ENGINE", "duckdb")
+    memory = os.environ.get("BENCH_SPARK_DRIVER_MEMORY")
+    return SqlEngine(name=name, **({"spark_driver_memory": memory} if memory else {}))
+
+
 def _settings(home: Path, landing: Path):
     from pipelines.resources import RiskstratSettings
 
@@ -85,14 +98,15 @@ def _run_stage(stage: str, home: Path, landing: Path, members: int) -> dict:
     from pipelines.definitions import build_definitions
     from pipelines.partitions import execute_over_months
 
-    defs = build_definitions(_settings(home, landing))
+    defs = build_definitions(_settings(home, landing), _engine())
     job = dg.define_asset_job(f"bench_{stage}", selection=_selection(stage))
     resolved = dg.Definitions.merge(defs, dg.Definitions(jobs=[job])).resolve_job_def(job.name)
     months = landing_months(landing)
     result = execute_over_months(resolved, months, months[0], months[-1], raise_on_error=False)
     if not result.success:
         raise StageFailed(*_step_failure(result))
-    return {"rows": _rows_for(stage, home), "success": True, "duckdb": _duckdb_settings(home, landing)}
+    return {"rows": _rows_for(stage, home), "success": True, "duckdb": _duckdb_settings(home, landing),
+            "engine": _engine().name}
 
 
 class StageFailed(Exception):
@@ -203,6 +217,51 @@ def _shap_compare(home: Path) -> dict:
 
 
 # ---------------------------------------------------------------- parent side
+def _tree_rss_kb(root: int) -> int:
+    """Resident memory of ``root`` and every process below it (Spark's JVM is a child of the stage's
+    Python process, which ``os.wait4``'s peak of the Python process alone would miss)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    total, stack = 0, [root]
+    while stack:
+        pid = stack.pop()
+        stack.extend(children.get(pid, []))
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
+        total += int(match.group(1)) if match else 0
+    return total
+
+
+class _TreePeak:
+    """The largest summed RSS of a process tree, sampled every ``interval`` seconds in a thread."""
+
+    def __init__(self, pid: int, interval: float = 0.5):
+        import threading
+
+        self.pid, self.interval, self.peak_kb = pid, interval, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak_kb = max(self.peak_kb, _tree_rss_kb(self.pid))
+            self._stop.wait(self.interval)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak_kb
+
+
 def _measure(stage: str, home: Path, landing: Path, members: int, log: Path, env: dict[str, str]) -> dict:
     command = [sys.executable, __file__, "--child", stage, "--home", str(home), "--landing", str(landing),
                "--members", str(members)]
@@ -210,10 +269,15 @@ def _measure(stage: str, home: Path, landing: Path, members: int, log: Path, env
     started = time.perf_counter()
     with open(log, "w") as err:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err, text=True, env={**os.environ, **env})
+        tree = _TreePeak(process.pid)
         output = process.stdout.read().strip().splitlines()  # read before waiting: no pipe deadlock
+        tree_kb = tree.stop()
         _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - started
-    base = {"members": members, "stage": stage, "seconds": seconds, "peak_rss_mb": usage.ru_maxrss / 1024}
+    # the process tree's sampled peak (a Spark stage's JVM included), never below the exact peak of
+    # the Python process itself
+    base = {"members": members, "stage": stage, "seconds": seconds, "engine": env.get("BENCH_ENGINE", "duckdb"),
+            "peak_rss_mb": max(usage.ru_maxrss, tree_kb) / 1024, "python_peak_rss_mb": usage.ru_maxrss / 1024}
     report = _last_json(output)
     if status != 0 or report is None or report.get("failed"):
         if report is None or not report.get("failed"):  # died without a report (killed, crashed)
@@ -234,8 +298,8 @@ def _failure_line(r: dict) -> str:
     return f"FAILED {r['members']:,} members, stage {r['stage']}: {r.get('statement', '?')}: {r.get('error', '')}"
 
 
-def _print_size(members: int, results: list[dict]) -> None:
-    print(f"\n## {members:,} members")
+def _print_size(members: int, results: list[dict], engine: str = "duckdb") -> None:
+    print(f"\n## {members:,} members, {engine}")
     print("| stage | seconds | peak RSS (MB) | rows | rows/s |")
     print("|---|---:|---:|---:|---:|")
     for r in results:
@@ -273,6 +337,11 @@ def main() -> None:
                         help="DuckDB memory limit of the warehouse connections (default: the pipeline's setting)")
     parser.add_argument("--duckdb-threads", type=int, default=0,
                         help="DuckDB threads (default 0: the pipeline's rule, sized to the memory limit)")
+    parser.add_argument("--engine", nargs="+", choices=["duckdb", "spark"], default=["duckdb"],
+                        help="SQL engine(s) to run each size on, in turn, from the same landing folder "
+                             "(docs/scaling.md); e.g. --engine duckdb spark")
+    parser.add_argument("--spark-driver-memory", default="",
+                        help="Spark driver memory for --engine spark (default: the pipeline's, 4g)")
     parser.add_argument("--child", choices=[*STAGES, *EXTRA], help=argparse.SUPPRESS)
     parser.add_argument("--home", help=argparse.SUPPRESS)
     parser.add_argument("--landing", help=argparse.SUPPRESS)
@@ -288,43 +357,79 @@ def main() -> None:
     root.mkdir(parents=True, exist_ok=True)
     journal = root / "results.jsonl"
     env = {k: v for k, v in (("BENCH_DUCKDB_MEMORY_LIMIT", args.duckdb_memory_limit),
-                             ("BENCH_DUCKDB_THREADS", str(args.duckdb_threads or ""))) if v}
-    by_size: dict[int, dict[str, dict]] = {}
+                             ("BENCH_DUCKDB_THREADS", str(args.duckdb_threads or "")),
+                             ("BENCH_SPARK_DRIVER_MEMORY", args.spark_driver_memory)) if v}
+    engines = list(dict.fromkeys(args.engine))
+    by_size: dict[tuple[int, str], dict[str, dict]] = {}
     failures: list[dict] = []
     for members in args.members:
-        home, landing = root / f"n{members}" / "home", root / f"n{members}" / "landing"
+        landing = root / f"n{members}" / "landing"
         shutil.rmtree(root / f"n{members}", ignore_errors=True)
-        results = []
-        for stage in (*STAGES[:4], "bare_scan", *STAGES[4:6], "shap_compare", *STAGES[6:]):
-            results.append(_measure(stage, home, landing, members, root / "logs" / f"n{members}-{stage}.log", env))
-            with open(journal, "a") as fh:
-                fh.write(json.dumps(results[-1]) + "\n")
-            print(f"  {members:>9,} {stage:<13} {results[-1]['seconds']:7.1f} s "
-                  f"{results[-1]['peak_rss_mb']:7.0f} MB{'  FAILED' if results[-1].get('failed') else ''}",
-                  file=sys.stderr, flush=True)
-            if results[-1].get("failed"):
-                failures.append(results[-1])
-                print(_failure_line(results[-1]), file=sys.stderr, flush=True)
-                if stage in STAGES:  # later stages need this one's tables
-                    break
-        by_size[members] = {r["stage"]: r for r in results}
-        _print_size(members, results)
+        for position, engine in enumerate(engines):
+            home = root / f"n{members}" / engine / "home"
+            # one landing folder per size for every engine; the DuckDB floor (bare scan) and the SHAP
+            # comparison do not depend on the engine and run with the first one only
+            stages = (*STAGES[:4], "bare_scan", *STAGES[4:6], "shap_compare", *STAGES[6:])
+            if position:
+                stages = STAGES[1:]
+            results = []
+            for stage in stages:
+                results.append(_measure(stage, home, landing, members, root / "logs" / f"n{members}-{engine}-{stage}.log",
+                                        {**env, "BENCH_ENGINE": engine}))
+                with open(journal, "a") as fh:
+                    fh.write(json.dumps(results[-1]) + "\n")
+                print(f"  {members:>9,} {engine:<6} {stage:<13} {results[-1]['seconds']:7.1f} s "
+                      f"{results[-1]['peak_rss_mb']:7.0f} MB{'  FAILED' if results[-1].get('failed') else ''}",
+                      file=sys.stderr, flush=True)
+                if results[-1].get("failed"):
+                    failures.append(results[-1])
+                    print(_failure_line(results[-1]), file=sys.stderr, flush=True)
+                    if stage in STAGES:  # later stages need this one's tables
+                        break
+            generated = by_size.get((members, engines[0]), {}).get("generate")
+            if position and generated:  # the generate stage the first engine ran, for the whole-run total
+                results.insert(0, generated)
+            by_size[(members, engine)] = {r["stage"]: r for r in results}
+            _print_size(members, results, engine)
+        if len(engines) > 1:
+            _print_engines(members, engines, by_size)
         if not args.keep:
             shutil.rmtree(root / f"n{members}", ignore_errors=True)
-    sizes = sorted(by_size)
-    for small, large in zip(sizes, sizes[1:]):
-        print(f"\n## scaling {large:,} / {small:,} members (x{large / small:.0f} = linear)")
-        print("| stage | time ratio | peak RSS ratio |")
-        print("|---|---:|---:|")
-        for stage in (*STAGES, *EXTRA):
-            a, b = by_size[small].get(stage), by_size[large].get(stage)
-            if a and b and a["seconds"]:
-                flag = " (failed at the larger size)" if b.get("failed") else ""
-                print(f"| {stage}{flag} | {b['seconds'] / a['seconds']:.1f} | {b['peak_rss_mb'] / a['peak_rss_mb']:.1f} |")
+    sizes = sorted(args.members)
+    for engine in engines:
+        for small, large in zip(sizes, sizes[1:]):
+            a_size, b_size = by_size.get((small, engine), {}), by_size.get((large, engine), {})
+            print(f"\n## scaling {large:,} / {small:,} members, {engine} (x{large / small:.0f} = linear)")
+            print("| stage | time ratio | peak RSS ratio |")
+            print("|---|---:|---:|")
+            for stage in (*STAGES, *EXTRA):
+                a, b = a_size.get(stage), b_size.get(stage)
+                if a and b and a["seconds"]:
+                    flag = " (failed at the larger size)" if b.get("failed") else ""
+                    print(f"| {stage}{flag} | {b['seconds'] / a['seconds']:.1f} | {b['peak_rss_mb'] / a['peak_rss_mb']:.1f} |")
     for r in failures:
         print(_failure_line(r))
     if failures:
         sys.exit(1)
+
+
+def _print_engines(members: int, engines: list[str], by_size: dict[tuple[int, str], dict[str, dict]]) -> None:
+    """Each stage's time and peak memory per engine, side by side, with each engine's ratio to the first."""
+    first = engines[0]
+    print(f"\n## {members:,} members: engines side by side (ratio = engine / {first}, same invocation)")
+    print("| stage | " + " | ".join(f"{e} s | {e} MB" for e in engines) + " | "
+          + " | ".join(f"{e}/{first} time" for e in engines[1:]) + " |")
+    print("|---|" + "---:|---:|" * len(engines) + "---:|" * (len(engines) - 1))
+    for stage in STAGES[1:]:
+        cells, ratios = [], []
+        for e in engines:
+            r = by_size.get((members, e), {}).get(stage)
+            cells.append(f"{r['seconds']:.1f} | {r['peak_rss_mb']:.0f}" if r else "- | -")
+        base = by_size.get((members, first), {}).get(stage)
+        for e in engines[1:]:
+            r = by_size.get((members, e), {}).get(stage)
+            ratios.append(f"{r['seconds'] / base['seconds']:.1f}" if r and base and base["seconds"] else "-")
+        print(f"| {stage} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
 
 
 if __name__ == "__main__":
