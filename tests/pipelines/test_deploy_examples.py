@@ -150,7 +150,7 @@ def test_k8s_run_config_names_real_steps_of_the_whole_pipeline_job() -> None:
     assert set(run_config["execution"]["config"]["per_step_k8s_config"]) <= step_keys
 
 
-def test_k8s_run_config_validates_against_the_job_on_the_k8s_executor(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_k8s_run_config_validates_against_the_job_on_the_k8s_executor() -> None:
     pytest.importorskip("dagster_k8s", reason="the cluster extra is not installed")
     from pipelines.executors import executor_from_environment
 
