@@ -145,6 +145,9 @@ def default_as_of_dates(scoring_as_of: dt.date, data_end: dt.date, data_start: d
     return dates
 
 
+HCC_SCORE_DECIMALS = 6
+
+
 def hcc_scores(inputs: pl.DataFrame) -> pl.DataFrame:
     """CMS-HCC V24/V28 scores per distinct input row (library call per distinct input)."""
     from hccinfhir import HCCInFHIR
@@ -163,8 +166,11 @@ def hcc_scores(inputs: pl.DataFrame) -> pl.DataFrame:
         r24 = models["v24"].calculate_from_diagnosis(list(codes), demo)
         r28 = models["v28"].calculate_from_diagnosis(list(codes), demo)
         hccs = {int(h) for h in r28.hcc_list if h.isdigit()}
-        out["v24"].append(float(r24.risk_score))
-        out["v28"].append(float(r28.risk_score))
+        # to 6 decimals: the library's sum of coefficients carries last-bit noise that depends on the
+        # order it adds them in (1.861 on one engine, 1.8609999999999998 on the other), and LightGBM
+        # bins those as two values (issue 16); CMS itself publishes scores to 3 decimals
+        out["v24"].append(round(float(r24.risk_score), HCC_SCORE_DECIMALS))
+        out["v28"].append(round(float(r28.risk_score), HCC_SCORE_DECIMALS))
         out["count"].append(float(len(r28.hcc_list)))
         for flag, (lo, hi) in HCC_V28_FLAGS.items():
             out[flag].append(float(any(lo <= h <= hi for h in hccs)))

@@ -28,6 +28,9 @@
 --   high_need_utilization_12m      1 when unplanned_admissions_next_12m >= 2 or ed_visits_next_12m >= 4
 --                                  (need that does not lean on spending)
 --   prior_cost_12m                 baseline: allowed amount in the 365 days before as_of_date
+-- Money sums are rounded to cents: a float sum's last bits depend on the order it is added in
+--   (DuckDB's threads, Spark's partitions), and LightGBM bins 980.1 and 980.1000000000001 as two
+--   values, so unrounded sums made the high-need model differ between engines (issue 16).
 -- Features: see features.dictionary (MEMBER_FEATURES) and docs/features.md. HCC scores come from the
 -- temp table _member_hcc (hccinfhir); Charlson/Elixhauser from _ref_charlson/_ref_elixhauser.
 
@@ -222,11 +225,11 @@ cost_events AS (
 cost_feat AS (
     SELECT
         c.person_id, c.as_of_date,
-        sum(e.allowed_amount) FILTER (WHERE e.cost_date >= c.d90_start) AS cost_90,
-        sum(e.allowed_amount) AS cost_365,
-        sum(e.allowed_amount) FILTER (WHERE e.pharmacy = 1) AS rx_365,
-        sum(e.allowed_amount) FILTER (WHERE e.cost_date >= c.d180_start) AS cost_last_180,
-        sum(e.allowed_amount) FILTER (WHERE e.cost_date < c.d180_start) AS cost_prev_180
+        round(sum(e.allowed_amount) FILTER (WHERE e.cost_date >= c.d90_start), 2) AS cost_90,
+        round(sum(e.allowed_amount), 2) AS cost_365,
+        round(sum(e.allowed_amount) FILTER (WHERE e.pharmacy = 1), 2) AS rx_365,
+        round(sum(e.allowed_amount) FILTER (WHERE e.cost_date >= c.d180_start), 2) AS cost_last_180,
+        round(sum(e.allowed_amount) FILTER (WHERE e.cost_date < c.d180_start), 2) AS cost_prev_180
     FROM c
     JOIN cost_events AS e
         ON e.person_id = c.person_id
@@ -245,7 +248,7 @@ cost_events AS (
     SELECT * FROM member_cost_events($lookback_start, $label_end)
 ),
 next_cost AS (
-    SELECT c.person_id, c.as_of_date, sum(e.allowed_amount) AS next_amount
+    SELECT c.person_id, c.as_of_date, round(sum(e.allowed_amount), 2) AS next_amount
     FROM c
     JOIN cost_events AS e
         ON e.person_id = c.person_id AND e.cost_date >= c.as_of_date AND e.cost_date < c.label_end_date

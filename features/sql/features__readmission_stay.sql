@@ -40,6 +40,9 @@
 --   last_hemoglobin/last_sodium latest LOINC 718-7 / 2951-2 result on or before discharge, 365-day lookback;
 --   low_hemoglobin_flag         hemoglobin < 12 g/dL; low_sodium_flag: sodium < 135 mmol/L
 --   allowed_amount_prior_365d   medical + pharmacy allowed amount dated in the 365 days before admission
+-- Money sums are rounded to cents: a float sum's last bits depend on the order it is added in
+--   (DuckDB's threads, Spark's partitions), and LightGBM bins 980.1 and 980.1000000000001 as two
+--   values, so unrounded sums made the high-need model differ between engines (issue 16).
 --   followup_7d_prior_discharge_flag  1 when an office/telehealth visit (professional claim POS
 --                               11/02/10/49/50/71/72 or E/M 99202-99215, 99495-99496, or EHR office/
 --                               telehealth encounter) fell in (prev discharge, prev discharge + 7] and
@@ -346,7 +349,7 @@ cost_events AS (
     SELECT person_id, dispensing_date, allowed_amount FROM raw.pharmacy_claim
 ),
 cost AS (
-    SELECT i.stay_id, sum(c.allowed_amount) AS allowed_amount
+    SELECT i.stay_id, round(sum(c.allowed_amount), 2) AS allowed_amount
     FROM idx AS i
     JOIN cost_events AS c
         ON c.person_id = i.person_id
