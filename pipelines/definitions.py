@@ -11,6 +11,7 @@ import os
 import dagster as dg
 
 from pipelines import automation
+from pipelines.executors import executor_from_environment
 from pipelines.defs.ingest.assets import ingest_assets, ingest_checks
 from pipelines.progress import step_progress_logger
 from pipelines.resources import ENGINES, RiskstratSettings, SqlEngine
@@ -18,9 +19,13 @@ from pipelines.resources import ENGINES, RiskstratSettings, SqlEngine
 ALL_ASSETS_JOB = "riskstrat_all"
 
 
-def build_definitions(settings: RiskstratSettings, engine: SqlEngine | None = None) -> dg.Definitions:
+def build_definitions(
+    settings: RiskstratSettings, engine: SqlEngine | None = None, executor: dg.ExecutorDefinition | None = None,
+) -> dg.Definitions:
     """Every asset, check, job, schedule and sensor; ``engine`` is the SQL engine resource (DuckDB
-    when omitted): swapping it for ``SqlEngine(name="spark")`` runs the same assets' SQL on Spark."""
+    when omitted): swapping it for ``SqlEngine(name="spark")`` runs the same assets' SQL on Spark.
+    ``executor`` runs the jobs' steps (Dagster's default when omitted; the code location takes
+    RISKSTRAT_EXECUTOR, ``pipelines.executors``; the CLI runs in-process either way)."""
     from pipelines.defs.downstream import downstream_assets_for, downstream_checks
 
     assets = [*automation.with_extract_freshness(ingest_assets), *downstream_assets_for(settings.intake_score)]
@@ -43,6 +48,7 @@ def build_definitions(settings: RiskstratSettings, engine: SqlEngine | None = No
         sensors=[automation.landing_sensor],
         resources={"settings": settings, "engine": engine or SqlEngine()},
         loggers={"progress": step_progress_logger},
+        executor=executor,
     )
 
 
@@ -70,4 +76,4 @@ def engine_from_environment() -> SqlEngine:
     )
 
 
-defs = build_definitions(settings_from_environment(), engine_from_environment())
+defs = build_definitions(settings_from_environment(), engine_from_environment(), executor_from_environment())

@@ -14,7 +14,9 @@ import dagster as dg
 import pytest
 
 from data_contracts.errors import RiskstratDataError
-from pipelines.definitions import ALL_ASSETS_JOB, defs
+from pipelines.definitions import (
+    ALL_ASSETS_JOB, build_definitions, defs, engine_from_environment, settings_from_environment,
+)
 from pipelines.executors import EXECUTOR_CHOICES, MULTIPROCESS_MAX_CONCURRENT, executor_from_environment
 
 CELERY_ENV = {
@@ -38,9 +40,9 @@ def _one_sentence(message: str) -> None:
 
 
 def _job_executor_names(executor: dg.ExecutorDefinition) -> set[str]:
-    """The executor of every job of the code location once the executor is set on the Definitions."""
-    merged = dg.Definitions.merge(defs, dg.Definitions(executor=executor))
-    return {merged.resolve_job_def(job.name).executor_def.name for job in merged.resolve_all_job_defs()}
+    """The executor of every job of the code location built with ``executor``, as pipelines.definitions builds it."""
+    built = build_definitions(settings_from_environment(), engine_from_environment(), executor)
+    return {built.resolve_job_def(job.name).executor_def.name for job in built.resolve_all_job_defs()}
 
 
 @pytest.mark.parametrize("value", [None, "", "multiprocess", " Multiprocess "])
