@@ -154,9 +154,11 @@ def test_k8s_run_config_validates_against_the_job_on_the_k8s_executor() -> None:
     pytest.importorskip("dagster_k8s", reason="the cluster extra is not installed")
     from pipelines.executors import executor_from_environment
 
-    merged = dg.Definitions.merge(defs, dg.Definitions(executor=executor_from_environment({"RISKSTRAT_EXECUTOR": "k8s"})))
+    from pipelines.definitions import build_definitions, settings_from_environment
+
+    k8s = build_definitions(settings_from_environment(), executor=executor_from_environment({"RISKSTRAT_EXECUTOR": "k8s"}))
     run_config = yaml.safe_load((DEPLOY / "run_config.k8s.yaml").read_text())
-    dg.validate_run_config(merged.resolve_job_def(ALL_ASSETS_JOB), run_config)
+    dg.validate_run_config(k8s.resolve_job_def(ALL_ASSETS_JOB), run_config)
 
 
 def test_celery_worker_config_reads_the_same_broker_as_the_runs(deploy_env: None) -> None:
