@@ -106,7 +106,22 @@ def _run_stage(stage: str, home: Path, landing: Path, members: int) -> dict:
     if not result.success:
         raise StageFailed(*_step_failure(result))
     return {"rows": _rows_for(stage, home), "success": True, "duckdb": _duckdb_settings(home, landing),
-            "engine": _engine().name}
+            "engine": _engine().name, **_spark_times(result)}
+
+
+SPARK_TIMES = ("spark_sql_ms", "landing_ms", "hcc_python_ms")
+
+
+def _spark_times(result) -> dict[str, int]:
+    """Under the Spark engine, the stage's milliseconds on Spark SQL, landing tables in DuckDB and the
+    HCC scores in Python, summed over its steps' metadata (features.spark_landing)."""
+    totals: dict[str, int] = {}
+    for event in result.get_asset_materialization_events():
+        metadata = event.materialization.metadata
+        for key in SPARK_TIMES:
+            if key in metadata:
+                totals[key] = totals.get(key, 0) + int(metadata[key].value)
+    return totals
 
 
 class StageFailed(Exception):
@@ -309,6 +324,10 @@ def _print_size(members: int, results: list[dict], engine: str = "duckdb") -> No
     for r in results:
         if r.get("failed"):
             print(f"- {_failure_line(r)}")
+    for r in results:
+        if r.get("landing_ms") is not None:
+            print(f"- {r['stage']} on Spark: Spark SQL {r.get('spark_sql_ms', 0) / 1000:.1f} s, landing in DuckDB "
+                  f"{r['landing_ms'] / 1000:.1f} s, HCC in Python {r.get('hcc_python_ms', 0) / 1000:.1f} s")
     settings = {json.dumps(r["duckdb"], sort_keys=True) for r in results if r.get("duckdb")}
     for one in sorted(settings):
         d = json.loads(one)

@@ -19,6 +19,9 @@ import datetime as dt
 import os
 import re
 import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -126,22 +129,42 @@ def land_view(con: duckdb.DuckDBPyConnection, spark: SparkSession, view: str) ->
         con.unregister("_landing_frame")
 
 
+@contextmanager
+def _timed(times: dict[str, int], key: str) -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        times[key] = times.get(key, 0) + round((time.perf_counter() - started) * 1000)
+
+
+def _with_times(counts: dict, times: dict[str, int]) -> dict:
+    # milliseconds on Spark and landing in DuckDB, beside the builder's counts (step metadata)
+    return {**counts, "spark_sql_ms": times.get("spark", 0), "landing_ms": times.get("landing", 0)}
+
+
 # ---------------------------------------------------------------------------------------------
 # The steps
 
 
 def inpatient_stays_on_spark(con: duckdb.DuckDBPyConnection, spark: SparkSession) -> dict[str, int]:
     """``features.stays.build_inpatient_stays`` with the SQL on Spark."""
-    spark_engine.run_file(spark, "core__inpatient_stay")
-    land_table(con, spark, STAY_TABLE)
-    return inpatient_stay_counts(con)
+    times: dict[str, int] = {}
+    with _timed(times, "spark"):
+        spark_engine.run_file(spark, "core__inpatient_stay")
+    with _timed(times, "landing"):
+        land_table(con, spark, STAY_TABLE)
+    return _with_times(inpatient_stay_counts(con), times)
 
 
 def diagnosis_on_spark(con: duckdb.DuckDBPyConnection, spark: SparkSession) -> dict[str, float | int]:
     """``features.diagnosis.build_diagnosis`` with the SQL on Spark."""
-    spark_engine.run_file(spark, "core__diagnosis")
-    land_table(con, spark, DIAGNOSIS_TABLE)
-    return mapping_coverage(con)
+    times: dict[str, int] = {}
+    with _timed(times, "spark"):
+        spark_engine.run_file(spark, "core__diagnosis")
+    with _timed(times, "landing"):
+        land_table(con, spark, DIAGNOSIS_TABLE)
+    return _with_times(mapping_coverage(con), times)
 
 
 def readmission_on_spark(con: duckdb.DuckDBPyConnection, spark: SparkSession, as_of: dt.date,
@@ -149,12 +172,15 @@ def readmission_on_spark(con: duckdb.DuckDBPyConnection, spark: SparkSession, as
     """``features.readmission.build_readmission_dataset`` with the SQL on Spark."""
     if variant not in VARIANTS:
         raise ValueError(f"unknown readmission variant {variant!r}; choose one of {VARIANTS}")
-    spark_engine.run_file(spark, "features__readmission_label", {"as_of": as_of, "variant": variant},
-                          select_into=LABEL_TEMP_TABLE, select_kind="temp")
-    spark_engine.run_file(spark, "features__readmission_stay", select_into=READMISSION_TABLE)
-    land_view(con, spark, LABEL_TEMP_TABLE)
-    land_table(con, spark, READMISSION_TABLE)
-    return readmission_dataset_counts(con)
+    times: dict[str, int] = {}
+    with _timed(times, "spark"):
+        spark_engine.run_file(spark, "features__readmission_label", {"as_of": as_of, "variant": variant},
+                              select_into=LABEL_TEMP_TABLE, select_kind="temp")
+        spark_engine.run_file(spark, "features__readmission_stay", select_into=READMISSION_TABLE)
+    with _timed(times, "landing"):
+        land_view(con, spark, LABEL_TEMP_TABLE)
+        land_table(con, spark, READMISSION_TABLE)
+    return _with_times(readmission_dataset_counts(con), times)
 
 
 def member_features_on_spark(con: duckdb.DuckDBPyConnection, spark: SparkSession, as_of_dates: list[dt.date],
@@ -164,21 +190,30 @@ def member_features_on_spark(con: duckdb.DuckDBPyConnection, spark: SparkSession
     if not as_of_dates:
         raise ValueError("member_features_on_spark needs at least one as-of date")
     dates = sorted(set(as_of_dates))
-    spark_engine.run_file(spark, "features__member_cohort", {"as_of_dates": dates, "data_end": data_end},
-                          select_into="_member_cohort", select_kind="temp")
-    inputs = spark_engine.member_hcc_inputs(spark, dates)
+    times: dict[str, int] = {}
+    with _timed(times, "spark"):
+        spark_engine.run_file(spark, "features__member_cohort", {"as_of_dates": dates, "data_end": data_end},
+                              select_into="_member_cohort", select_kind="temp")
+        inputs = spark_engine.member_hcc_inputs(spark, dates)
     distinct = inputs.select(["age", "sex", "dual_elgbl_cd", "orec", "icd10cm_codes"]).n_unique()
-    spark_engine.build_member_features(spark, dates, data_end, hcc_scores(inputs))
-    land_table(con, spark, MEMBER_TABLE)
-    return member_dataset_counts(con, distinct)
+    with _timed(times, "hcc"):
+        member_hcc = hcc_scores(inputs)
+    with _timed(times, "spark"):
+        spark_engine.build_member_features(spark, dates, data_end, member_hcc)
+    with _timed(times, "landing"):
+        land_table(con, spark, MEMBER_TABLE)
+    return {**_with_times(member_dataset_counts(con, distinct), times), "hcc_python_ms": times["hcc"]}
 
 
 def kpi_readmission_on_spark(con: duckdb.DuckDBPyConnection, spark: SparkSession,
                              as_of: dt.date) -> dict[str, int | float | None]:
     """``features.kpi.build_kpi_readmission_monthly`` with the SQL on Spark."""
-    spark_engine.build_kpi_readmission(spark, as_of)
-    land_table(con, spark, "marts.kpi_readmission_monthly")
-    return kpi_readmission_summary(con)
+    times: dict[str, int] = {}
+    with _timed(times, "spark"):
+        spark_engine.build_kpi_readmission(spark, as_of)
+    with _timed(times, "landing"):
+        land_table(con, spark, "marts.kpi_readmission_monthly")
+    return _with_times(kpi_readmission_summary(con), times)
 
 
 def program_kpis_on_spark(
@@ -191,7 +226,10 @@ def program_kpis_on_spark(
     ensure_history_tables(con)
     history = con.execute("SELECT * FROM marts.intake_list_history").pl()
     exp = expected if expected is not None else pl.DataFrame(schema={"stay_id": pl.String, "expected_p": pl.Float64})
-    spark_engine.build_program_kpis(spark, as_of, expected=exp, list_history=history, guideline=guideline)
-    for table in PROGRAM_KPI_SQL_TABLES:
-        land_table(con, spark, table)
-    return finish_program_kpis(con)
+    times: dict[str, int] = {}
+    with _timed(times, "spark"):
+        spark_engine.build_program_kpis(spark, as_of, expected=exp, list_history=history, guideline=guideline)
+    with _timed(times, "landing"):
+        for table in PROGRAM_KPI_SQL_TABLES:
+            land_table(con, spark, table)
+    return _with_times(finish_program_kpis(con), times)

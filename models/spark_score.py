@@ -185,3 +185,20 @@ def sample_training_rows_spark(
         int(n), int(events), sample.height, int(sample[label].cast(pl.Int64).sum()), sum(m for _, m in strata.values()),
         sampled_members.height, strata.get(True, (0, 0))[1], int(sampled_members["_stratum"].sum()), max_rows)
     return sample, record
+
+
+def score_member_snapshot(
+    spark, model: TrainedModel, table: str, as_of, *, explain_top: int,
+    current_features: Sequence[str] | None = None, dictionary: Mapping[str, FeatureSpec] | None = None,
+) -> pl.DataFrame:
+    """The high-need score of one member snapshot of ``table`` (``as_of_date = as_of``) on Spark, as
+    the score step computes it in process: ``score_spark`` over the snapshot in person_id order
+    (checkpointed once, so both passes read the same partitions and ties at the explained cut break
+    by person_id, as in process), then the scored rows collected in person_id order."""
+    from pyspark.sql import functions as F
+
+    snapshot = (spark.table(table).where(F.col("as_of_date") == F.lit(as_of)).orderBy("person_id")
+                .localCheckpoint(eager=True))
+    scored = score_spark(model, snapshot, id_columns=("person_id", "as_of_date"), explain_top=explain_top,
+                         current_features=current_features, dictionary=dictionary)
+    return pl.from_arrow(scored.toArrow()).sort("person_id")

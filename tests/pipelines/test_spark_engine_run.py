@@ -70,7 +70,8 @@ def test_ingest_writes_parquet_by_service_month(spark_run):
 @needs_spark
 def test_the_sql_steps_say_they_ran_on_spark(spark_run):
     result, _, _ = spark_run
-    for step in ("core__inpatient_stay", "features__member_features", "marts__kpi_readmission_monthly"):
+    for step in ("core__inpatient_stay", "features__member_features", "marts__kpi_readmission_monthly",
+                 "ml__high_need_score"):
         (materialization,) = result.asset_materializations_for_node(step)
         assert materialization.metadata["engine"].value == "spark", step
 

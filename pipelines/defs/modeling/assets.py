@@ -36,7 +36,7 @@ from models.training import InsufficientTrainingData
 from models.timesplit import high_need_snapshots
 from models.workflow import finish_model, merge_metrics, metrics_entry
 from pipelines.failures import surfaces_data_errors
-from pipelines.resources import DUCKDB_POOL, RiskstratSettings
+from pipelines.resources import DUCKDB_POOL, RiskstratSettings, SqlEngine
 
 MODEL_SEED = 7
 SCORING_WINDOW_DAYS = 30
@@ -288,29 +288,40 @@ def ml_high_need_model(context: dg.AssetExecutionContext, settings: RiskstratSet
     pool=DUCKDB_POOL,
 )
 @surfaces_data_errors
-def ml_high_need_score(settings: RiskstratSettings) -> dg.MaterializeResult:
+def ml_high_need_score(settings: RiskstratSettings, engine: SqlEngine) -> dg.MaterializeResult:
     """Calibrated high-need probability for every member in the as-of snapshot, ranked by the raw
     score; TreeSHAP reasons (three, in plain words) for the highest-ranked members, enough to cover
     the intake list at capacity (3 x free slots, at least the top 5%); other rows have null reasons.
     An empty snapshot stops the step with a sentence naming an --as-of that would work; the
-    outcome is recorded in audit.score_path, and the readmission path does not wait on this one."""
+    outcome is recorded in audit.score_path, and the readmission path does not wait on this one.
+    Under the Spark engine the snapshot (every member) is scored and explained on Spark
+    (``models.spark_score.score_member_snapshot``), the same rows and reasons."""
     with _records_failure(settings, "high_need"):
-        return _score_high_need(settings)
+        return _score_high_need(settings, engine)
 
 
-def _score_high_need(settings: RiskstratSettings) -> dg.MaterializeResult:
+def _score_high_need(settings: RiskstratSettings, engine: SqlEngine | None = None) -> dg.MaterializeResult:
     model_dir = _current_model_dir(settings, "high_need")
     model = load_model(model_dir) if model_dir is not None else None
     with settings.connect() as con:
         as_of = settings.resolve_as_of(con)
-        snapshot = con.execute(MEMBER_SNAPSHOT_SQL, {"as_of": as_of}).pl()
-        if snapshot.height == 0:
+        on_spark = model is not None and engine is not None and engine.on_spark
+        # on Spark the snapshot is read there; here only its size
+        rows = con.execute(f"SELECT count(*) FROM {HIGH_NEED_TABLE} WHERE as_of_date = $as_of", {"as_of": as_of}).fetchone()[0]
+        if rows == 0:
             con.execute("DROP TABLE IF EXISTS ml.high_need_score")  # never leave an earlier run's scores
             raise _empty_snapshot_error(con, as_of)
+        snapshot = None if on_spark else con.execute(MEMBER_SNAPSHOT_SQL, {"as_of": as_of}).pl()
         capacity = _program_capacity(con, as_of)
-        explain_top = max(EXPLAIN_CAPACITY_MULTIPLE * capacity, int(EXPLAIN_MIN_SHARE * snapshot.height))
+        explain_top = max(EXPLAIN_CAPACITY_MULTIPLE * capacity, int(EXPLAIN_MIN_SHARE * rows))
         if model is None:
             scores = prior_cost_scores(snapshot, member_dictionary(), explain_top=explain_top)
+        elif on_spark:
+            from models.spark_score import score_member_snapshot
+
+            scores = score_member_snapshot(engine.spark(settings, con), model, HIGH_NEED_TABLE, as_of,
+                                           explain_top=explain_top, current_features=member_features(),
+                                           dictionary=member_dictionary())
         else:
             scores = score_frame(model, snapshot, id_columns=("person_id", "as_of_date"), explain_top=explain_top,
                                  current_features=member_features(), dictionary=member_dictionary())
@@ -320,5 +331,6 @@ def _score_high_need(settings: RiskstratSettings) -> dg.MaterializeResult:
         record_path(con, "high_need", as_of, "scored", scores.height, scored_by)
     return dg.MaterializeResult(
         metadata={"dagster/row_count": scores.height, "explained_rows": min(explain_top, scores.height),
-                  "as_of": as_of.isoformat(), "scored_by": scored_by}
+                  "as_of": as_of.isoformat(), "scored_by": scored_by,
+                  "engine": "spark" if on_spark else "duckdb"}
     )

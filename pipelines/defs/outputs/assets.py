@@ -215,7 +215,8 @@ def marts_kpi_readmission_monthly(settings: RiskstratSettings, engine: SqlEngine
     path = settings.outputs_path / "kpi_readmission_monthly.csv"
     kpi.write_csv(path)
     return dg.MaterializeResult(
-        metadata={"dagster/row_count": kpi.height, "path": str(path), **{k: v for k, v in summary.items() if v is not None}}
+        metadata={"dagster/row_count": kpi.height, "path": str(path), "engine": engine.name,
+                  **{k: v for k, v in summary.items() if v is not None}}
     )
 
 
@@ -254,7 +255,10 @@ def marts_program_kpis(settings: RiskstratSettings, config: KpiConfig, engine: S
             yield dg.MaterializeResult(
                 asset_key=["marts", name],
                 metadata={"dagster/row_count": counts[f"marts.{name}"], "path": str(path),
-                          "expected_from_model": model is not None},
+                          "expected_from_model": model is not None, "engine": engine.name,
+                          # the step's Spark and landing time, once (on its first table)
+                          **({k: counts[k] for k in ("spark_sql_ms", "landing_ms") if k in counts}
+                             if name == PROGRAM_KPI_TABLES[0] else {})},
             )
 
 
