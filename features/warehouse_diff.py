@@ -63,12 +63,76 @@ def _read(con: duckdb.DuckDBPyConnection, table: str) -> pl.DataFrame:
     return frame.drop([c for c in frame.columns if c in RUN_COLUMNS])
 
 
+# Keyed tables above this many rows are compared in DuckDB SQL (both files attached, a join on the
+# keys), not in polars: at 1M members core.diagnosis and features.member_features are tens of
+# millions of rows, too many to hold twice in memory.
+SQL_COMPARE_ROWS = 2_000_000
+_FLOAT_TYPES = frozenset({"DOUBLE", "FLOAT", "REAL"})
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def compare_table_sql(reference: Path, candidate: Path, table: str, keys: list[str], rel_tol: float = 1e-9,
+                      abs_tol: dict[str, float] | None = None) -> list[str]:
+    """``spark_engine.compare_tables``'s rules in DuckDB SQL over the two files: the same columns, row
+    counts and unique keys, every key in both, and per column the rows that differ (floats beyond
+    ``rel_tol`` relative, 1e-9 absolute near 0, or the column's ``abs_tol``; others IS DISTINCT FROM)."""
+    from features.spark_engine import ROUNDED_COLUMNS
+
+    abs_tol = ROUNDED_COLUMNS if abs_tol is None else abs_tol
+    schema, name = table.split(".", 1)
+    with duckdb.connect() as con:
+        con.execute(f"ATTACH '{reference}' AS ref (READ_ONLY)")  # paths of the caller's, never input
+        con.execute(f"ATTACH '{candidate}' AS cand (READ_ONLY)")
+        left = con.execute(f"DESCRIBE ref.{_quoted(schema)}.{_quoted(name)}").fetchall()
+        right = con.execute(f"DESCRIBE cand.{_quoted(schema)}.{_quoted(name)}").fetchall()
+        columns = [r[0] for r in left if r[0] not in RUN_COLUMNS]
+        if columns != [r[0] for r in right if r[0] not in RUN_COLUMNS]:
+            return [f"columns differ: reference {columns} candidate {[r[0] for r in right]}"]
+        types = {r[0]: r[1] for r in left}
+        a, b = f"ref.{_quoted(schema)}.{_quoted(name)}", f"cand.{_quoted(schema)}.{_quoted(name)}"
+        key_list = ", ".join(_quoted(k) for k in keys)
+        problems: list[str] = []
+        for side, where in ((a, "reference"), (b, "candidate")):
+            rows, distinct = con.execute(f"SELECT count(*), count(DISTINCT ({key_list})) FROM {side}").fetchone()
+            if rows != distinct:
+                problems.append(f"{where}: keys {keys} not unique")
+        rows_a, rows_b = (con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in (a, b))
+        if rows_a != rows_b:
+            problems.append(f"rows differ: reference {rows_a} candidate {rows_b}")
+        if problems:
+            return problems
+        on = " AND ".join(f"x.{_quoted(k)} IS NOT DISTINCT FROM y.{_quoted(k)}" for k in keys)
+        tests = ["count(*) FILTER (WHERE x._in IS NULL OR y._in IS NULL)"]
+        for c in (c for c in columns if c not in keys):
+            x, y = f"x.{_quoted(c)}", f"y.{_quoted(c)}"
+            if types[c] in _FLOAT_TYPES:
+                tolerance = f"greatest({abs_tol.get(c, 1e-9) * (1 + 1e-9)!r}, {rel_tol!r} * greatest(abs({x}), abs({y})))"
+                tests.append(f"count(*) FILTER (WHERE ({x} IS NULL) <> ({y} IS NULL) OR abs({x} - {y}) > {tolerance})")
+            else:
+                tests.append(f"count(*) FILTER (WHERE {x} IS DISTINCT FROM {y})")
+        counts = con.execute(
+            f"SELECT {', '.join(tests)} FROM (SELECT *, 1 AS _in FROM {a}) AS x "
+            f"FULL JOIN (SELECT *, 1 AS _in FROM {b}) AS y ON {on}").fetchone()
+    unmatched, *by_column = counts
+    if unmatched:
+        return [f"keys {keys} differ: {unmatched} rows in one warehouse only"]
+    return [f"{c}: {n} of {rows_a} rows differ" for c, n in zip([c for c in columns if c not in keys], by_column,
+                                                                  strict=True) if n]
+
+
 def compare_warehouses(reference: Path, candidate: Path, schemas: tuple[str, ...] = COMPARED_SCHEMAS) -> list[TableDiff]:
     """Every table of ``schemas`` in either warehouse, compared (a table in one only is a problem)."""
+    large = _large_keyed_tables(reference, candidate, schemas)
+    diffs = [TableDiff(t, rows, ", ".join(WAREHOUSE_KEYS[t]), tuple(compare_table_sql(reference, candidate, t, WAREHOUSE_KEYS[t])))
+             for t, rows in large.items()]
     with duckdb.connect(str(reference), read_only=True) as ref, duckdb.connect(str(candidate), read_only=True) as cand:
         left, right = warehouse_tables(ref, schemas), warehouse_tables(cand, schemas)
-        diffs: list[TableDiff] = []
         for table in sorted(set(left) | set(right)):
+            if table in large:
+                continue
             if table not in left or table not in right:
                 where = "reference" if table in left else "candidate"
                 diffs.append(TableDiff(table, 0, "", (f"only in the {where} warehouse",)))
@@ -79,7 +143,17 @@ def compare_warehouses(reference: Path, candidate: Path, schemas: tuple[str, ...
                 a, b = a.with_row_index(ROW_NUMBER), b.with_row_index(ROW_NUMBER)
             problems = compare_tables(*_rounded_reasons_aligned(a, b, keys or [ROW_NUMBER]), keys or [ROW_NUMBER])
             diffs.append(TableDiff(table, a.height, "row order" if keys is None else ", ".join(keys), tuple(problems)))
-    return diffs
+    return sorted(diffs, key=lambda d: d.table)
+
+
+def _large_keyed_tables(reference: Path, candidate: Path, schemas: tuple[str, ...]) -> dict[str, int]:
+    """Keyed tables in both warehouses with more than ``SQL_COMPARE_ROWS`` rows in the reference."""
+    with duckdb.connect(str(candidate), read_only=True) as con:
+        present = set(warehouse_tables(con, schemas))
+    with duckdb.connect(str(reference), read_only=True) as con:
+        sizes = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                 for t in warehouse_tables(con, schemas) if t in WAREHOUSE_KEYS and t in present}
+    return {t: n for t, n in sizes.items() if n > SQL_COMPARE_ROWS}
 
 
 _NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
