@@ -116,6 +116,22 @@ def land_table(con: duckdb.DuckDBPyConnection, spark: SparkSession, table: str) 
     return int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
 
+def land_frame(con: duckdb.DuckDBPyConnection, spark: SparkSession, frame, table: str, order_by: str) -> int:
+    """A Spark DataFrame written as Parquet under the session's warehouse folder and landed in the
+    DuckDB table ``table`` in ``order_by`` (a constant of the caller's, never input); returns its rows.
+    For frames as large as the population (every member's score): nothing passes through the driver."""
+    if not re.fullmatch(r"[a-z_]+\.[a-z0-9_]+", table):
+        raise ValueError(f"bad table name {table!r}")
+    schema, name = table.split(".")
+    folder = Path(spark_engine.warehouse_folder(spark)) / schema / name
+    if not re.fullmatch(r"[A-Za-z0-9_./-]+", str(folder)):
+        raise ValueError(f"Spark warehouse folder {folder} must be a plain path (letters, digits, _ . / -)")
+    frame.write.mode("overwrite").parquet(str(folder))
+    ensure_schema(con, schema)
+    con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM read_parquet('{folder}/*.parquet') ORDER BY {order_by}")
+    return int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+
 def land_view(con: duckdb.DuckDBPyConnection, spark: SparkSession, view: str) -> None:
     """A DuckDB temp table ``view`` holding a Spark temp view (small: a label or cohort table the
     builder's counts read), through Arrow."""

@@ -190,15 +190,15 @@ def sample_training_rows_spark(
 def score_member_snapshot(
     spark, model: TrainedModel, table: str, as_of, *, explain_top: int,
     current_features: Sequence[str] | None = None, dictionary: Mapping[str, FeatureSpec] | None = None,
-) -> pl.DataFrame:
+) -> DataFrame:
     """The high-need score of one member snapshot of ``table`` (``as_of_date = as_of``) on Spark, as
     the score step computes it in process: ``score_spark`` over the snapshot in person_id order
     (checkpointed once, so both passes read the same partitions and ties at the explained cut break
-    by person_id, as in process), then the scored rows collected in person_id order."""
+    by person_id, as in process). Lazy: write it where the caller reads it (every member's row; not
+    through the driver)."""
     from pyspark.sql import functions as F
 
     snapshot = (spark.table(table).where(F.col("as_of_date") == F.lit(as_of)).orderBy("person_id")
                 .localCheckpoint(eager=True))
-    scored = score_spark(model, snapshot, id_columns=("person_id", "as_of_date"), explain_top=explain_top,
-                         current_features=current_features, dictionary=dictionary)
-    return pl.from_arrow(scored.toArrow()).sort("person_id")
+    return score_spark(model, snapshot, id_columns=("person_id", "as_of_date"), explain_top=explain_top,
+                       current_features=current_features, dictionary=dictionary)

@@ -48,6 +48,8 @@ SELECT * FROM {READMISSION_TABLE}
 WHERE discharge_date >= $window_start AND discharge_date < $as_of
 """
 MEMBER_SNAPSHOT_SQL = f"SELECT * FROM {HIGH_NEED_TABLE} WHERE as_of_date = $as_of"
+# highest raw score first; equal scores by person_id, so the order never depends on the engine
+HIGH_NEED_SCORE_ORDER = "score_raw DESC, person_id"
 LATEST_SNAPSHOT_SQL = f"SELECT max(as_of_date) FROM {HIGH_NEED_TABLE}"
 LATEST_DISCHARGE_SQL = f"SELECT max(discharge_date) FROM {READMISSION_TABLE} WHERE discharge_date < $as_of"
 # Reasons are computed for the rows people read: the top of the list, with room for members the
@@ -317,20 +319,24 @@ def _score_high_need(settings: RiskstratSettings, engine: SqlEngine | None = Non
         if model is None:
             scores = prior_cost_scores(snapshot, member_dictionary(), explain_top=explain_top)
         elif on_spark:
+            from features.spark_landing import land_frame
             from models.spark_score import score_member_snapshot
 
-            scores = score_member_snapshot(engine.spark(settings, con), model, HIGH_NEED_TABLE, as_of,
-                                           explain_top=explain_top, current_features=member_features(),
-                                           dictionary=member_dictionary())
+            spark = engine.spark(settings, con)
+            scored = score_member_snapshot(spark, model, HIGH_NEED_TABLE, as_of, explain_top=explain_top,
+                                           current_features=member_features(), dictionary=member_dictionary())
+            land_frame(con, spark, scored, "ml.high_need_score", HIGH_NEED_SCORE_ORDER)
         else:
             scores = score_frame(model, snapshot, id_columns=("person_id", "as_of_date"), explain_top=explain_top,
                                  current_features=member_features(), dictionary=member_dictionary())
         con.execute("CREATE SCHEMA IF NOT EXISTS ml")
-        con.execute("CREATE OR REPLACE TABLE ml.high_need_score AS SELECT * FROM scores ORDER BY score_raw DESC")
+        if not on_spark:
+            con.execute(f"CREATE OR REPLACE TABLE ml.high_need_score AS SELECT * FROM scores ORDER BY {HIGH_NEED_SCORE_ORDER}")
+        scored_rows = con.execute("SELECT count(*) FROM ml.high_need_score").fetchone()[0]
         scored_by = model_dir.name if model_dir is not None else HIGH_NEED_BASELINE
-        record_path(con, "high_need", as_of, "scored", scores.height, scored_by)
+        record_path(con, "high_need", as_of, "scored", scored_rows, scored_by)
     return dg.MaterializeResult(
-        metadata={"dagster/row_count": scores.height, "explained_rows": min(explain_top, scores.height),
+        metadata={"dagster/row_count": scored_rows, "explained_rows": min(explain_top, scored_rows),
                   "as_of": as_of.isoformat(), "scored_by": scored_by,
                   "engine": "spark" if on_spark else "duckdb"}
     )
