@@ -74,15 +74,19 @@ def high_need_spec(label: str = DEFAULT_LABEL, features: tuple[str, ...] | None 
     )
 
 
-def split_snapshots(frame: pl.DataFrame, plan: SnapshotPlan, label: str) -> tuple[dict[str, pl.DataFrame], dict[str, str]]:
-    """Labelled rows of the planned snapshots; raises when a planned snapshot is absent."""
-    present = set(frame[DATE_COLUMN].unique().to_list())
+def check_planned_dates(present: set, plan: SnapshotPlan) -> None:
+    """Raise ``InsufficientTrainingData`` naming the planned as-of dates missing from ``present``."""
     wanted = [*plan.train, plan.calibration, plan.test]
     if missing := [d.isoformat() for d in wanted if d not in present]:
         raise InsufficientTrainingData(
             f"{HIGH_NEED_TABLE} lacks the planned as-of dates {missing} "
             f"(has {sorted(d.isoformat() for d in present)}); build it with models.timesplit.high_need_snapshots(...).all_dates()"
         )
+
+
+def split_snapshots(frame: pl.DataFrame, plan: SnapshotPlan, label: str) -> tuple[dict[str, pl.DataFrame], dict[str, str]]:
+    """Labelled rows of the planned snapshots; raises when a planned snapshot is absent."""
+    check_planned_dates(set(frame[DATE_COLUMN].unique().to_list()), plan)
     # lazily, each part filtered then sorted: no sorted copy of every labelled row beside the frame
     # (the same rows in the same order as sorting first: (as_of_date, person_id) is the grain)
     labelled = frame.lazy().filter(pl.col(label).is_not_null())
@@ -106,13 +110,26 @@ def train_high_need_model(
     snapshot; baselines: prior-year cost and logistic regression on the same rows. The other label
     (need vs cost) is reported for the same scores under ``metrics['other_labels']``. The row caps
     (``max_train_rows``, ``max_bootstrap_rows``) are ``fit_task``'s."""
+    parts, split = split_snapshots(frame, plan, label)
+    return fit_high_need_parts(parts, split, label, seed, features, calibration_method, search, max_train_rows,
+                               max_bootstrap_rows)
+
+
+def fit_high_need_parts(
+    parts: dict[str, pl.DataFrame], split: dict[str, str], label: str = DEFAULT_LABEL, seed: int = 7,
+    features: tuple[str, ...] | None = None, calibration_method: str = CALIBRATION_METHOD, search=DEFAULT_SEARCH,
+    max_train_rows: int = TRAIN_MAX_ROWS, max_bootstrap_rows: int = BOOTSTRAP_MAX_ROWS,
+    sampled_by_caller: dict | None = None,
+) -> TrainedModel:
+    """``train_high_need_model`` on parts already split (``split_snapshots``, or
+    ``models.spark_score.high_need_parts_spark`` with the training part sampled on Spark and its
+    record in ``sampled_by_caller``)."""
     from models.metrics import evaluate
 
     spec = high_need_spec(label, features)
-    parts, split = split_snapshots(frame, plan, label)
     model = fit_task(spec, parts, split, seed=seed, score_baselines={"prior_cost": PRIOR_COST_COLUMN},
                      calibration_method=calibration_method, search=search, max_train_rows=max_train_rows,
-                     max_bootstrap_rows=max_bootstrap_rows)
+                     max_bootstrap_rows=max_bootstrap_rows, sampled_by_caller=sampled_by_caller)
     model.metrics["baselines"]["prior_cost"]["label"] = "allowed amount in the 12 months before the as-of date"
     other: dict[str, dict] = {}
     test = parts["test"]

@@ -202,3 +202,37 @@ def score_member_snapshot(
                 .localCheckpoint(eager=True))
     return score_spark(model, snapshot, id_columns=("person_id", "as_of_date"), explain_top=explain_top,
                        current_features=current_features, dictionary=dictionary)
+
+
+def high_need_parts_spark(
+    spark, table: str, plan, label: str, max_rows: int = TRAIN_MAX_ROWS, seed: int = 7,
+) -> tuple[dict[str, pl.DataFrame], dict[str, str], dict]:
+    """``models.high_need.split_snapshots`` on Spark, with the training part sampled there: only the
+    sampled training rows (``sample_training_rows_spark``), the calibration and the test snapshot
+    reach the driver, each in (as_of_date, person_id) order as in process. The held-out calibration
+    members are the same sha256 rule (``models.timesplit.calibration_cut``) in Spark SQL. Returns the
+    parts, the split description and the sampling record for ``fit_high_need_parts(sampled_by_caller=...)``."""
+    from pyspark.sql import functions as F
+
+    from models.high_need import DATE_COLUMN, check_planned_dates
+    from models.timesplit import calibration_cut
+
+    frame = spark.table(table)
+    wanted = [*plan.train, plan.calibration, plan.test]
+    present = {r[0] for r in frame.where(F.col(DATE_COLUMN).isin(wanted)).select(DATE_COLUMN).distinct().collect()}
+    check_planned_dates(present, plan)
+    hashed = F.conv(F.substring(F.sha2(F.col("person_id"), 256), 1, 8), 16, 10).cast("long")
+    held_out = (hashed % 1000) < F.lit(calibration_cut(plan.calibration_share))
+    labelled = frame.where(F.col(DATE_COLUMN).isin(wanted) & F.col(label).isNotNull())
+
+    def collected(rows) -> pl.DataFrame:
+        return pl.from_arrow(rows.toArrow()).sort(DATE_COLUMN, "person_id")
+
+    train_rows = labelled.where(F.col(DATE_COLUMN).isin(list(plan.train)) & ~held_out)
+    sample, record = sample_training_rows_spark(train_rows, label, "person_id", max_rows, seed)
+    parts = {
+        "train": sample.sort(DATE_COLUMN, "person_id"),
+        "calibration": collected(labelled.where((F.col(DATE_COLUMN) == F.lit(plan.calibration)) & held_out)),
+        "test": collected(labelled.where(F.col(DATE_COLUMN) == F.lit(plan.test))),
+    }
+    return parts, plan.as_dict() | {"label": label}, record

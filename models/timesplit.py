@@ -90,5 +90,11 @@ def high_need_snapshots(
 def calibration_members(person_ids: list[str], share: float) -> set[str]:
     """The members held out for calibration: a stable hash (sha256, not Python's salted hash), so
     the same member lands on the same side in every run and snapshot."""
-    cut = int(round(share * 1000))
+    cut = calibration_cut(share)
     return {p for p in person_ids if int(hashlib.sha256(p.encode()).hexdigest()[:8], 16) % 1000 < cut}
+
+
+def calibration_cut(share: float) -> int:
+    """A member is held out when the first 8 hex digits of sha256(person_id), mod 1000, fall below
+    this (``calibration_members``; ``models.spark_score.high_need_parts_spark`` applies it in Spark SQL)."""
+    return int(round(share * 1000))

@@ -112,3 +112,37 @@ def test_spark_training_sample_below_the_cap_is_every_row(spark):
                           "label": np.arange(500) % 7 == 0})
     sample, record = sample_training_rows_spark(_spark_frame(spark, frame), "label")
     assert sample.sort("row_id").equals(frame) and record == sample_training_rows(frame, "label")[1]
+
+
+def test_spark_high_need_parts_fit_the_same_model(generated_run, spark):
+    """Under the Spark engine the training rows are sampled on Spark (the cap lowered here so the
+    sample engages): the parts equal split_snapshots' with the in-process sample, and the fitted
+    model's test predictions and model-card sampling record are the same."""
+    from models.high_need import fit_high_need_parts, split_snapshots
+    from models.spark_score import high_need_parts_spark
+    from models.timesplit import high_need_snapshots
+
+    _, home = generated_run
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        as_of = con.execute(f"SELECT max(as_of_date) FROM {HIGH_NEED_TABLE}").fetchone()[0]
+        start = con.execute("SELECT min(claim_start_date) FROM raw.medical_claim").fetchone()[0]
+        plan = high_need_snapshots(as_of, start)
+        frame = con.execute(f"SELECT * FROM {HIGH_NEED_TABLE} WHERE as_of_date IN (SELECT unnest($d))",
+                            {"d": [*plan.train, plan.calibration, plan.test]}).pl()
+    spark.createDataFrame(frame.to_arrow(compat_level=pl.CompatLevel.oldest())).createOrReplaceTempView("_mf")
+    label, cap = "high_need_utilization_12m", 5_000
+
+    parts, split = split_snapshots(frame, plan, label)
+    keep, record = sample_training_rows(parts["train"], label, "person_id", cap, 7)
+    assert record["engaged"], "the cap should make the sample engage"
+    remote, remote_split, remote_record = high_need_parts_spark(spark, "_mf", plan, label, max_rows=cap, seed=7)
+
+    assert remote_split == split and remote_record == record
+    assert remote["train"].equals(parts["train"].filter(pl.Series(keep)))
+    for name in ("calibration", "test"):
+        assert remote[name].equals(parts[name]), name
+    local_model = fit_high_need_parts(parts, split, label=label, seed=7, max_train_rows=cap)
+    spark_model = fit_high_need_parts(remote, remote_split, label=label, seed=7, max_train_rows=cap,
+                                      sampled_by_caller=remote_record)
+    assert spark_model.test_predictions.equals(local_model.test_predictions)
+    assert spark_model.metrics["sampling"] == local_model.metrics["sampling"]

@@ -16,7 +16,7 @@ from sklearn.linear_model import LogisticRegression
 from synth_checks import contract_violations, read_raw
 
 from pipelines.defs.ingest.assets import ingest_assets
-from pipelines.resources import RiskstratSettings
+from pipelines.resources import RiskstratSettings, SqlEngine
 from synth.case_management import CMOptions
 from synth.common import _IdSpace, _Share, _Window
 from synth import tables as T
@@ -274,7 +274,7 @@ def test_lottery_band_is_randomised_and_balanced(lottery_run):
 def _materialise_lottery_ingest(landing: Path, home: Path) -> tuple[int, int]:
     asset = next(a for a in ingest_assets if dg.AssetKey(["raw", "cm_intake_assignment"]) in a.keys)
     settings = RiskstratSettings(home=str(home), landing=str(landing))
-    assert dg.materialize([asset], resources={"settings": settings}).success
+    assert dg.materialize([asset], resources={"settings": settings, "engine": SqlEngine()}).success
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         loaded = con.execute("SELECT count(*) FROM raw.cm_intake_assignment").fetchone()[0]
         quarantined = (con.execute("SELECT count(*) FROM quarantine.cm_intake_assignment").fetchone()[0]

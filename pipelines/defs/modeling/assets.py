@@ -22,6 +22,7 @@ from models.high_need import (
     DEFAULT_LABEL,
     HIGH_NEED_TABLE,
     member_dictionary,
+    fit_high_need_parts,
     member_features,
     train_high_need_model,
 )
@@ -253,27 +254,41 @@ def _score_readmission(settings: RiskstratSettings) -> dg.MaterializeResult:
     kinds={"lightgbm"},
 )
 @surfaces_data_errors
-def ml_high_need_model(context: dg.AssetExecutionContext, settings: RiskstratSettings, config: HighNeedConfig) -> dg.MaterializeResult:
+def ml_high_need_model(
+    context: dg.AssetExecutionContext, settings: RiskstratSettings, config: HighNeedConfig, engine: SqlEngine,
+) -> dg.MaterializeResult:
     """LightGBM high-need model (label chosen by config, default: an unplanned admission in the next
     12 months) on member snapshots: quarterly training snapshots, a calibration snapshot whose
     12-month window ends where the test window starts, and the test snapshot; prior-year cost and
     logistic-regression baselines on the same rows, capacity metrics, fairness and the oracle AUROC
-    when present. Saved under HOME/models/high_need/; metrics merged into HOME/outputs/metrics.json."""
+    when present. Saved under HOME/models/high_need/; metrics merged into HOME/outputs/metrics.json.
+    Under the Spark engine the training rows are sampled on Spark and only the sample, the
+    calibration and the test snapshot reach this process (``models.spark_score.high_need_parts_spark``;
+    the model card records the sample), the same rows as in process."""
     with settings.connect(read_only=True) as con:
         as_of = settings.resolve_as_of(con)
         try:
             plan = high_need_snapshots(as_of, _history_start(con))
         except InsufficientTrainingData as exc:
             return _not_trained(context, settings, "high_need", str(exc), HIGH_NEED_BASELINE)
-        frame = con.execute(f"SELECT * FROM {HIGH_NEED_TABLE} WHERE as_of_date IN (SELECT unnest($dates))",
-                            {"dates": [*plan.train, plan.calibration, plan.test]}).pl()
         capacity = _program_capacity(con, as_of)
-    try:
-        model = train_high_need_model(frame, plan, label=config.label, seed=MODEL_SEED)
-    except InsufficientTrainingData as exc:
-        return _not_trained(context, settings, "high_need", str(exc), HIGH_NEED_BASELINE)
+        try:
+            if engine.on_spark:
+                from models.spark_score import high_need_parts_spark
+
+                parts, split, sample = high_need_parts_spark(engine.spark(settings, con), HIGH_NEED_TABLE, plan,
+                                                             config.label, seed=MODEL_SEED)
+                model = fit_high_need_parts(parts, split, label=config.label, seed=MODEL_SEED, sampled_by_caller=sample)
+                test_frame = con.execute(f"SELECT * FROM {HIGH_NEED_TABLE} WHERE as_of_date = $test",
+                                         {"test": plan.test}).pl()
+            else:
+                frame = con.execute(f"SELECT * FROM {HIGH_NEED_TABLE} WHERE as_of_date IN (SELECT unnest($dates))",
+                                    {"dates": [*plan.train, plan.calibration, plan.test]}).pl()
+                model = train_high_need_model(frame, plan, label=config.label, seed=MODEL_SEED)
+                test_frame = frame.filter(pl.col("as_of_date") == plan.test)
+        except InsufficientTrainingData as exc:
+            return _not_trained(context, settings, "high_need", str(exc), HIGH_NEED_BASELINE)
     oracle = high_need_oracle_auroc(model.test_predictions, settings.landing_path, model.label, plan.test)
-    test_frame = frame.filter(pl.col("as_of_date") == plan.test)
     model_dir = finish_model(model, test_frame, settings.models_path / "high_need", capacity, None, oracle,
                              dictionary=member_dictionary())
     entry = metrics_entry(model, model_dir, f"{HIGH_NEED_TABLE}: member snapshots {plan.as_dict()}")
@@ -309,7 +324,7 @@ def _score_high_need(settings: RiskstratSettings, engine: SqlEngine | None = Non
         as_of = settings.resolve_as_of(con)
         on_spark = model is not None and engine is not None and engine.on_spark
         # on Spark the snapshot is read there; here only its size
-        rows = con.execute(f"SELECT count(*) FROM {HIGH_NEED_TABLE} WHERE as_of_date = $as_of", {"as_of": as_of}).fetchone()[0]
+        rows = con.execute(f"SELECT count(*) FROM ({MEMBER_SNAPSHOT_SQL})", {"as_of": as_of}).fetchone()[0]
         if rows == 0:
             con.execute("DROP TABLE IF EXISTS ml.high_need_score")  # never leave an earlier run's scores
             raise _empty_snapshot_error(con, as_of)
