@@ -309,6 +309,9 @@ NULL_RATE_LIMITS: dict[str, float] = {
         # readmission_stay features that are NULL without a lab or a previous stay
         "last_hemoglobin", "low_hemoglobin_flag", "last_sodium", "low_sodium_flag",
         "days_since_prev_discharge", "followup_7d_prior_discharge_flag",
+        # NULL without a screening in the 365 days before admission (the window since issue 15), which
+        # is most stays of members never screened
+        "social_needs_positive",
     )},
     **{name: 0.2 for name in ("svi_overall", "svi_socioeconomic", "svi_household", "svi_minority",
                               "svi_housing_transport", "median_household_income")},
