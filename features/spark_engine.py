@@ -20,6 +20,7 @@ import os
 import sys
 import re
 import shutil
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,6 +92,9 @@ def spark_session(settings: SparkSettings) -> SparkSession:
     # Python workers (mapInArrow scoring, models.spark_score) run this interpreter, whose packages
     # (pyarrow, lightgbm) they need; by default Spark starts the system python3
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    # pyspark 4.3 warns on each Arrow call that it does not fully support pandas 3; no pandas frame
+    # crosses the engine here (Arrow only), and a run prints no Python warnings
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
     from pyspark.sql import SparkSession
 
     spark = (

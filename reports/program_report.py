@@ -95,7 +95,8 @@ def _cards(con: duckdb.DuckDBPyConnection, descriptive: bool) -> str:
         cards.append(f'<div class="card"><b>{text}</b><span>{escape(label)}</span></div>')
 
     def last12(sql: str) -> float | None:
-        return con.execute(sql).fetchone()[0]
+        row = con.execute(sql).fetchone()  # no row: a KPI table built from no cases
+        return row[0] if row else None
 
     if _exists(con, "marts", "kpi_transition_monthly"):
         base = ("FROM marts.kpi_transition_monthly WHERE level = 'all' AND discharge_month >= "

@@ -29,18 +29,36 @@ parts AS (
         ) AS INTEGER) AS has_recent_note
     FROM open_cases AS o
 )
-SELECT
-    rollup_level(grouping(program), grouping(team), grouping(case_manager_id)) AS level,
-    program, team, case_manager_id,
-    CAST(count(*) AS BIGINT) AS open_cases,
-    CAST(sum(has_assessment) AS BIGINT) AS with_assessment,
-    CAST(sum(has_care_plan) AS BIGINT) AS with_care_plan,
-    CAST(sum(has_goal) AS BIGINT) AS with_goal,
-    CAST(sum(has_recent_note) AS BIGINT) AS with_recent_note,
-    CAST(count(*) FILTER (WHERE has_assessment + has_care_plan + has_goal + has_recent_note = 4) AS BIGINT) AS complete_cases,
-    CAST(count(*) FILTER (WHERE has_assessment + has_care_plan + has_goal + has_recent_note = 4) AS DOUBLE)
-        / count(*) AS documentation_completeness_rate,
-    CAST($as_of AS DATE) AS as_of_date
-FROM parts
-GROUP BY GROUPING SETS ((), (program), (program, team), (program, team, case_manager_id))
+SELECT * FROM (
+    SELECT
+        rollup_level(grouping(program), grouping(team), grouping(case_manager_id)) AS level,
+        program, team, case_manager_id,
+        CAST(count(*) AS BIGINT) AS open_cases,
+        CAST(sum(has_assessment) AS BIGINT) AS with_assessment,
+        CAST(sum(has_care_plan) AS BIGINT) AS with_care_plan,
+        CAST(sum(has_goal) AS BIGINT) AS with_goal,
+        CAST(sum(has_recent_note) AS BIGINT) AS with_recent_note,
+        CAST(count(*) FILTER (WHERE has_assessment + has_care_plan + has_goal + has_recent_note = 4) AS BIGINT)
+            AS complete_cases,
+        CAST(count(*) FILTER (WHERE has_assessment + has_care_plan + has_goal + has_recent_note = 4) AS DOUBLE)
+            / nullif(count(*), 0) AS documentation_completeness_rate,
+        CAST($as_of AS DATE) AS as_of_date
+    FROM parts
+    GROUP BY GROUPING SETS ((program), (program, team), (program, team, case_manager_id))
+    UNION ALL
+    -- the whole program as its own aggregate, without GROUP BY: one row even when no case is open.
+    -- (GROUPING SETS with () gives that row over no rows on DuckDB but not on Spark.)
+    SELECT
+        'all', CAST(NULL AS VARCHAR), CAST(NULL AS VARCHAR), CAST(NULL AS VARCHAR),
+        CAST(count(*) AS BIGINT),
+        CAST(sum(has_assessment) AS BIGINT),
+        CAST(sum(has_care_plan) AS BIGINT),
+        CAST(sum(has_goal) AS BIGINT),
+        CAST(sum(has_recent_note) AS BIGINT),
+        CAST(count(*) FILTER (WHERE has_assessment + has_care_plan + has_goal + has_recent_note = 4) AS BIGINT),
+        CAST(count(*) FILTER (WHERE has_assessment + has_care_plan + has_goal + has_recent_note = 4) AS DOUBLE)
+            / nullif(count(*), 0),
+        CAST($as_of AS DATE)
+    FROM parts
+)
 ORDER BY level, program NULLS FIRST, team NULLS FIRST, case_manager_id NULLS FIRST
