@@ -292,21 +292,72 @@ def create_temp_view(spark: SparkSession, frame: pl.DataFrame, name: str) -> Non
     spark.createDataFrame(frame.to_arrow()).localCheckpoint(eager=True).createOrReplaceTempView(name)
 
 
-def member_hcc_inputs(spark: SparkSession, as_of_dates: list[dt.date]) -> pl.DataFrame:
-    """``features__member_hcc_input`` on Spark for each as-of date of ``_member_cohort`` (the rows
-    ``features.member.build_member_hcc`` hands hccinfhir on DuckDB), one statement per date."""
+# Cohort rows per Spark pass of the member-feature script. DuckDB runs the script once per as-of date
+# to bound its memory; on Spark each statement costs about half a second whatever its size, so a
+# history of decades (the MIMIC-IV demo: 275 quarterly dates for 100 patients) took 275 x 23
+# statements one date at a time. Spark spills, so dates are batched up to this many cohort rows.
+MEMBER_BATCH_ROWS = 2_000_000
+
+
+def batched_statement(statement: Statement) -> Statement:
+    """A statement of ``features__member_features`` for a batch of as-of dates: the cohort filter
+    ``as_of_date = $as_of_date`` becomes ``BETWEEN $batch_first AND $batch_last`` and each scan bound
+    ``x < $as_of_date`` becomes ``x < $batch_last`` (the file bounds every feature per row by the
+    cohort's own dates, ``c.as_of_date`` and ``c.d365_start``; the constants only prune scans). Any
+    other use of ``$as_of_date`` is refused rather than guessed."""
+    from sqlglot import exp
+
+    tree = statement.query.copy()
+    for node in list(tree.find_all(exp.Placeholder)):
+        if node.name != "as_of_date":
+            continue
+        parent = node.parent
+        if isinstance(parent, exp.EQ) and parent.expression is node and parent.this.name == "as_of_date":
+            parent.replace(exp.Between(this=parent.this.copy(), low=exp.Placeholder(this="batch_first"),
+                                       high=exp.Placeholder(this="batch_last")))
+        elif isinstance(parent, exp.LT) and parent.expression is node:
+            node.replace(exp.Placeholder(this="batch_last"))
+        else:
+            raise ValueError(f"features__member_features: cannot batch as-of dates over {parent.sql()!r}; "
+                             "only 'as_of_date = $as_of_date' and 'x < $as_of_date' are known")
+    return Statement(statement.kind, statement.target, tree)
+
+
+def date_batches(rows_per_date: Mapping[dt.date, int], max_rows: int = MEMBER_BATCH_ROWS) -> list[list[dt.date]]:
+    """Consecutive as-of dates grouped so each group's cohort rows stay within ``max_rows`` (a date
+    larger than that is a group of its own)."""
+    batches: list[list[dt.date]] = []
+    size = 0
+    for day in sorted(rows_per_date):
+        if batches and size + rows_per_date[day] <= max_rows:
+            batches[-1].append(day)
+            size += rows_per_date[day]
+        else:
+            batches.append([day])
+            size = rows_per_date[day]
+    return batches
+
+
+def member_hcc_inputs(spark: SparkSession, as_of_dates: list[dt.date],
+                      max_batch_rows: int = MEMBER_BATCH_ROWS) -> pl.DataFrame:
+    """``features__member_hcc_input`` on Spark for the as-of dates of ``_member_cohort`` (the rows
+    ``features.member.build_member_hcc`` hands hccinfhir on DuckDB, one date at a time there), one
+    statement per batch of dates (``date_batches``, ``batched_statement``), in (as_of_date, person_id) order."""
     create_temp_view(spark, hcc_diagnosis_codes(), "_ref_hcc_dx")
     (statement,) = portable_statements("features__member_hcc_input")
-    frames = [pl.from_arrow(spark_query(spark, statement, {"as_of_date": d}).toArrow()) for d in sorted(set(as_of_dates))]
-    return pl.concat(frames, how="vertical")
+    batched = batched_statement(statement)
+    counts = {r[0]: int(r[1]) for r in spark.table("_member_cohort").groupBy("as_of_date").count().collect()}
+    frames = [pl.from_arrow(spark_query(spark, batched, {"batch_first": batch[0], "batch_last": batch[-1]}).toArrow())
+              for batch in date_batches({d: counts.get(d, 0) for d in sorted(set(as_of_dates))}, max_batch_rows)]
+    return pl.concat(frames, how="vertical").sort("as_of_date", "person_id")
 
 
 def build_member_features(spark: SparkSession, as_of_dates: list[dt.date], data_end: dt.date,
-                          member_hcc: pl.DataFrame) -> None:
+                          member_hcc: pl.DataFrame, max_batch_rows: int = MEMBER_BATCH_ROWS) -> None:
     """``features.member_features`` on Spark as ``features.member.build_member_dataset`` builds it on
-    DuckDB: the cohort (``features__member_cohort``, the dates bound as one array), then per as-of
-    date (ascending) every feature group of ``features__member_features`` into a temp view and the
-    date's rows appended to the table.
+    DuckDB: the cohort (``features__member_cohort``, the dates bound as one array), then per batch of
+    as-of dates (``date_batches``, ascending) every feature group of ``features__member_features``
+    (``batched_statement``) into a temp view and the batch's rows appended to the table.
 
     ``member_hcc`` is ``_member_hcc`` as the DuckDB path computed it: the CMS-HCC scores come from
     hccinfhir in Python (one call per distinct input), not from SQL, so both engines read the same rows."""
@@ -314,10 +365,13 @@ def build_member_features(spark: SparkSession, as_of_dates: list[dt.date], data_
     run_file(spark, "features__member_cohort", {"as_of_dates": dates, "data_end": data_end},
              select_into="_member_cohort", select_kind="temp")
     create_temp_view(spark, member_hcc, "_member_hcc")
-    *groups, rows = portable_statements("features__member_features")
-    for i, as_of in enumerate(dates):
-        params = {"as_of_date": as_of, "lookback_start": as_of - dt.timedelta(days=365),
-                  "label_end": as_of + dt.timedelta(days=366)}
+    counts = {r[0]: int(r[1]) for r in spark.table("_member_cohort").groupBy("as_of_date").count().collect()}
+    *groups, rows = (batched_statement(s) for s in portable_statements("features__member_features"))
+    # a date with no cohort row still gets its pass, as on DuckDB (it appends nothing)
+    for i, batch in enumerate(date_batches({d: counts.get(d, 0) for d in dates}, max_batch_rows)):
+        first, last = batch[0], batch[-1]
+        params = {"batch_first": first, "batch_last": last, "lookback_start": first - dt.timedelta(days=365),
+                  "label_end": last + dt.timedelta(days=366)}
         for statement in groups:
             assert statement.target is not None
             _materialise(spark, spark_query(spark, statement, params), statement.kind, statement.target)

@@ -121,3 +121,37 @@ def test_list_parameters_reach_spark_as_arrays_only_when_scalar_typed():
     assert _args({"as_of_dates": (dt.date(2025, 1, 1),)}) == {"as_of_dates": [dt.date(2025, 1, 1)]}
     with pytest.raises(TypeError, match="list of them"):
         _args({"as_of_dates": [object()]})
+
+
+def test_member_feature_statements_batch_as_of_dates():
+    """On Spark the member-feature script runs once per batch of as-of dates: the cohort filter becomes
+    a range and each scan bound the batch's last date; every per-row bound stays the cohort's own."""
+    from features.spark_engine import batched_statement
+
+    for statement in portable_statements("features__member_features"):
+        sql = batched_statement(statement).query.sql()
+        assert "$as_of_date" not in sql and ":as_of_date" not in sql
+    final = batched_statement(portable_statements("features__member_features")[-1]).query.sql()
+    assert "BETWEEN :batch_first AND :batch_last" in final
+
+
+def test_batching_refuses_an_unknown_use_of_the_as_of_date():
+    import sqlglot
+
+    from features.portable import Statement
+    from features.spark_engine import batched_statement
+
+    query = sqlglot.parse_one("SELECT * FROM t WHERE event_date >= $as_of_date", read="duckdb")
+    with pytest.raises(ValueError, match="cannot batch as-of dates over"):
+        batched_statement(Statement("select", None, query))
+
+
+def test_date_batches_keep_order_and_the_row_budget():
+    import datetime as dt
+
+    from features.spark_engine import date_batches
+
+    days = [dt.date(2024, m, 1) for m in (1, 4, 7, 10)]
+    assert date_batches(dict(zip(days, (5, 5, 5, 5))), 10) == [days[:2], days[2:]]
+    assert date_batches(dict(zip(days, (20, 1, 1, 1))), 10) == [days[:1], days[1:]]
+    assert date_batches(dict(zip(days, (0, 0, 0, 0))), 10) == [days]
