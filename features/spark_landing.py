@@ -101,35 +101,38 @@ def open_lake(spark: SparkSession, con: duckdb.DuckDBPyConnection, lake: Path) -
 # Landing Spark's tables in DuckDB
 
 
-def land_table(con: duckdb.DuckDBPyConnection, spark: SparkSession, table: str) -> int:
-    """Create or replace the DuckDB table ``table`` from the Parquet Spark wrote for it, in its
-    ``LANDING_ORDER``; returns its rows. DuckDB streams the files, so nothing passes through the driver."""
-    if table not in LANDING_ORDER:
-        raise ValueError(f"no landing order for {table!r}")
-    schema, name = table.split(".")
-    folder = Path(spark_engine.warehouse_folder(spark)) / schema / name
-    if not re.fullmatch(r"[A-Za-z0-9_./-]+", str(folder)):
-        raise ValueError(f"Spark warehouse folder {folder} must be a plain path (letters, digits, _ . / -)")
-    ensure_schema(con, schema)
-    con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM read_parquet('{folder}/*.parquet') "
-                f"ORDER BY {LANDING_ORDER[table]}")
-    return int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
-
-
-def land_frame(con: duckdb.DuckDBPyConnection, spark: SparkSession, frame, table: str, order_by: str) -> int:
-    """A Spark DataFrame written as Parquet under the session's warehouse folder and landed in the
-    DuckDB table ``table`` in ``order_by`` (a constant of the caller's, never input); returns its rows.
-    For frames as large as the population (every member's score): nothing passes through the driver."""
+def _table_folder(spark: SparkSession, table: str) -> Path:
+    # where Spark writes schema.table (spark_engine._materialise's layout), checked for the SQL it enters
     if not re.fullmatch(r"[a-z_]+\.[a-z0-9_]+", table):
         raise ValueError(f"bad table name {table!r}")
     schema, name = table.split(".")
     folder = Path(spark_engine.warehouse_folder(spark)) / schema / name
     if not re.fullmatch(r"[A-Za-z0-9_./-]+", str(folder)):
         raise ValueError(f"Spark warehouse folder {folder} must be a plain path (letters, digits, _ . / -)")
-    frame.write.mode("overwrite").parquet(str(folder))
-    ensure_schema(con, schema)
+    return folder
+
+
+def _land_parquet(con: duckdb.DuckDBPyConnection, folder: Path, table: str, order_by: str) -> int:
+    ensure_schema(con, table.split(".")[0])
     con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM read_parquet('{folder}/*.parquet') ORDER BY {order_by}")
     return int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+
+def land_table(con: duckdb.DuckDBPyConnection, spark: SparkSession, table: str) -> int:
+    """Create or replace the DuckDB table ``table`` from the Parquet Spark wrote for it, in its
+    ``LANDING_ORDER``; returns its rows. DuckDB streams the files, so nothing passes through the driver."""
+    if table not in LANDING_ORDER:
+        raise ValueError(f"no landing order for {table!r}")
+    return _land_parquet(con, _table_folder(spark, table), table, LANDING_ORDER[table])
+
+
+def land_frame(con: duckdb.DuckDBPyConnection, spark: SparkSession, frame, table: str, order_by: str) -> int:
+    """A Spark DataFrame written as Parquet under the session's warehouse folder and landed in the
+    DuckDB table ``table`` in ``order_by`` (a constant of the caller's, never input); returns its rows.
+    For frames as large as the population (every member's score): nothing passes through the driver."""
+    folder = _table_folder(spark, table)
+    frame.write.mode("overwrite").parquet(str(folder))
+    return _land_parquet(con, folder, table, order_by)
 
 
 def land_view(con: duckdb.DuckDBPyConnection, spark: SparkSession, view: str) -> None:
@@ -163,23 +166,25 @@ def _with_times(counts: dict, times: dict[str, int]) -> dict:
 # The steps
 
 
-def inpatient_stays_on_spark(con: duckdb.DuckDBPyConnection, spark: SparkSession) -> dict[str, int]:
-    """``features.stays.build_inpatient_stays`` with the SQL on Spark."""
+def _one_file(con: duckdb.DuckDBPyConnection, spark: SparkSession, name: str, table: str) -> dict[str, int]:
+    # a file that builds one table from raw: run on Spark, landed; the times
     times: dict[str, int] = {}
     with _timed(times, "spark"):
-        spark_engine.run_file(spark, "core__inpatient_stay")
+        spark_engine.run_file(spark, name)
     with _timed(times, "landing"):
-        land_table(con, spark, STAY_TABLE)
+        land_table(con, spark, table)
+    return times
+
+
+def inpatient_stays_on_spark(con: duckdb.DuckDBPyConnection, spark: SparkSession) -> dict[str, int]:
+    """``features.stays.build_inpatient_stays`` with the SQL on Spark."""
+    times = _one_file(con, spark, "core__inpatient_stay", STAY_TABLE)
     return _with_times(inpatient_stay_counts(con), times)
 
 
 def diagnosis_on_spark(con: duckdb.DuckDBPyConnection, spark: SparkSession) -> dict[str, float | int]:
     """``features.diagnosis.build_diagnosis`` with the SQL on Spark."""
-    times: dict[str, int] = {}
-    with _timed(times, "spark"):
-        spark_engine.run_file(spark, "core__diagnosis")
-    with _timed(times, "landing"):
-        land_table(con, spark, DIAGNOSIS_TABLE)
+    times = _one_file(con, spark, "core__diagnosis", DIAGNOSIS_TABLE)
     return _with_times(mapping_coverage(con), times)
 
 
