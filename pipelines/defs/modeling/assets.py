@@ -21,8 +21,8 @@ from features.readmission import READMISSION_TABLE
 from models.high_need import (
     DEFAULT_LABEL,
     HIGH_NEED_TABLE,
-    member_dictionary,
     fit_high_need_parts,
+    member_dictionary,
     member_features,
     train_high_need_model,
 )
@@ -272,22 +272,25 @@ def ml_high_need_model(
         except InsufficientTrainingData as exc:
             return _not_trained(context, settings, "high_need", str(exc), HIGH_NEED_BASELINE)
         capacity = _program_capacity(con, as_of)
-        try:
-            if engine.on_spark:
-                from models.spark_score import high_need_parts_spark
+        # read here, train after the connection is closed: training takes minutes at 1M members, and an
+        # open connection would hold the file's lock against the steps that write it
+        if engine.on_spark:
+            spark = engine.spark(settings, con)
+            test_frame = con.execute(f"SELECT * FROM {HIGH_NEED_TABLE} WHERE as_of_date = $test", {"test": plan.test}).pl()
+        else:
+            frame = con.execute(f"SELECT * FROM {HIGH_NEED_TABLE} WHERE as_of_date IN (SELECT unnest($dates))",
+                                {"dates": [*plan.train, plan.calibration, plan.test]}).pl()
+            test_frame = frame.filter(pl.col("as_of_date") == plan.test)
+    try:
+        if engine.on_spark:
+            from models.spark_score import high_need_parts_spark
 
-                parts, split, sample = high_need_parts_spark(engine.spark(settings, con), HIGH_NEED_TABLE, plan,
-                                                             config.label, seed=MODEL_SEED)
-                model = fit_high_need_parts(parts, split, label=config.label, seed=MODEL_SEED, sampled_by_caller=sample)
-                test_frame = con.execute(f"SELECT * FROM {HIGH_NEED_TABLE} WHERE as_of_date = $test",
-                                         {"test": plan.test}).pl()
-            else:
-                frame = con.execute(f"SELECT * FROM {HIGH_NEED_TABLE} WHERE as_of_date IN (SELECT unnest($dates))",
-                                    {"dates": [*plan.train, plan.calibration, plan.test]}).pl()
-                model = train_high_need_model(frame, plan, label=config.label, seed=MODEL_SEED)
-                test_frame = frame.filter(pl.col("as_of_date") == plan.test)
-        except InsufficientTrainingData as exc:
-            return _not_trained(context, settings, "high_need", str(exc), HIGH_NEED_BASELINE)
+            parts, split, sample = high_need_parts_spark(spark, HIGH_NEED_TABLE, plan, config.label, seed=MODEL_SEED)
+            model = fit_high_need_parts(parts, split, label=config.label, seed=MODEL_SEED, sampled_by_caller=sample)
+        else:
+            model = train_high_need_model(frame, plan, label=config.label, seed=MODEL_SEED)
+    except InsufficientTrainingData as exc:
+        return _not_trained(context, settings, "high_need", str(exc), HIGH_NEED_BASELINE)
     oracle = high_need_oracle_auroc(model.test_predictions, settings.landing_path, model.label, plan.test)
     model_dir = finish_model(model, test_frame, settings.models_path / "high_need", capacity, None, oracle,
                              dictionary=member_dictionary())
