@@ -268,7 +268,6 @@ def build_member_dataset(
 def member_dataset_counts(con: duckdb.DuckDBPyConnection, hcc_distinct_inputs: int) -> dict[str, int]:
     """The counts ``build_member_dataset`` returns, from ``features.member_features`` (whichever
     engine built it), after checking its columns against the feature dictionary."""
-    distinct_inputs = hcc_distinct_inputs
     columns = [r[0] for r in con.execute(f"DESCRIBE {MEMBER_TABLE}").fetchall()]
     expected = [*ID_COLUMNS, *LABEL_COLUMNS, *MEMBER_SUBGROUP_COLUMNS, *MEMBER_FEATURES]
     if columns != expected:
@@ -286,7 +285,7 @@ def member_dataset_counts(con: duckdb.DuckDBPyConnection, hcc_distinct_inputs: i
     return {
         "rows": int(rows), "as_of_dates": int(dates), "labelled_rows": int(labelled),
         "high_need_cost": int(cost), "high_need_utilization": int(util), "both_labels": int(both),
-        "hcc_distinct_inputs": int(distinct_inputs),
+        "hcc_distinct_inputs": int(hcc_distinct_inputs),
     }
 
 

@@ -410,7 +410,6 @@ def build_kpi_readmission(spark: SparkSession, as_of: dt.date) -> pl.DataFrame:
     """``marts.kpi_readmission_monthly`` on Spark, as ``features.kpi.build_kpi_readmission_monthly``
     builds it on DuckDB. Returns the month coverage."""
     coverage = _kpi_inputs(spark, as_of)
-    spark.sql("CREATE DATABASE IF NOT EXISTS marts")
     run_file(spark, "marts__kpi_readmission_monthly", {"as_of": as_of})
     return coverage
 
@@ -431,7 +430,6 @@ def build_program_kpis(
     coverage = _kpi_inputs(spark, as_of)
     exp_rows = expected.select(pl.col("stay_id").cast(pl.String), pl.col("expected_p").cast(pl.Float64))
     create_temp_view(spark, exp_rows, "_readmission_expected")
-    spark.sql("CREATE DATABASE IF NOT EXISTS marts")
     _materialise(spark, spark.createDataFrame(list_history.to_arrow()), "table", "marts.intake_list_history")
     for name, params in program_kpi_statements(as_of, start, guideline):
         run_file(spark, name, params)

@@ -32,6 +32,7 @@ from data_contracts.spec import EXTRACTS
 from features import spark_engine
 from features.diagnosis import DIAGNOSIS_TABLE, mapping_coverage
 from features.kpi import (
+    KPI_TABLES,
     CaseloadGuideline,
     ensure_history_tables,
     finish_program_kpis,
@@ -63,15 +64,10 @@ LANDING_ORDER: dict[str, str] = {
     "marts.kpi_utilization_monthly": f"month, cohort, {_LEVEL_ORDER}",
     "marts.kpi_list_performance": "list_as_of_date, score_name",
 }
-PROGRAM_KPI_SQL_TABLES: tuple[str, ...] = (
-    "marts.kpi_transition_monthly", "marts.kpi_referral_monthly", "marts.kpi_case_closure_monthly",
-    "marts.kpi_caseload_monthly", "marts.kpi_contact_compliance_monthly", "marts.kpi_documentation",
-    "marts.kpi_utilization_monthly", "marts.kpi_list_performance",
-)
-
-
-class SparkUnavailableError(RuntimeError):
-    """The Spark engine was asked for where pyspark or Java is missing; the message says what to install."""
+# the program-KPI tables the SQL builds; kpi_score_drift and kpi_definition are written in Python
+# afterwards (finish_program_kpis), on the DuckDB side whichever engine ran the SQL
+PROGRAM_KPI_SQL_TABLES: tuple[str, ...] = tuple(
+    t for t in KPI_TABLES if t not in ("marts.kpi_score_drift", "marts.kpi_definition"))
 
 
 def spark_unavailable_reason() -> str | None:
@@ -86,12 +82,17 @@ def spark_unavailable_reason() -> str | None:
     return None
 
 
+_REFS_WRITTEN: set[Path] = set()  # lakes whose code lists this process wrote (open_lake)
+
+
 def open_lake(spark: SparkSession, con: duckdb.DuckDBPyConnection, lake: Path) -> list[str]:
     """Make a session ready for a step: views ``raw.<extract>`` over every extract the ingest steps
     wrote under ``lake/raw``, the code lists (written from the packaged lists, then read), and the
     tables earlier steps built (``spark_engine.register_built_tables``). Returns the raw extracts found."""
     present = tuple(e for e in EXTRACTS if (lake / "raw" / e).is_dir())
-    spark_engine.write_ref_parquet(con, lake)
+    if lake not in _REFS_WRITTEN:  # the packaged code lists do not change within a process
+        spark_engine.write_ref_parquet(con, lake)
+        _REFS_WRITTEN.add(lake)
     spark_engine.register_raw(spark, lake, present)
     spark_engine.register_built_tables(spark)
     return list(present)
