@@ -60,11 +60,15 @@ def test_ingest_writes_parquet_by_service_month(spark_run):
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
         raw = con.execute("SELECT count(*) FROM raw.medical_claim").fetchone()[0]
         lake = con.execute(f"SELECT count(*) FROM read_parquet('{claims}/*/*.parquet')").fetchone()[0]
-    assert lake == raw
-    # every extract, empty or absent ones too, is a readable folder with the contract's columns
-    from data_contracts.spec import EXTRACTS
+        # every extract, empty or absent ones too, is a readable folder with the contract's columns
+        from data_contracts.spec import EXTRACTS, load_contract
 
-    assert all(any((home / "lake" / "raw" / e).rglob("*.parquet")) for e in EXTRACTS)
+        for extract in EXTRACTS:
+            files = str(home / "lake" / "raw" / extract / "**" / "*.parquet")
+            columns = [r[0] for r in con.execute(
+                f"DESCRIBE SELECT * FROM read_parquet('{files}', hive_partitioning = false)").fetchall()]
+            assert set(columns) >= {c.name for c in load_contract(extract).columns}, extract
+    assert lake == raw
 
 
 @needs_spark
